@@ -1,1 +1,35 @@
-console.log("ferry")
+#!/usr/bin/env node
+/**
+ * The `ferry` executable: runs the program and turns every failure into one
+ * clear line on stderr and an exit code (2 bad usage or input, 1 failed work).
+ */
+import { CommanderError } from 'commander';
+import { isFerryError } from '@ferry/oci-client';
+import { buildProgram } from './program.js';
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  const debug = argv.includes('--debug');
+  program.exitOverride();
+  for (const c of program.commands) c.exitOverride();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // commander has printed its message already; --help and --version are not failures.
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    if (isFerryError(e)) {
+      process.stderr.write(`ferry: ${e.message}\n`);
+      if (debug && e.stack) process.stderr.write(e.stack + '\n');
+      return e.exitCode;
+    }
+    const err = e as Error;
+    process.stderr.write(`ferry: unexpected error: ${err?.message ?? String(e)}${debug ? '' : ' (run with --debug for details)'}\n`);
+    if (debug && err?.stack) process.stderr.write(err.stack + '\n');
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

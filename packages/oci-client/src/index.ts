@@ -1,1 +1,13 @@
-export {};
+export * from './errors.js';
+export * from './digest.js';
+export * from './reference.js';
+export * from './platform.js';
+export * from './manifest.js';
+export * from './credentials.js';
+export * from './transport.js';
+export * from './auth.js';
+export * from './registry.js';
+export * from './client.js';
+export * from './copy/places.js';
+export * from './copy/plan.js';
+export * from './copy/engine.js';

@@ -1,0 +1,46 @@
+/** The `ferry` command line: options and subcommands, wired to the command modules. */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { Context, VERSION, type GlobalOptions } from './context.js';
+import { copyCommand } from './commands/copy.js';
+import { loginCommand } from './commands/login.js';
+
+function jobs(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('must be a whole number from 1 to 64');
+  return n;
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
+  const program = new Command('ferry')
+    .description('Carry container images across an air gap: pack them into one verifiable bundle, load it on the other side.')
+    .version(VERSION)
+    .option('--json', 'print one JSON document on stdout')
+    .option('-q, --quiet', 'no progress or log lines')
+    .option('--insecure-registry <host>', 'allow plain HTTP or unverified TLS for this host (repeatable)', collect)
+    .option('--ca-file <file>', 'trust this PEM CA for registry TLS')
+    .option('--debug', 'show stack traces');
+  const ctx = (cmd: Command): Context => new Context(cmd.optsWithGlobals<GlobalOptions>(), env);
+
+  program
+    .command('copy')
+    .description('copy an image (every platform, digests kept) from one registry to another')
+    .argument('<src>', 'source image reference')
+    .argument('<dst>', 'destination image reference')
+    .option('--platform <list>', 'only these platforms, e.g. linux/amd64,linux/arm64 (writes a filtered index)')
+    .addOption(new Option('-j, --jobs <n>', 'blobs transferred at once').argParser(jobs).default(8))
+    .action((src: string, dst: string, opts, cmd: Command) => copyCommand(ctx(cmd), src, dst, opts));
+
+  program
+    .command('login')
+    .description('check credentials against a registry and store them in the docker config file')
+    .argument('<registry>', 'registry host[:port]')
+    .option('-u, --username <user>', 'user name')
+    .option('--password-stdin', 'read the password from standard input')
+    .action((registry: string, opts, cmd: Command) => loginCommand(ctx(cmd), registry, opts));
+
+  return program;
+}

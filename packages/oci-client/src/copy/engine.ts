@@ -1,0 +1,101 @@
+/**
+ * The copy engine: moves planned images from a source to a sink. Blobs first
+ * (each once, however many images share it, with bounded concurrency; skipped
+ * when the sink has them, mounted when both places are in one registry), then
+ * child manifests by digest, then the root, then the tag, so a tag never points
+ * at something missing.
+ */
+import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
+import pLimit, { type LimitFunction } from 'p-limit';
+import type { Descriptor } from '../manifest.js';
+import type { BlobOutcome, ImageSink, ImageSource } from './places.js';
+import type { ImagePlan } from './plan.js';
+
+export type CopyEvent =
+  | { type: 'image-start'; image: string; blobs: number; bytes: number }
+  | { type: 'blob-progress'; digest: string; bytes: number }
+  | { type: 'blob-done'; digest: string; size: number; outcome: BlobOutcome }
+  | { type: 'image-done'; image: string; digest: string };
+
+export interface CopyEngineOptions {
+  /** Blob transfers at once across all images (default 8). */
+  concurrency?: number;
+  onEvent?: (event: CopyEvent) => void;
+}
+
+export interface CopyStats {
+  uploaded: number;
+  mounted: number;
+  skipped: number;
+  /** Bytes that crossed the network into the sink. */
+  bytes: number;
+}
+
+export class CopyEngine {
+  private readonly limit: LimitFunction;
+  /** One transfer per (sink, digest), shared by every image that needs the blob. */
+  private readonly inflight = new Map<string, Promise<BlobOutcome>>();
+  readonly stats: CopyStats = { uploaded: 0, mounted: 0, skipped: 0, bytes: 0 };
+
+  constructor(private readonly opts: CopyEngineOptions = {}) {
+    this.limit = pLimit(opts.concurrency ?? 8);
+  }
+
+  private emit(e: CopyEvent): void {
+    this.opts.onEvent?.(e);
+  }
+
+  /** Copies a planned image; `tag` names the root in the sink (by digest only when undefined). */
+  async copy(source: ImageSource, sink: ImageSink, plan: ImagePlan, tag?: string): Promise<void> {
+    const image = `${sink.name}${tag ? `:${tag}` : `@${plan.root.digest}`}`;
+    this.emit({ type: 'image-start', image, blobs: plan.blobs.length, bytes: plan.blobs.reduce((n, b) => n + b.size, 0) });
+    await Promise.all(plan.blobs.map((blob) => this.copyBlob(source, sink, blob)));
+    // Children before parents; each level only after the one below it is stored.
+    for (const m of plan.manifests.slice(0, -1)) await sink.putManifest(m);
+    await sink.putManifest(plan.root, tag);
+    this.emit({ type: 'image-done', image, digest: plan.root.digest });
+  }
+
+  private copyBlob(source: ImageSource, sink: ImageSink, blob: Descriptor): Promise<BlobOutcome> {
+    const key = `${sink.name}\0${blob.digest}`;
+    let p = this.inflight.get(key);
+    if (!p) {
+      p = this.limit(() => this.transfer(source, sink, blob));
+      this.inflight.set(key, p);
+      // A failed transfer may be tried again by a later copy.
+      p.catch(() => this.inflight.delete(key));
+    }
+    return p;
+  }
+
+  private async transfer(source: ImageSource, sink: ImageSink, blob: Descriptor): Promise<BlobOutcome> {
+    let outcome: BlobOutcome;
+    if (await sink.hasBlob(blob)) {
+      outcome = 'skipped';
+    } else {
+      const sameRegistry = source.location && sink.location && source.location.registry === sink.location.registry;
+      const open = async (): Promise<Readable> => {
+        // pipeline, not pipe: a digest failure upstream must fail the upload stream.
+        const counted = this.counter(blob.digest);
+        pipeline(await source.openBlob(blob), counted, () => undefined);
+        return counted;
+      };
+      outcome = await sink.putBlob(blob, open, sameRegistry ? source.location!.repository : undefined);
+    }
+    this.stats[outcome]++;
+    if (outcome === 'uploaded') this.stats.bytes += blob.size;
+    this.emit({ type: 'blob-done', digest: blob.digest, size: blob.size, outcome });
+    return outcome;
+  }
+
+  /** Counts bytes for progress events; passes data through untouched. */
+  private counter(digest: string): Transform {
+    const emit = this.emit.bind(this);
+    return new Transform({
+      transform(chunk: Buffer, _enc, cb: TransformCallback) {
+        emit({ type: 'blob-progress', digest, bytes: chunk.length });
+        cb(null, chunk);
+      },
+    });
+  }
+}

@@ -1,0 +1,124 @@
+// The quick start's main job, runnable on any machine of this kind without
+// internet: two local registry:2 instances, a generated two-platform image
+// pushed into the first, `ferry copy` into the second, and a digest check.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { OciClient, MediaType } from '../packages/oci-client/dist/index.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const ferry = join(root, 'packages/cli/dist/main.js');
+const sha256 = (b) => 'sha256:' + createHash('sha256').update(b).digest('hex');
+
+function ensureRegistryBinary() {
+  if (spawnSync('sh', ['-c', 'command -v docker-registry'], { stdio: 'ignore' }).status === 0) return;
+  console.log('installing docker-registry (Debian package) ...');
+  execFileSync('bash', [join(root, 'scripts/system-packages.sh'), 'docker-registry'], { stdio: 'inherit' });
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+async function startRegistry(dir, name) {
+  const port = await freePort();
+  const storage = join(dir, name);
+  mkdirSync(storage);
+  const config = join(dir, `${name}.yml`);
+  writeFileSync(config, [
+    'version: 0.1',
+    'log: { level: error }',
+    `storage: { filesystem: { rootdirectory: ${storage} }, delete: { enabled: true } }`,
+    `http: { addr: "127.0.0.1:${port}" }`,
+    '',
+  ].join('\n'));
+  const child = spawn('docker-registry', ['serve', config], { stdio: 'ignore' });
+  const host = `127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(`http://${host}/v2/`)).ok) return { host, child };
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill();
+  throw new Error(`registry ${name} did not start`);
+}
+
+/** A small tar.gz layer with one file of random content. */
+function layer(size) {
+  const data = randomBytes(size);
+  const header = Buffer.alloc(512);
+  header.write('data.bin', 0);
+  header.write('0000644\0', 100);
+  header.write('0000000\0', 108);
+  header.write('0000000\0', 116);
+  header.write(size.toString(8).padStart(11, '0') + '\0', 124);
+  header.write('00000000000\0', 136);
+  header.write('        ', 148);
+  header.write('0', 156);
+  header.write('ustar\x0000', 257);
+  let sum = 0;
+  for (const b of header) sum += b;
+  header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+  const pad = Buffer.alloc((512 - (size % 512)) % 512);
+  return gzipSync(Buffer.concat([header, data, pad, Buffer.alloc(1024)]));
+}
+
+async function pushGeneratedImage(client, host, repo, tag) {
+  const reg = client.registry(host);
+  const blobs = async (bytes, mediaType) => {
+    const desc = { mediaType, digest: sha256(bytes), size: bytes.length };
+    const { Readable } = await import('node:stream');
+    await reg.pushBlob(repo, desc, () => Readable.from([bytes]));
+    return desc;
+  };
+  const base = layer(256 * 1024);
+  const children = [];
+  for (const [arch, variant] of [['amd64'], ['arm64', 'v8']]) {
+    const layers = [await blobs(base, MediaType.OCI_LAYER_GZIP), await blobs(layer(512 * 1024), MediaType.OCI_LAYER_GZIP)];
+    const config = Buffer.from(JSON.stringify({ architecture: arch, os: 'linux', ...(variant ? { variant } : {}), rootfs: { type: 'layers', diff_ids: [] } }));
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, config: await blobs(config, MediaType.OCI_CONFIG), layers }));
+    await reg.putManifest(repo, sha256(manifest), manifest, MediaType.OCI_MANIFEST);
+    children.push({ mediaType: MediaType.OCI_MANIFEST, digest: sha256(manifest), size: manifest.length, platform: { architecture: arch, os: 'linux', ...(variant ? { variant } : {}) } });
+  }
+  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: children }));
+  await reg.putManifest(repo, tag, index, MediaType.OCI_INDEX);
+  return sha256(index);
+}
+
+ensureRegistryBinary();
+const dir = mkdtempSync(join(tmpdir(), 'ferry-demo-'));
+const registries = [];
+try {
+  const a = await startRegistry(dir, 'upstream');
+  const b = await startRegistry(dir, 'mirror');
+  registries.push(a, b);
+  console.log(`started registry:2 at ${a.host} (upstream) and ${b.host} (mirror)`);
+  const client = new OciClient();
+  const digest = await pushGeneratedImage(client, a.host, 'demo/app', '1.0');
+  console.log(`pushed ${a.host}/demo/app:1.0 (linux/amd64 + linux/arm64/v8) = ${digest}\n`);
+
+  const args = ['copy', `${a.host}/demo/app:1.0`, `${b.host}/mirror/demo/app:1.0`];
+  console.log(`$ ferry ${args.join(' ')}`);
+  execFileSync(process.execPath, [ferry, ...args], { stdio: 'inherit' });
+
+  const copied = await client.registry(b.host).resolve('mirror/demo/app', '1.0');
+  await client.close();
+  const same = copied.digest === digest;
+  console.log(`\nupstream index ${digest}\nmirror   index ${copied.digest}\n${same ? 'digests identical: OK' : 'DIGESTS DIFFER'}`);
+  process.exitCode = same ? 0 : 1;
+} finally {
+  for (const r of registries) r.child.kill();
+  rmSync(dir, { recursive: true, force: true });
+}
