@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { Context, VERSION, type GlobalOptions } from './context.js';
 import { copyCommand } from './commands/copy.js';
 import { loginCommand } from './commands/login.js';
+import { packCommand } from './commands/pack.js';
 
 function jobs(value: string): number {
   const n = Number(value);
@@ -33,6 +34,17 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--platform <list>', 'only these platforms, e.g. linux/amd64,linux/arm64 (writes a filtered index)')
     .addOption(new Option('-j, --jobs <n>', 'blobs transferred at once').argParser(jobs).default(8))
     .action((src: string, dst: string, opts, cmd: Command) => copyCommand(ctx(cmd), src, dst, opts));
+
+  program
+    .command('pack')
+    .description('pull images into one content-addressed bundle file (an OCI image layout in a tar)')
+    .argument('[images...]', 'image references')
+    .option('-o, --output <bundle>', 'the bundle file to write')
+    .option('-f, --file <list>', 'a file of references, one a line, # comments (repeatable)', collect)
+    .option('--spec <file>', 'a YAML spec holding what the flags can')
+    .option('--platform <list>', 'only these platforms, e.g. linux/amd64,linux/arm64 (writes filtered indexes)')
+    .addOption(new Option('-j, --jobs <n>', 'blobs downloaded at once (default 8)').argParser(jobs))
+    .action((images: string[], opts, cmd: Command) => packCommand(ctx(cmd), images, opts));
 
   program
     .command('login')

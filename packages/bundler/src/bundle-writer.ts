@@ -1,0 +1,198 @@
+/**
+ * The bundle being written, as a copy-engine sink. The file `<out>.partial` is
+ * created at its final size; each blob streams into its own region by
+ * positional writes. A journal beside it lists finished blobs, so a rerun of the
+ * same pack re-checks them on disk and fetches only the rest. The final name
+ * appears only after every blob is in place and checked.
+ */
+import { createHash } from 'node:crypto';
+import { appendFile, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import pLimit from 'p-limit';
+import { FerryError, parseDigest, type BlobOutcome, type Descriptor, type ImageSink, type ParsedManifest } from '@ferry/oci-client';
+import { END_OF_ARCHIVE } from './format/tar.js';
+import type { BundleLayout, LayoutEntry } from './layout.js';
+
+interface JournalHead {
+  fingerprint: string;
+  created: string;
+}
+
+export class BundleWriter implements ImageSink {
+  readonly name: string;
+  readonly location = undefined;
+  private readonly finished = new Set<string>();
+  private readonly partial: string;
+  private readonly journal: string;
+
+  private constructor(
+    private readonly out: string,
+    private readonly layout: BundleLayout,
+    private readonly fh: FileHandle,
+    finished: Iterable<string>,
+  ) {
+    this.name = out;
+    this.partial = `${out}.partial`;
+    this.journal = `${out}.partial.journal`;
+    for (const d of finished) this.finished.add(d);
+  }
+
+  /**
+   * The journal head of an earlier, unfinished run of the same plan, if any: its
+   * creation time is reused so the resumed bundle equals an uninterrupted one.
+   */
+  static async previousRun(out: string, fingerprint: string): Promise<JournalHead | undefined> {
+    const head = (await readJournal(`${out}.partial.journal`))?.head;
+    return head?.fingerprint === fingerprint ? head : undefined;
+  }
+
+  /** Opens `<out>.partial`, keeping blobs a previous run of this plan finished (after re-hashing them). */
+  static async open(out: string, layout: BundleLayout, head: JournalHead): Promise<BundleWriter> {
+    const partial = `${out}.partial`;
+    const journalPath = `${out}.partial.journal`;
+    const previous = await readJournal(journalPath);
+    const resuming = previous?.head.fingerprint === head.fingerprint && (await sizeOf(partial)) === layout.totalSize;
+    const fh = await open(partial, resuming ? 'r+' : 'w');
+    try {
+      let kept: string[] = [];
+      if (resuming) {
+        kept = await verifyOnDisk(fh, layout, previous!.done);
+      } else {
+        await fh.truncate(layout.totalSize);
+        await rm(journalPath, { force: true });
+        await appendFile(journalPath, JSON.stringify(head) + '\n');
+      }
+      const w = new BundleWriter(out, layout, fh, kept);
+      await w.writeFixedParts();
+      return w;
+    } catch (e) {
+      await fh.close();
+      throw e;
+    }
+  }
+
+  /** Headers, metadata files, manifests known at plan time, and the end-of-archive blocks. */
+  private async writeFixedParts(): Promise<void> {
+    for (const e of this.layout.entries) {
+      await this.fh.write(e.header, 0, e.header.length, e.headerOffset);
+      if (!e.digest && e.bytes) await this.fh.write(e.bytes, 0, e.bytes.length, e.dataOffset);
+    }
+    await this.fh.write(END_OF_ARCHIVE, 0, END_OF_ARCHIVE.length, this.layout.endOffset);
+  }
+
+  get finishedCount(): number {
+    return this.finished.size;
+  }
+
+  async hasBlob(desc: Descriptor): Promise<boolean> {
+    return this.finished.has(desc.digest);
+  }
+
+  async putBlob(desc: Descriptor, open: () => Readable | Promise<Readable>): Promise<BlobOutcome> {
+    const entry = this.entry(desc.digest);
+    if (this.finished.has(desc.digest)) return 'skipped';
+    const stream = await open();
+    let pos = entry.dataOffset;
+    // The stream is digest-checked by its source; a mismatch throws here and nothing is journaled.
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      if (pos + chunk.length > entry.dataOffset + entry.size) {
+        stream.destroy();
+        throw new FerryError('integrity', `blob ${desc.digest} is larger than its descriptor says (${entry.size} bytes)`);
+      }
+      await this.fh.write(chunk, 0, chunk.length, pos);
+      pos += chunk.length;
+    }
+    if (pos - entry.dataOffset !== entry.size) {
+      throw new FerryError('integrity', `blob ${desc.digest} has ${pos - entry.dataOffset} bytes, its descriptor says ${entry.size}`);
+    }
+    await this.markDone(desc.digest);
+    return 'uploaded';
+  }
+
+  async putManifest(m: ParsedManifest): Promise<void> {
+    if (this.finished.has(m.digest)) return;
+    const entry = this.entry(m.digest);
+    await this.fh.write(m.bytes, 0, m.bytes.byteLength, entry.dataOffset);
+    await this.markDone(m.digest);
+  }
+
+  private entry(digest: string): LayoutEntry {
+    const e = this.layout.blobs.get(digest);
+    if (!e) throw new Error(`blob ${digest} is not in the bundle plan`);
+    return e;
+  }
+
+  private async markDone(digest: string): Promise<void> {
+    this.finished.add(digest);
+    await appendFile(this.journal, JSON.stringify({ done: digest }) + '\n');
+  }
+
+  /** Checks every blob is in place, syncs, and renames `<out>.partial` to `<out>`. */
+  async finish(): Promise<void> {
+    const missing = [...this.layout.blobs.keys()].filter((d) => !this.finished.has(d));
+    if (missing.length) throw new Error(`bundle incomplete: ${missing.length} blobs not written (first ${missing[0]})`);
+    await this.fh.sync();
+    await this.fh.close();
+    await rename(this.partial, this.out);
+    await rm(this.journal, { force: true });
+  }
+
+  /** Closes the file, leaving `<out>.partial` and its journal for a rerun to resume. */
+  async abandon(): Promise<void> {
+    await this.fh.close().catch(() => undefined);
+  }
+}
+
+async function sizeOf(path: string): Promise<number | undefined> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return undefined;
+  }
+}
+
+async function readJournal(path: string): Promise<{ head: JournalHead; done: string[] } | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const lines = text.split('\n');
+  let head: JournalHead | undefined;
+  const done: string[] = [];
+  for (const line of lines) {
+    if (!line) continue;
+    try {
+      const v = JSON.parse(line) as Partial<JournalHead> & { done?: string };
+      if (!head && v.fingerprint && v.created) head = { fingerprint: v.fingerprint, created: v.created };
+      else if (v.done) done.push(v.done);
+    } catch {
+      // A line torn by a kill: ignore it, the blob will be fetched again.
+    }
+  }
+  return head ? { head, done } : undefined;
+}
+
+/** Re-hashes the regions of blobs a previous run finished; keeps those still intact. */
+async function verifyOnDisk(fh: FileHandle, layout: BundleLayout, done: string[]): Promise<string[]> {
+  const limit = pLimit(4);
+  const results = await Promise.all(
+    [...new Set(done)].map((digest) =>
+      limit(async () => {
+        const e = layout.blobs.get(digest);
+        if (!e) return undefined;
+        const hash = createHash(parseDigest(digest).algorithm);
+        const buf = Buffer.allocUnsafe(Math.min(e.size, 1024 * 1024) || 1);
+        for (let pos = 0; pos < e.size; ) {
+          const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, e.size - pos), e.dataOffset + pos);
+          if (bytesRead === 0) return undefined;
+          hash.update(buf.subarray(0, bytesRead));
+          pos += bytesRead;
+        }
+        return `${parseDigest(digest).algorithm}:${hash.digest('hex')}` === digest ? digest : undefined;
+      }),
+    ),
+  );
+  return results.filter((d): d is string => d !== undefined);
+}

@@ -1,0 +1,81 @@
+/**
+ * `ferry.json`, the bundle's metadata (DESIGN.md section 2): versioned and
+ * validated with zod. Written with a fixed key order so that the same inputs
+ * give the same bytes; the bundle id hashes these bytes.
+ */
+import { z } from 'zod';
+import { isDigest, usageError } from '@ferry/oci-client';
+
+export const FORMAT_VERSION = 1;
+
+const digest = z.string().refine(isDigest, { message: 'not a sha256/sha512 digest' });
+
+export const bundleImageSchema = z.object({
+  /** The full normalized source reference, as in index.json's ref.name annotation. */
+  ref: z.string().min(1),
+  /** The root digest at the source (an index before platform filtering). */
+  upstreamDigest: digest,
+  /** The root digest in the bundle (differs from upstream only when filtered). */
+  digest,
+  mediaType: z.string(),
+  /** "linux/amd64", … in index order; empty for artifacts without platforms. */
+  platforms: z.array(z.string()),
+  /** Bytes of every manifest, config and layer this image references (shared ones counted). */
+  size: z.number().int().nonnegative(),
+});
+
+export const ferryJsonSchema = z.object({
+  formatVersion: z.literal(FORMAT_VERSION),
+  /** "ferry 0.1.0" */
+  tool: z.string(),
+  /** RFC 3339 UTC; SOURCE_DATE_EPOCH when set. */
+  created: z.string(),
+  inputs: z.object({
+    references: z.array(z.string()),
+    charts: z.array(z.string()),
+    platforms: z.array(z.string()).nullable(),
+  }),
+  images: z.array(bundleImageSchema),
+  totals: z.object({
+    images: z.number().int().nonnegative(),
+    /** Distinct blobs carried in this file (manifests included). */
+    blobs: z.number().int().nonnegative(),
+    /** Bytes of the distinct blobs carried. */
+    bytes: z.number().int().nonnegative(),
+    /** Sum of the images' sizes: what the bytes would be without de-duplication. */
+    logicalBytes: z.number().int().nonnegative(),
+  }),
+  /** For a delta bundle: the bundle it builds on and the blobs it relies on without carrying. */
+  base: z
+    .object({
+      id: digest,
+      reliesOn: z.array(z.object({ digest, size: z.number().int().nonnegative() })),
+    })
+    .nullable(),
+  charts: z.array(z.unknown()),
+});
+
+export type FerryJson = z.infer<typeof ferryJsonSchema>;
+export type BundleImage = z.infer<typeof bundleImageSchema>;
+
+/** Serializes with the schema's key order (JSON.stringify keeps insertion order). */
+export function serializeFerryJson(doc: FerryJson): Buffer {
+  const ordered: FerryJson = ferryJsonSchema.parse(doc);
+  return Buffer.from(JSON.stringify(ordered, null, 2) + '\n');
+}
+
+/** Parses and validates ferry.json bytes; throws with the path of the first bad field. */
+export function parseFerryJson(bytes: Uint8Array): FerryJson {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    throw usageError('ferry.json is not valid JSON; this file is not a ferry bundle or it is damaged');
+  }
+  const r = ferryJsonSchema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw usageError(`ferry.json is not valid at ${issue.path.join('.') || '(document)'}: ${issue.message}`);
+  }
+  return r.data;
+}

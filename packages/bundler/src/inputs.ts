@@ -1,0 +1,109 @@
+/**
+ * What to pack, from every place a user can say it: references as arguments,
+ * list files (`-f`, one reference a line, `#` comments) and a YAML spec
+ * (`--spec`, zod-validated, errors name the bad field's path). References are
+ * normalized and duplicates collapse to one, keeping the first position.
+ */
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { formatReference, parsePlatformList, parseReference, usageError, type Platform } from '@ferry/oci-client';
+
+export const packSpecSchema = z.strictObject({
+  images: z.array(z.string().min(1)).optional(),
+  /** Further list files, relative to the spec file. */
+  lists: z.array(z.string().min(1)).optional(),
+  platforms: z.union([z.string().min(1), z.array(z.string().min(1))]).optional(),
+  output: z.string().min(1).optional(),
+  concurrency: z.number().int().min(1).max(64).optional(),
+});
+
+export type PackSpec = z.infer<typeof packSpecSchema>;
+
+export interface PackInputs {
+  /** Normalized references in first-seen order, without duplicates. */
+  references: string[];
+  platforms: Platform[] | undefined;
+  output: string | undefined;
+  concurrency: number | undefined;
+}
+
+export interface RawPackInputs {
+  images: string[];
+  lists: string[];
+  spec?: string | undefined;
+  platform?: string | undefined;
+  output?: string | undefined;
+  concurrency?: number | undefined;
+}
+
+/** Reads a list file: one reference a line, `#` starts a comment, blank lines ignored. */
+export async function readListFile(path: string): Promise<string[]> {
+  const text = await readText(path, 'list file');
+  const refs: string[] = [];
+  text.split(/\r?\n/).forEach((line, i) => {
+    const ref = line.replace(/#.*$/, '').trim();
+    if (!ref) return;
+    if (/\s/.test(ref)) throw usageError(`${path}:${i + 1}: one reference a line, found "${ref}"`);
+    try {
+      refs.push(formatReference(parseReference(ref)));
+    } catch (e) {
+      throw usageError(`${path}:${i + 1}: ${(e as Error).message}`);
+    }
+  });
+  return refs;
+}
+
+/** Reads and validates a pack spec; errors name the path of the bad field. */
+export async function readPackSpec(path: string): Promise<PackSpec> {
+  const text = await readText(path, 'spec file');
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw usageError(`${path} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const r = packSpecSchema.safeParse(doc ?? {});
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const where = issue.path.length ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[') : '(top level)';
+    throw usageError(`${path}: ${where}: ${issue.message}`);
+  }
+  return r.data;
+}
+
+/** Merges arguments, list files and a spec into one normalized request. Flags win over the spec. */
+export async function gatherPackInputs(raw: RawPackInputs): Promise<PackInputs> {
+  const spec = raw.spec ? await readPackSpec(raw.spec) : undefined;
+  const refs: string[] = [];
+  const specDir = raw.spec ? raw.spec.replace(/[^/]*$/, '') : '';
+  for (const [i, image] of (spec?.images ?? []).entries()) {
+    try {
+      refs.push(formatReference(parseReference(image)));
+    } catch (e) {
+      throw usageError(`${raw.spec}: images[${i}]: ${(e as Error).message}`);
+    }
+  }
+  for (const list of spec?.lists ?? []) refs.push(...(await readListFile(list.startsWith('/') ? list : specDir + list)));
+  for (const list of raw.lists) refs.push(...(await readListFile(list)));
+  for (const image of raw.images) refs.push(formatReference(parseReference(image)));
+  const references = [...new Set(refs)];
+  if (references.length === 0) throw usageError('nothing to pack: give image references, -f LIST or --spec FILE');
+  const platformText = raw.platform ?? (Array.isArray(spec?.platforms) ? spec.platforms.join(',') : spec?.platforms);
+  return {
+    references,
+    platforms: platformText ? parsePlatformList(platformText) : undefined,
+    output: raw.output ?? spec?.output,
+    concurrency: raw.concurrency ?? spec?.concurrency,
+  };
+}
+
+async function readText(path: string, what: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw usageError(`cannot read ${what} ${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+}
+

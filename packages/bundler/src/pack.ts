@@ -1,0 +1,211 @@
+/**
+ * `pack`: resolve every image, plan the whole bundle, then copy all blobs from
+ * the registries into it concurrently (copy engine: registry -> bundle writer).
+ */
+import { createHash } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import pLimit from 'p-limit';
+import {
+  CopyEngine,
+  MediaType,
+  RegistryPlace,
+  formatPlatform,
+  parseReference,
+  planImage,
+  type CopyEvent,
+  type Descriptor,
+  type ImagePlan,
+  type OciClient,
+  type ParsedManifest,
+  type Platform,
+} from '@ferry/oci-client';
+import { BundleWriter } from './bundle-writer.js';
+import { FORMAT_VERSION, serializeFerryJson, type BundleImage, type FerryJson } from './format/ferry-json.js';
+import { planLayout, type PlannedBlob } from './layout.js';
+
+export const TOOL = 'ferry 0.1.0';
+export const OCI_LAYOUT = Buffer.from('{"imageLayoutVersion":"1.0.0"}');
+export const REF_NAME = 'org.opencontainers.image.ref.name';
+export const CONTAINERD_NAME = 'io.containerd.image.name';
+
+export interface PackOptions {
+  client: OciClient;
+  /** Normalized references, in the order the bundle lists them. */
+  references: string[];
+  platforms?: Platform[] | undefined;
+  output: string;
+  concurrency?: number | undefined;
+  /** Seconds since the epoch for mtimes and the creation time (SOURCE_DATE_EPOCH). */
+  sourceDateEpoch?: number | undefined;
+  onEvent?: (e: CopyEvent) => void;
+  /** Called once everything is resolved, before any blob moves. */
+  onPlanned?: (p: { images: number; blobs: number; bytes: number }) => void;
+  /** Plan-time messages for stderr (filtered indexes, resume). */
+  log?: (line: string) => void;
+}
+
+export interface PackResult {
+  output: string;
+  bundleId: string;
+  ferry: FerryJson;
+  /** Blobs a previous interrupted run had already written. */
+  resumedBlobs: number;
+  downloadedBytes: number;
+}
+
+/** Parses SOURCE_DATE_EPOCH as reproducible-builds.org defines it. */
+export function sourceDateEpoch(env: NodeJS.ProcessEnv): number | undefined {
+  const v = env.SOURCE_DATE_EPOCH;
+  return v && /^\d+$/.test(v) ? Number(v) : undefined;
+}
+
+export async function pack(opts: PackOptions): Promise<PackResult> {
+  const log = opts.log ?? (() => undefined);
+  const concurrency = opts.concurrency ?? 8;
+  const images = await resolveAll(opts, concurrency);
+  for (const { ref, plan } of images) {
+    if (plan.filtered) {
+      log(`${ref}: kept ${plan.platforms.join(', ')} of the upstream index ${plan.upstreamDigest}; the bundle holds a filtered index ${plan.root.digest}`);
+    }
+  }
+
+  const blobs = orderedBlobs(images.map((i) => i.plan));
+  const indexJson = Buffer.from(JSON.stringify(bundleIndex(images)));
+  const fingerprint = planFingerprint(opts, indexJson, blobs);
+  const previous = await BundleWriter.previousRun(opts.output, fingerprint);
+  const created = opts.sourceDateEpoch !== undefined ? isoSeconds(opts.sourceDateEpoch) : (previous?.created ?? isoSeconds(Date.now() / 1000));
+  const ferry = ferryJson(opts, images, blobs, created);
+  const ferryBytes = serializeFerryJson(ferry);
+  const layout = planLayout(
+    [
+      { name: 'oci-layout', bytes: OCI_LAYOUT },
+      { name: 'index.json', bytes: indexJson },
+      { name: 'ferry.json', bytes: ferryBytes },
+    ],
+    blobs,
+    opts.sourceDateEpoch ?? 0,
+  );
+
+  opts.onPlanned?.({ images: images.length, blobs: blobs.length, bytes: ferry.totals.bytes });
+  await mkdir(dirname(opts.output), { recursive: true });
+  const writer = await BundleWriter.open(opts.output, layout, { fingerprint, created });
+  const resumedBlobs = writer.finishedCount;
+  if (resumedBlobs) log(`resuming ${opts.output}.partial: ${resumedBlobs} of ${blobs.length} blobs already in place`);
+  const engine = new CopyEngine({ concurrency, onEvent: opts.onEvent });
+  try {
+    await Promise.all(images.map(({ source, plan }) => engine.copy(source, writer, plan)));
+    await writer.finish();
+  } catch (e) {
+    await writer.abandon();
+    throw e;
+  }
+  const bundleId = 'sha256:' + createHash('sha256').update(indexJson).update(ferryBytes).digest('hex');
+  return { output: opts.output, bundleId, ferry, resumedBlobs, downloadedBytes: engine.stats.bytes };
+}
+
+interface ResolvedImage {
+  ref: string;
+  source: RegistryPlace;
+  plan: ImagePlan;
+}
+
+async function resolveAll(opts: PackOptions, concurrency: number): Promise<ResolvedImage[]> {
+  const limit = pLimit(concurrency);
+  return Promise.all(
+    opts.references.map((ref) =>
+      limit(async () => {
+        const r = parseReference(ref);
+        const source = new RegistryPlace(opts.client.registry(r.registry), r.repository);
+        const plan = await planImage(source, r.digest ?? r.tag!, { platforms: opts.platforms });
+        return { ref, source, plan };
+      }),
+    ),
+  );
+}
+
+/** Manifests (children first), then configs, then layers; each digest once, first appearance wins. */
+function orderedBlobs(plans: ImagePlan[]): PlannedBlob[] {
+  const seen = new Set<string>();
+  const manifests: PlannedBlob[] = [];
+  const configs: PlannedBlob[] = [];
+  const layers: PlannedBlob[] = [];
+  for (const plan of plans) {
+    for (const m of plan.manifests) {
+      if (seen.has(m.digest)) continue;
+      seen.add(m.digest);
+      manifests.push({ digest: m.digest, size: m.bytes.byteLength, bytes: Buffer.from(m.bytes) });
+    }
+  }
+  for (const plan of plans) {
+    const configDigests = new Set(plan.manifests.filter((m) => m.kind === 'image').map((m) => (m as ParsedManifest & { kind: 'image' }).manifest.config.digest));
+    for (const b of plan.blobs) {
+      if (seen.has(b.digest)) continue;
+      seen.add(b.digest);
+      (configDigests.has(b.digest) ? configs : layers).push({ digest: b.digest, size: b.size });
+    }
+  }
+  return [...manifests, ...configs, ...layers];
+}
+
+function bundleIndex(images: ResolvedImage[]): object {
+  return {
+    schemaVersion: 2,
+    mediaType: MediaType.OCI_INDEX,
+    manifests: images.map(({ ref, plan }): Descriptor => ({
+      mediaType: plan.root.mediaType,
+      digest: plan.root.digest,
+      size: plan.root.bytes.byteLength,
+      // Sorted keys, as Go tools write annotation maps.
+      annotations: { [CONTAINERD_NAME]: ref, [REF_NAME]: ref },
+    })),
+  };
+}
+
+function imageSize(plan: ImagePlan): number {
+  return plan.manifests.reduce((n, m) => n + m.bytes.byteLength, 0) + plan.blobs.reduce((n, b) => n + b.size, 0);
+}
+
+function ferryJson(opts: PackOptions, images: ResolvedImage[], blobs: PlannedBlob[], created: string): FerryJson {
+  const bundleImages: BundleImage[] = images.map(({ ref, plan }) => ({
+    ref,
+    upstreamDigest: plan.upstreamDigest,
+    digest: plan.root.digest,
+    mediaType: plan.root.mediaType,
+    platforms: plan.platforms,
+    size: imageSize(plan),
+  }));
+  return {
+    formatVersion: FORMAT_VERSION,
+    tool: TOOL,
+    created,
+    inputs: {
+      references: opts.references,
+      charts: [],
+      platforms: opts.platforms ? opts.platforms.map(formatPlatform) : null,
+    },
+    images: bundleImages,
+    totals: {
+      images: images.length,
+      blobs: blobs.length,
+      bytes: blobs.reduce((n, b) => n + b.size, 0),
+      logicalBytes: bundleImages.reduce((n, i) => n + i.size, 0),
+    },
+    base: null,
+    charts: [],
+  };
+}
+
+/** Identifies a pack's plan without its creation time, so a rerun can resume it. */
+function planFingerprint(opts: PackOptions, indexJson: Buffer, blobs: PlannedBlob[]): string {
+  const h = createHash('sha256');
+  h.update(TOOL + '\n');
+  h.update(JSON.stringify({ refs: opts.references, platforms: opts.platforms ?? null, sde: opts.sourceDateEpoch ?? null }));
+  h.update(indexJson);
+  for (const b of blobs) h.update(`${b.digest} ${b.size}\n`);
+  return 'sha256:' + h.digest('hex');
+}
+
+function isoSeconds(epochSeconds: number): string {
+  return new Date(Math.floor(epochSeconds) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}

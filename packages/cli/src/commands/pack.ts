@@ -1,0 +1,63 @@
+/** `ferry pack [IMAGE...] -o BUNDLE [-f LIST]... [--spec FILE] [--platform LIST] [-j N]` */
+import { gatherPackInputs, pack, sourceDateEpoch } from '@ferry/bundler';
+import { usageError } from '@ferry/oci-client';
+import type { Context } from '../context.js';
+import { formatBytes } from '../format.js';
+import { Progress } from '../progress.js';
+
+export interface PackCommandOptions {
+  output?: string;
+  file?: string[];
+  spec?: string;
+  platform?: string;
+  jobs?: number;
+}
+
+export async function packCommand(ctx: Context, images: string[], opts: PackCommandOptions): Promise<void> {
+  const inputs = await gatherPackInputs({
+    images,
+    lists: opts.file ?? [],
+    spec: opts.spec,
+    platform: opts.platform,
+    output: opts.output,
+    concurrency: opts.jobs,
+  });
+  if (!inputs.output) throw usageError('pack needs an output file: -o BUNDLE (or output: in the spec)');
+  const client = ctx.client();
+  const progress = new Progress(!ctx.opts.quiet && !ctx.opts.json);
+  const started = Date.now();
+  try {
+    const result = await pack({
+      client,
+      references: inputs.references,
+      platforms: inputs.platforms,
+      output: inputs.output,
+      concurrency: inputs.concurrency,
+      sourceDateEpoch: sourceDateEpoch(ctx.env),
+      log: (line) => ctx.log(line),
+      onPlanned: (p) => progress.expect(p.images, p.bytes),
+      onEvent: progress.onEvent,
+    });
+    progress.stop();
+    const t = result.ferry.totals;
+    const seconds = (Date.now() - started) / 1000;
+    ctx.result(
+      [
+        `${result.output}: ${t.images} images, ${t.blobs} blobs, ${formatBytes(t.bytes)} (logical ${formatBytes(t.logicalBytes)})`,
+        `bundle id ${result.bundleId}`,
+      ].join('\n'),
+      {
+        output: result.output,
+        bundleId: result.bundleId,
+        images: result.ferry.images,
+        totals: t,
+        resumedBlobs: result.resumedBlobs,
+        downloadedBytes: result.downloadedBytes,
+        seconds,
+      },
+    );
+  } finally {
+    progress.stop();
+    await client.close();
+  }
+}

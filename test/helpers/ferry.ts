@@ -1,0 +1,162 @@
+// Runs the real `ferry` CLI as a child process, with its own HOME and
+// DOCKER_CONFIG, and helpers to check what a copy left in a registry.
+import { spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+import {
+  registryFetch,
+  sha256Digest,
+  skopeoInspectRaw,
+  type SeededImage,
+  type TestRegistry,
+} from '../harness/index.js';
+import { makeTempDir, removeTempDir } from '../harness/process.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const FERRY_MAIN = join(ROOT, 'packages', 'cli', 'dist', 'main.js');
+
+export interface FerryResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** Wall-clock time of the run. */
+  ms: number;
+}
+
+export interface RunOptions {
+  /** A FerryHome; its DOCKER_CONFIG and HOME are used. */
+  home: FerryHome;
+  stdin?: string;
+  timeoutMs?: number;
+  /** Extra environment, e.g. SOURCE_DATE_EPOCH. */
+  env?: Record<string, string>;
+}
+
+/** Variables that would send traffic elsewhere or point ferry at someone else's config. */
+const DROPPED_ENV = /^(https?_proxy|no_proxy|all_proxy|docker_config|home)$/i;
+
+export function runFerry(args: string[], opts: RunOptions): Promise<FerryResult> {
+  const env: NodeJS.ProcessEnv = Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => !DROPPED_ENV.test(key)),
+  );
+  env.HOME = opts.home.dir;
+  env.DOCKER_CONFIG = opts.home.dockerConfig;
+  Object.assign(env, opts.env);
+  const started = Date.now();
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [FERRY_MAIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 45_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolvePromise({
+        code,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        ms: Date.now() - started,
+      });
+    });
+    child.stdin.end(opts.stdin ?? '');
+  });
+}
+
+/** A temp HOME with a DOCKER_CONFIG directory inside it. */
+export interface FerryHome {
+  dir: string;
+  dockerConfig: string;
+  configFile: string;
+  /** Writes config.json with `auths` for these registries (host -> user:password). */
+  login(auths: Record<string, { user: string; password: string }>): Promise<void>;
+  remove(): Promise<void>;
+}
+
+export async function makeFerryHome(): Promise<FerryHome> {
+  const dir = await makeTempDir('ferry-home-');
+  const dockerConfig = join(dir, 'docker-config');
+  await mkdir(dockerConfig);
+  const configFile = join(dockerConfig, 'config.json');
+  return {
+    dir,
+    dockerConfig,
+    configFile,
+    async login(auths) {
+      const entries = Object.entries(auths).map(([host, { user, password }]) => [
+        host,
+        { auth: Buffer.from(`${user}:${password}`).toString('base64') },
+      ]);
+      await mkdir(dirname(configFile), { recursive: true });
+      await writeFile(configFile, JSON.stringify({ auths: Object.fromEntries(entries) }));
+    },
+    remove: () => removeTempDir(dir),
+  };
+}
+
+export function alice(): { user: string; password: string } {
+  return { user: 'alice', password: 'alice-secret' };
+}
+
+/** An error run: the exit code, and exactly one line on stderr starting with "ferry: ", no stack. */
+export function expectErrorLine(res: FerryResult, code: 1 | 2): string {
+  const lines = res.stderr.split('\n').filter((l) => l !== '');
+  expect({ code: res.code, lines }).toEqual({ code, lines: [expect.stringMatching(/^ferry: /)] });
+  expect(res.stderr).not.toMatch(/^\s+at /m);
+  expect(res.stdout).toBe('');
+  return lines[0]!;
+}
+
+export interface CopyJson {
+  source: string;
+  destination: string;
+  digest: string;
+  upstreamDigest: string;
+  mediaType: string;
+  platforms: string[];
+  blobs: { uploaded: number; mounted: number; skipped: number };
+  bytes: number;
+}
+
+/** Parses the --json output of a successful copy. */
+export function copyResult(res: FerryResult): CopyJson {
+  expect(res.code, res.stderr).toBe(0);
+  return JSON.parse(res.stdout) as CopyJson;
+}
+
+/** Every config and layer blob of an image, once each. */
+export function blobDigests(image: SeededImage): string[] {
+  return [...image.blobs.keys()];
+}
+
+/**
+ * Checks that `repo:tag` in `reg` is `image` byte for byte: the root manifest and
+ * every child as skopeo reads them, and every blob as the registry serves it.
+ */
+export async function expectImageIn(reg: TestRegistry, repoAndTag: string, image: SeededImage): Promise<void> {
+  const repo = repoAndTag.slice(0, repoAndTag.lastIndexOf(':'));
+  const root = await skopeoInspectRaw(reg, repoAndTag);
+  expect(sha256Digest(root)).toBe(image.digest);
+  if (image.indexBytes) expect(root.equals(image.indexBytes)).toBe(true);
+  for (const m of image.manifests) {
+    const raw = await skopeoInspectRaw(reg, `${repo}@${m.digest}`);
+    expect(raw.equals(m.bytes), `manifest ${m.platform}`).toBe(true);
+  }
+  for (const [digest, bytes] of image.blobs) {
+    const res = await registryFetch(reg, `/v2/${repo}/blobs/${digest}`);
+    expect(res.status, `blob ${digest}`).toBe(200);
+    const body = Buffer.from(await res.arrayBuffer());
+    expect(sha256Digest(body)).toBe(digest);
+    expect(body.length).toBe(bytes.length);
+  }
+}
+
+/** HEAD of a blob or manifest path in `reg` (as alice when it has auth): the status. */
+export async function headStatus(reg: TestRegistry, path: string, accept?: string): Promise<number> {
+  const res = await registryFetch(reg, path, { method: 'HEAD', headers: accept ? { accept } : {} });
+  await res.body?.cancel();
+  return res.status;
+}
