@@ -4,6 +4,8 @@ import { Context, VERSION, type GlobalOptions } from './context.js';
 import { copyCommand } from './commands/copy.js';
 import { loginCommand } from './commands/login.js';
 import { packCommand } from './commands/pack.js';
+import { loadCommand } from './commands/load.js';
+import { inspectCommand } from './commands/inspect.js';
 
 function jobs(value: string): number {
   const n = Number(value);
@@ -23,7 +25,10 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('-q, --quiet', 'no progress or log lines')
     .option('--insecure-registry <host>', 'allow plain HTTP or unverified TLS for this host (repeatable)', collect)
     .option('--ca-file <file>', 'trust this PEM CA for registry TLS')
-    .option('--debug', 'show stack traces');
+    .option('--debug', 'show stack traces')
+    // Usage errors look like every other error: one line starting with "ferry: ".
+    // Set before the subcommands are added, which inherit it.
+    .configureOutput({ outputError: (str, write) => write(`ferry: ${str.replace(/^error: /, '')}`) });
   const ctx = (cmd: Command): Context => new Context(cmd.optsWithGlobals<GlobalOptions>(), env);
 
   program
@@ -45,6 +50,25 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--platform <list>', 'only these platforms, e.g. linux/amd64,linux/arm64 (writes filtered indexes)')
     .addOption(new Option('-j, --jobs <n>', 'blobs downloaded at once (default 8)').argParser(jobs))
     .action((images: string[], opts, cmd: Command) => packCommand(ctx(cmd), images, opts));
+
+  program
+    .command('load')
+    .description('push every image of a bundle into a registry (registry:2, Harbor)')
+    .argument('<bundle>', 'a bundle file, an OCI archive or an OCI layout directory')
+    .requiredOption('--to <registry>', 'target REGISTRY[:PORT][/PREFIX]')
+    .option('--map <rule>', 'SRC_PREFIX=DST_PREFIX, longest prefix wins (repeatable)', collect)
+    .option('--keep-source-registry', 'keep the source registry host as the first path part')
+    .option('--harbor-create-projects', 'create missing Harbor projects (private) through its API')
+    .option('--dry-run', 'print what would be pushed; push nothing')
+    .option('--mapping-out <file>', 'write source -> target references and digests (.yaml or .json)')
+    .addOption(new Option('-j, --jobs <n>', 'blobs pushed at once').argParser(jobs).default(8))
+    .action((bundle: string, opts, cmd: Command) => loadCommand(ctx(cmd), bundle, opts));
+
+  program
+    .command('inspect')
+    .description('list the images of a bundle (or OCI archive), their sizes and what de-duplication saved')
+    .argument('<bundle>', 'a bundle file, an OCI archive or an OCI layout directory')
+    .action((bundle: string, _opts, cmd: Command) => inspectCommand(ctx(cmd), bundle));
 
   program
     .command('login')

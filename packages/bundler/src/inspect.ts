@@ -1,0 +1,193 @@
+/**
+ * `ferry inspect`: what a bundle holds, image by image, and what de-duplication
+ * saved. Walks each image's manifests from the bundle itself (so it works on OCI
+ * archives other tools wrote, which have no ferry.json); blobs an image references
+ * that the bundle does not carry (a delta bundle's base) are counted as missing.
+ * The report is plain JSON data: it is the `--json` output.
+ */
+import {
+  isManifestMediaType,
+  formatPlatform,
+  platformFromDescriptor,
+  type Descriptor,
+  type ParsedManifest,
+} from '@ferry/oci-client';
+import type { BundleKind, BundleReader } from './reader/bundle-reader.js';
+
+export interface InspectImage {
+  /** The name in index.json (the full source reference in a ferry bundle); the digest when unnamed. */
+  reference: string;
+  /** The root manifest's digest in the bundle. */
+  digest: string;
+  mediaType: string;
+  /** `linux/amd64`, … in index order; empty when unknown (e.g. an artifact). */
+  platforms: string[];
+  /** Bytes of the root manifest, child manifests, configs and layers the bundle carries for this image. */
+  size: number;
+  /** Distinct blobs (manifests included) the bundle carries for this image. */
+  blobs: number;
+  /** What the image references but the bundle does not carry (a delta's base holds them). */
+  missing: { blobs: number; bytes: number };
+  /**
+   * False when a manifest is missing, so what lies below it is unknown (and not
+   * counted anywhere).
+   */
+  complete: boolean;
+}
+
+export interface InspectReport {
+  path: string;
+  kind: BundleKind;
+  /** `sha256:…` of index.json + ferry.json; null without ferry.json. */
+  bundleId: string | null;
+  /** From ferry.json, when present. */
+  created: string | null;
+  tool: string | null;
+  /** The base bundle's id for a delta bundle, else null. */
+  delta: string | null;
+  /** Whether ferry.sig is present (not whether it verifies: that is `verify --key`). */
+  signed: boolean;
+  images: InspectImage[];
+  totals: {
+    images: number;
+    /** Distinct blobs over all images that the bundle carries. */
+    blobs: number;
+    /** Bytes of those distinct blobs. */
+    bytes: number;
+    /** Sum of the images' sizes: what they would take without de-duplication. */
+    logicalBytes: number;
+    /** logicalBytes - bytes. */
+    saved: number;
+    /** Distinct blobs referenced but not carried. */
+    missing: { blobs: number; bytes: number };
+    /** Blobs the bundle carries that no image references. */
+    unreferenced: { blobs: number; bytes: number };
+  };
+}
+
+/** Docker buildx attestations are index children that are not platforms of the image. */
+const ATTESTATION_OF = 'vnd.docker.reference.digest';
+const MAX_DEPTH = 4;
+
+export async function inspectBundle(reader: BundleReader): Promise<InspectReport> {
+  const manifests = new Map<string, Promise<ParsedManifest>>();
+  const getManifest = (d: Descriptor): Promise<ParsedManifest> => {
+    let p = manifests.get(d.digest);
+    if (p === undefined) {
+      p = reader.getManifest(d);
+      manifests.set(d.digest, p);
+    }
+    return p;
+  };
+  const ferryImages = reader.ferry?.images ?? [];
+
+  const carried = new Map<string, number>();
+  const missingAll = new Map<string, number>();
+  const images: InspectImage[] = [];
+
+  for (const { ref, descriptor: root } of reader.images()) {
+    const present = new Map<string, number>();
+    const missing = new Map<string, number>();
+    const platforms: string[] = [];
+    let complete = true;
+
+    const visit = async (d: Descriptor, depth: number, parentIsIndex: boolean, isRoot: boolean): Promise<void> => {
+      if (present.has(d.digest) || missing.has(d.digest)) return;
+      if (parentIsIndex && !d.annotations?.[ATTESTATION_OF]) {
+        const p = platformFromDescriptor(d);
+        if (p && !(p.os === 'unknown' && p.architecture === 'unknown')) platforms.push(formatPlatform(p));
+      }
+      // The root and an index's children are manifests; an image's config and layers are not.
+      const isManifest = isRoot || parentIsIndex;
+      if (!reader.hasBlob(d.digest)) {
+        missing.set(d.digest, d.size);
+        if (isManifest) complete = false;
+        return;
+      }
+      present.set(d.digest, d.size);
+      if (!isManifest || depth > MAX_DEPTH) return;
+      const m = await getManifest(d);
+      if (m.kind === 'index') {
+        for (const child of m.manifest.manifests) await visit(child, depth + 1, true, false);
+      } else {
+        await visit(m.manifest.config, depth + 1, false, false);
+        for (const layer of m.manifest.layers) await visit(layer, depth + 1, false, false);
+      }
+    };
+    await visit(root, 0, false, true);
+
+    if (platforms.length === 0) {
+      const fromFerry = ferryImages.find((i) => i.digest === root.digest && i.ref === ref) ?? ferryImages.find((i) => i.digest === root.digest);
+      if (fromFerry && fromFerry.platforms.length) platforms.push(...fromFerry.platforms);
+      else if (isManifestMediaType(root.mediaType) || root.platform) {
+        const p = root.platform ? platformFromDescriptor(root) : await configPlatform(reader, root, getManifest);
+        if (p && p.os !== 'unknown') platforms.push(formatPlatform(p));
+      }
+    }
+
+    for (const [digest, size] of present) carried.set(digest, size);
+    for (const [digest, size] of missing) missingAll.set(digest, size);
+    images.push({
+      reference: ref,
+      digest: root.digest,
+      mediaType: root.mediaType,
+      platforms: [...new Set(platforms)],
+      size: sum(present),
+      blobs: present.size,
+      missing: { blobs: missing.size, bytes: sum(missing) },
+      complete,
+    });
+  }
+
+  const unreferenced = reader.blobs().filter((b) => !carried.has(b.digest));
+  const bytes = sum(carried);
+  const logicalBytes = images.reduce((n, i) => n + i.size, 0);
+  return {
+    path: reader.path,
+    kind: reader.kind,
+    bundleId: reader.bundleId ?? null,
+    created: reader.ferry?.created ?? null,
+    tool: reader.ferry?.tool ?? null,
+    delta: reader.ferry?.base?.id ?? null,
+    signed: reader.signature !== undefined,
+    images,
+    totals: {
+      images: images.length,
+      blobs: carried.size,
+      bytes,
+      logicalBytes,
+      saved: logicalBytes - bytes,
+      missing: { blobs: missingAll.size, bytes: sum(missingAll) },
+      unreferenced: { blobs: unreferenced.length, bytes: unreferenced.reduce((n, b) => n + b.size, 0) },
+    },
+  };
+}
+
+function sum(m: Map<string, number>): number {
+  let n = 0;
+  for (const v of m.values()) n += v;
+  return n;
+}
+
+/** The platform a single-platform image's config declares (os, architecture, variant). */
+async function configPlatform(
+  reader: BundleReader,
+  root: Descriptor,
+  getManifest: (d: Descriptor) => Promise<ParsedManifest>,
+): Promise<ReturnType<typeof platformFromDescriptor>> {
+  if (!reader.hasBlob(root.digest)) return undefined;
+  const m = await getManifest(root);
+  if (m.kind !== 'image') return undefined;
+  const config = m.manifest.config;
+  if (!reader.hasBlob(config.digest) || config.size > 1024 * 1024) return undefined;
+  try {
+    const doc = JSON.parse((await reader.readBlob(config)).toString('utf8')) as { os?: unknown; architecture?: unknown; variant?: unknown };
+    if (typeof doc.os !== 'string' || typeof doc.architecture !== 'string' || !doc.os || !doc.architecture) return undefined;
+    return platformFromDescriptor({
+      platform: { os: doc.os, architecture: doc.architecture, ...(typeof doc.variant === 'string' && doc.variant ? { variant: doc.variant } : {}) },
+    });
+  } catch (e) {
+    if (e instanceof SyntaxError) return undefined; // not a JSON config (an artifact): no platform
+    throw e;
+  }
+}

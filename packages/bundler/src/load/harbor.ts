@@ -1,0 +1,72 @@
+/**
+ * Harbor projects: in Harbor the first path part after the host is a project,
+ * and a push into a missing project fails. With --harbor-create-projects, load
+ * makes sure each target project exists first (API v2.0), creating it private,
+ * with the same credentials as the registry (robot accounts included).
+ */
+import { FerryError, header, type CredentialStore, type Transport } from '@ferry/oci-client';
+
+export class HarborProjects {
+  constructor(
+    private readonly registry: string,
+    private readonly transport: Transport,
+    private readonly credentials: CredentialStore,
+  ) {}
+
+  private async headers(): Promise<Record<string, string>> {
+    const cred = await this.credentials.get(this.registry);
+    const h: Record<string, string> = { accept: 'application/json' };
+    if (cred && 'password' in cred) h.authorization = 'Basic ' + Buffer.from(`${cred.username}:${cred.password}`).toString('base64');
+    return h;
+  }
+
+  private async url(path: string): Promise<string> {
+    return (await this.transport.baseUrl(this.registry)) + path;
+  }
+
+  async exists(project: string): Promise<boolean> {
+    const res = await this.transport.request({
+      method: 'HEAD',
+      url: await this.url(`/api/v2.0/projects?project_name=${encodeURIComponent(project)}`),
+      headers: await this.headers(),
+    });
+    await res.body.dump();
+    if (res.status === 200) return true;
+    if (res.status === 404) return false;
+    throw this.failure(res.status, `checking project ${project}`);
+  }
+
+  /** Creates the project (private) unless it exists; returns true when it was created. */
+  async ensure(project: string): Promise<boolean> {
+    if (await this.exists(project)) return false;
+    const res = await this.transport.request({
+      method: 'POST',
+      url: await this.url('/api/v2.0/projects'),
+      headers: { ...(await this.headers()), 'content-type': 'application/json' },
+      body: JSON.stringify({ project_name: project, metadata: { public: 'false' } }),
+    });
+    await res.body.dump();
+    if (res.status === 201) return true;
+    if (res.status === 409) return false; // created meanwhile by someone else
+    throw this.failure(res.status, `creating project ${project}`, header(res.headers, 'x-request-id'));
+  }
+
+  private failure(status: number, what: string, requestId?: string): FerryError {
+    const why =
+      status === 401
+        ? `credentials were rejected; run \`ferry login ${this.registry}\``
+        : status === 403
+          ? 'the account may not do this (creating projects needs a Harbor admin or a robot account with project creation rights)'
+          : `Harbor answered HTTP ${status}${requestId ? ` (request ${requestId})` : ''}`;
+    return new FerryError(status === 401 || status === 403 ? 'auth' : 'registry', `${status} ${what} in Harbor at ${this.registry}: ${why}`, {
+      status,
+      registry: this.registry,
+      operation: what,
+    });
+  }
+}
+
+/** The Harbor project of a repository: its first path part. */
+export function projectOf(repository: string): string {
+  return repository.split('/')[0]!;
+}

@@ -1,0 +1,168 @@
+/**
+ * `load`: push every image of a bundle into a registry (copy engine: bundle
+ * reader -> registry). Names are mapped and checked for collisions first;
+ * Harbor projects are created when asked; then blobs, child manifests, indexes
+ * and tags, image by image, with one bounded pool of transfers. An image whose
+ * blob fails its digest check gets no manifest and no tag; the others go on.
+ */
+import pLimit from 'p-limit';
+import {
+  CopyEngine,
+  FerryError,
+  RegistryPlace,
+  formatReference,
+  planImage,
+  usageError,
+  type CopyEvent,
+  type CopyStats,
+  type ImagePlan,
+  type OciClient,
+  type Reference,
+} from '@ferry/oci-client';
+import type { BundleReader } from '../reader/bundle-reader.js';
+import { HarborProjects, projectOf } from './harbor.js';
+import type { TargetMapper } from './mapping.js';
+
+export interface LoadOptions {
+  client: OciClient;
+  bundle: BundleReader;
+  mapper: TargetMapper;
+  concurrency?: number | undefined;
+  dryRun?: boolean | undefined;
+  harborCreateProjects?: boolean | undefined;
+  onEvent?: (e: CopyEvent) => void;
+  onPlanned?: (p: { images: number; bytes: number }) => void;
+  log?: (line: string) => void;
+}
+
+export interface LoadedImage {
+  source: string;
+  target: string;
+  digest: string;
+  platforms: string[];
+  status: 'loaded' | 'failed' | 'planned';
+  error?: string | undefined;
+  /** Dry run: blobs the target lacks and those it has. */
+  blobsToPush?: number | undefined;
+  blobsPresent?: number | undefined;
+}
+
+export interface LoadResult {
+  images: LoadedImage[];
+  stats: CopyStats;
+  projectsCreated: string[];
+}
+
+interface PlannedLoad {
+  source: string;
+  target: Reference;
+  plan: ImagePlan;
+  sink: RegistryPlace;
+}
+
+export async function load(opts: LoadOptions): Promise<LoadResult> {
+  const { bundle, client } = opts;
+  const log = opts.log ?? (() => undefined);
+  const entries = bundle.images();
+  const unnamed = entries.find((e) => !e.named);
+  if (unnamed) throw usageError(`${bundle.name} lists image ${unnamed.ref} without a name (no org.opencontainers.image.ref.name annotation), so it has no target to load to`);
+  const mappings = opts.mapper.mapAll(entries.map((e) => e.ref));
+
+  const planned: PlannedLoad[] = [];
+  for (const [i, m] of mappings.entries()) {
+    const plan = await planImage(bundle, entries[i]!.descriptor.digest);
+    if (m.target.digest && m.target.digest !== plan.root.digest) {
+      throw new FerryError('integrity', `${bundle.name} names ${m.source} but holds ${plan.root.digest} for it`);
+    }
+    const sink = new RegistryPlace(client.registry(m.target.registry), m.target.repository).forWriting();
+    planned.push({ source: m.source, target: m.target, plan, sink });
+  }
+  const uniqueBytes = new Map<string, number>();
+  for (const p of planned) for (const b of p.plan.blobs) uniqueBytes.set(b.digest, b.size);
+  opts.onPlanned?.({ images: planned.length, bytes: [...uniqueBytes.values()].reduce((a, b) => a + b, 0) });
+
+  if (opts.dryRun) return { images: await dryRun(planned, opts.concurrency ?? 8), stats: { uploaded: 0, mounted: 0, skipped: 0, bytes: 0 }, projectsCreated: [] };
+
+  const projectsCreated: string[] = [];
+  if (opts.harborCreateProjects) {
+    const wanted = new Map<string, Set<string>>();
+    for (const p of planned) wanted.set(p.target.registry, (wanted.get(p.target.registry) ?? new Set()).add(projectOf(p.target.repository)));
+    for (const [registry, projects] of wanted) {
+      const harbor = new HarborProjects(registry, client.transport, client.credentials);
+      for (const project of projects) {
+        if (await harbor.ensure(project)) {
+          projectsCreated.push(`${registry}/${project}`);
+          log(`created Harbor project ${project} in ${registry}`);
+        }
+      }
+    }
+  }
+
+  const engine = new CopyEngine({ concurrency: opts.concurrency ?? 8, onEvent: opts.onEvent });
+  const settled = await Promise.allSettled(planned.map((p) => engine.copy(bundle, p.sink, p.plan, p.target.tag)));
+  const images = planned.map((p, i): LoadedImage => {
+    const r = settled[i]!;
+    const error = r.status === 'rejected' ? explain(r.reason, p, opts.harborCreateProjects === true) : undefined;
+    return {
+      source: p.source,
+      target: formatReference(p.target),
+      digest: p.plan.root.digest,
+      platforms: p.plan.platforms,
+      status: error ? 'failed' : 'loaded',
+      error: error?.message,
+    };
+  });
+  const failed = settled.flatMap((r, i) => (r.status === 'rejected' ? [explain(r.reason, planned[i]!, opts.harborCreateProjects === true)] : []));
+  if (failed.length) {
+    // One line per failed image, then the first failure decides kind and exit code.
+    const lines = failed.map((e) => e.message);
+    const first = failed[0]!;
+    throw new FerryError(first.kind, lines.length === 1 ? lines[0]! : `${lines.length} images failed to load: ${lines.join('; ')}`, {
+      status: first.status,
+      codes: first.codes,
+      registry: first.registry,
+      repository: first.repository,
+    });
+  }
+  return { images, stats: engine.stats, projectsCreated };
+}
+
+/** Names the image in a failure, and says so when a Harbor project is missing. */
+function explain(reason: unknown, p: PlannedLoad, creating: boolean): FerryError {
+  const target = formatReference(p.target);
+  if (!(reason instanceof FerryError)) {
+    return new FerryError('registry', `loading ${p.source} as ${target}: ${(reason as Error)?.message ?? String(reason)}`);
+  }
+  const projectMissing =
+    !creating && reason.kind === 'not-found' && (reason.codes.includes('NAME_UNKNOWN') || /project .*not found/i.test(reason.message));
+  const hint = projectMissing
+    ? `; the Harbor project "${projectOf(p.target.repository)}" may not exist: create it or rerun with --harbor-create-projects`
+    : '';
+  return new FerryError(reason.kind, `loading ${p.source} as ${target}: ${reason.message}${hint}`, {
+    status: reason.status,
+    codes: reason.codes,
+    registry: reason.registry,
+    repository: reason.repository,
+    cause: reason,
+  });
+}
+
+/** What a load would do: per image, the blobs the target lacks and those it has. */
+async function dryRun(planned: PlannedLoad[], concurrency: number): Promise<LoadedImage[]> {
+  const limit = pLimit(concurrency);
+  return Promise.all(
+    planned.map(async (p) => {
+      const present = await Promise.all(p.plan.blobs.map((b) => limit(() => p.sink.hasBlob(b))));
+      const have = present.filter(Boolean).length;
+      return {
+        source: p.source,
+        target: formatReference(p.target),
+        digest: p.plan.root.digest,
+        platforms: p.plan.platforms,
+        status: 'planned' as const,
+        blobsToPush: p.plan.blobs.length - have,
+        blobsPresent: have,
+      };
+    }),
+  );
+}

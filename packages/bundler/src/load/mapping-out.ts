@@ -1,0 +1,29 @@
+/**
+ * `--mapping-out FILE`: source reference -> target reference and digest for
+ * every loaded image, as YAML or JSON by the file's extension: what a Helm
+ * values override or an admission rule that rewrites images needs.
+ */
+import { rename, writeFile } from 'node:fs/promises';
+import { stringify } from 'yaml';
+import { usageError } from '@ferry/oci-client';
+
+export interface MappingRecord {
+  source: string;
+  target: string;
+  digest: string;
+}
+
+export function mappingFormat(path: string): 'yaml' | 'json' {
+  if (/\.ya?ml$/i.test(path)) return 'yaml';
+  if (/\.json$/i.test(path)) return 'json';
+  throw usageError(`--mapping-out ${path}: name a .yaml, .yml or .json file`);
+}
+
+/** Writes the mapping through a temporary name, so a reader never sees half a file. */
+export async function writeMapping(path: string, records: MappingRecord[]): Promise<void> {
+  const doc = { images: records };
+  const text = mappingFormat(path) === 'yaml' ? stringify(doc) : JSON.stringify(doc, null, 2) + '\n';
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, text);
+  await rename(tmp, path);
+}

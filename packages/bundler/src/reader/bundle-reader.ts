@@ -1,0 +1,463 @@
+/**
+ * Reading a bundle: a ferry bundle tar, an OCI archive another tool wrote
+ * (skopeo's `oci-archive:`), or an OCI image layout directory. The tar is indexed
+ * once; every blob is then read by offset, concurrently, through a digest check,
+ * without extracting anything. A BundleReader is also an ImageSource, so the copy
+ * engine can load from it.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { lstat, open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable, pipeline } from 'node:stream';
+import {
+  DigestVerifier,
+  FerryError,
+  MAX_MANIFEST_BYTES,
+  indexSchema,
+  isDigest,
+  parseManifest,
+  usageError,
+  verifyBytes,
+  type Descriptor,
+  type ImageIndex,
+  type ImageSource,
+  type ParsedManifest,
+} from '@ferry/oci-client';
+import { FORMAT_VERSION, parseFerryJson, type FerryJson } from '../format/ferry-json.js';
+import { classifyName, indexTar, type TarEntry } from './tar-index.js';
+
+export type BundleKind = 'ferry' | 'oci-archive' | 'oci-dir';
+
+export interface BundleImageRef {
+  /**
+   * The image's name from index.json: `org.opencontainers.image.ref.name`, else
+   * `io.containerd.image.name`; for an entry with neither, its digest.
+   */
+  ref: string;
+  /** Whether index.json names the image (false: `ref` is the digest). */
+  named: boolean;
+  descriptor: Descriptor;
+}
+
+export interface BlobInfo {
+  digest: string;
+  size: number;
+}
+
+export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
+export const CONTAINERD_NAME_ANNOTATION = 'io.containerd.image.name';
+
+/** Limits for the small files; a larger one is not a bundle file ferry wrote. */
+const MAX_LAYOUT_FILE = 64 * 1024;
+const MAX_INDEX_JSON = 64 * 1024 * 1024;
+const MAX_SIGNATURE = 64 * 1024;
+/** readBlob is for manifests and configs; streams are for anything larger. */
+export const MAX_READ_BLOB_BYTES = 64 * 1024 * 1024;
+/** Bytes per positional read when streaming a blob out of the tar. */
+const CHUNK = 1024 * 1024;
+
+interface BlobLocation {
+  size: number;
+  /** Offset in the tar, for a tar bundle. */
+  offset?: number;
+  /** Path of the file, for a layout directory. */
+  file?: string;
+}
+
+/** Where the bytes are: one open tar file, or a directory. */
+type Storage = { type: 'tar'; fh: FileHandle } | { type: 'dir'; root: string };
+
+export class BundleReader implements ImageSource {
+  /** The path as given, for messages. */
+  readonly name: string;
+  readonly path: string;
+  readonly kind: BundleKind;
+  /** 'tar' for a file, 'directory' for an OCI layout directory. */
+  readonly container: 'tar' | 'directory';
+  /** The exact bytes of index.json and the index they hold. */
+  readonly indexJson: Buffer;
+  readonly index: ImageIndex;
+  /** The exact bytes of ferry.json and its content, when present. */
+  readonly ferryJsonBytes: Buffer | undefined;
+  readonly ferry: FerryJson | undefined;
+  /** `sha256:` of index.json followed by ferry.json; only for ferry bundles. */
+  readonly bundleId: string | undefined;
+  /** The bytes of ferry.sig, when present. */
+  readonly signature: Buffer | undefined;
+  /** The parsed oci-layout file. */
+  readonly imageLayoutVersion: string;
+
+  private readonly storage: Storage;
+  private readonly blobMap: Map<string, BlobLocation>;
+  private readonly streams = new Set<Readable>();
+  private closed = false;
+
+  /** @internal use openBundle */
+  constructor(init: {
+    path: string;
+    storage: Storage;
+    blobs: Map<string, BlobLocation>;
+    indexJson: Buffer;
+    index: ImageIndex;
+    ferryJsonBytes: Buffer | undefined;
+    ferry: FerryJson | undefined;
+    signature: Buffer | undefined;
+    imageLayoutVersion: string;
+  }) {
+    this.name = init.path;
+    this.path = init.path;
+    this.storage = init.storage;
+    this.container = init.storage.type === 'tar' ? 'tar' : 'directory';
+    this.blobMap = init.blobs;
+    this.indexJson = init.indexJson;
+    this.index = init.index;
+    this.ferryJsonBytes = init.ferryJsonBytes;
+    this.ferry = init.ferry;
+    this.signature = init.signature;
+    this.imageLayoutVersion = init.imageLayoutVersion;
+    this.kind = init.ferry !== undefined ? 'ferry' : init.storage.type === 'tar' ? 'oci-archive' : 'oci-dir';
+    this.bundleId =
+      init.ferryJsonBytes === undefined
+        ? undefined
+        : `sha256:${createHash('sha256').update(init.indexJson).update(init.ferryJsonBytes).digest('hex')}`;
+  }
+
+  /** The images of index.json, in its order. */
+  images(): BundleImageRef[] {
+    return this.index.manifests.map((descriptor) => {
+      const a = descriptor.annotations ?? {};
+      const name = a[REF_NAME_ANNOTATION] || a[CONTAINERD_NAME_ANNOTATION];
+      return name ? { ref: name, named: true, descriptor } : { ref: descriptor.digest, named: false, descriptor };
+    });
+  }
+
+  hasBlob(digest: string): boolean {
+    return this.blobMap.has(digest);
+  }
+
+  /** The size of a blob the bundle carries, or undefined. */
+  blobSize(digest: string): number | undefined {
+    return this.blobMap.get(digest)?.size;
+  }
+
+  /** Every blob the bundle carries (reachable or not), in no particular order. */
+  blobs(): BlobInfo[] {
+    return [...this.blobMap].map(([digest, loc]) => ({ digest, size: loc.size }));
+  }
+
+  /**
+   * A stream of the blob's bytes, checked against the descriptor's digest and
+   * size as it flows: it fails with an integrity error when they differ. Any
+   * number may be open at once.
+   */
+  openBlob(desc: Pick<Descriptor, 'digest' | 'size'>): Readable {
+    const loc = this.locate(desc);
+    const source = this.rawStream(desc.digest, loc);
+    const verifier = new DigestVerifier({ digest: desc.digest, size: desc.size }, `blob ${desc.digest} in ${this.name}`);
+    this.streams.add(source);
+    source.once('close', () => this.streams.delete(source));
+    pipeline(source, verifier, () => undefined);
+    return verifier;
+  }
+
+  /**
+   * A small blob (manifest, config) in memory, digest-checked. Refuses blobs
+   * larger than `maxBytes` (64 MiB unless given).
+   */
+  async readBlob(desc: Pick<Descriptor, 'digest' | 'size'>, maxBytes = MAX_READ_BLOB_BYTES): Promise<Buffer> {
+    const loc = this.locate(desc);
+    if (loc.size > maxBytes) {
+      throw new FerryError(
+        'unsupported',
+        `blob ${desc.digest} in ${this.name} has ${loc.size} bytes, more than the ${maxBytes} bytes ferry reads into memory`,
+      );
+    }
+    const bytes = Buffer.alloc(loc.size);
+    if (this.storage.type === 'tar') {
+      await readFully(this.storage.fh, bytes, loc.offset!, this.name, desc.digest);
+    } else {
+      const fh = await open(loc.file!, 'r');
+      try {
+        await readFully(fh, bytes, 0, this.name, desc.digest);
+      } finally {
+        await fh.close();
+      }
+    }
+    verifyBytes(bytes, { digest: desc.digest, size: desc.size }, `blob ${desc.digest} in ${this.name}`);
+    return bytes;
+  }
+
+  // ImageSource
+
+  /**
+   * The index.json descriptor named `reference` (its ref.name or containerd name),
+   * or, for a digest, the descriptor of that manifest.
+   */
+  async resolve(reference: string): Promise<Descriptor> {
+    if (isDigest(reference)) {
+      const listed = this.index.manifests.find((d) => d.digest === reference);
+      if (listed) return listed;
+      if (this.hasBlob(reference)) {
+        const m = await this.getManifest({ mediaType: '', digest: reference, size: this.blobSize(reference)! });
+        return { mediaType: m.mediaType, digest: m.digest, size: m.bytes.byteLength };
+      }
+      throw new FerryError('not-found', `bundle ${this.name} has no manifest ${reference}`);
+    }
+    const found =
+      this.index.manifests.find((d) => d.annotations?.[REF_NAME_ANNOTATION] === reference) ??
+      this.index.manifests.find((d) => d.annotations?.[CONTAINERD_NAME_ANNOTATION] === reference);
+    if (found) return found;
+    const names = this.images().filter((i) => i.named).map((i) => i.ref);
+    throw new FerryError(
+      'not-found',
+      `bundle ${this.name} has no image named "${reference}"` +
+        (names.length ? `; it has ${names.slice(0, 10).join(', ')}${names.length > 10 ? `, … (${names.length} in all)` : ''}` : '; it names no images'),
+    );
+  }
+
+  /** A manifest (image or index) from the bundle, digest-checked, at most 4 MiB. */
+  async getManifest(desc: Pick<Descriptor, 'digest' | 'size'> & { mediaType?: string }): Promise<ParsedManifest> {
+    const size = this.blobSize(desc.digest) ?? desc.size;
+    if (size > MAX_MANIFEST_BYTES || desc.size > MAX_MANIFEST_BYTES) {
+      throw new FerryError(
+        'unsupported',
+        `manifest ${desc.digest} in ${this.name} has ${Math.max(size, desc.size)} bytes, more than 4 MiB (${MAX_MANIFEST_BYTES} bytes), the limit registries enforce; ferry refuses it`,
+      );
+    }
+    const bytes = await this.readBlob(desc, MAX_MANIFEST_BYTES);
+    const parsed = parseManifest(bytes, desc.mediaType || undefined);
+    if (parsed.digest !== desc.digest) {
+      // readBlob checked the bytes; this only differs for a sha512 descriptor.
+      return { ...parsed, digest: desc.digest };
+    }
+    return parsed;
+  }
+
+  /** Closes the file; streams still open fail. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of this.streams) s.destroy(new FerryError('usage', `bundle ${this.name} was closed while a blob was being read`));
+    this.streams.clear();
+    if (this.storage.type === 'tar') await this.storage.fh.close();
+  }
+
+  private locate(desc: Pick<Descriptor, 'digest' | 'size'>): BlobLocation {
+    if (this.closed) throw usageError(`bundle ${this.name} is closed`);
+    const loc = this.blobMap.get(desc.digest);
+    if (loc === undefined) throw new FerryError('integrity', `bundle ${this.name} lacks blob ${desc.digest}`);
+    if (loc.size !== desc.size) {
+      throw new FerryError(
+        'integrity',
+        `integrity check failed for blob ${desc.digest} in ${this.name}: the descriptor says ${desc.size} bytes but the bundle holds ${loc.size}`,
+      );
+    }
+    return loc;
+  }
+
+  private rawStream(digest: string, loc: BlobLocation): Readable {
+    if (this.storage.type === 'dir') {
+      return createReadStream(loc.file!, { highWaterMark: CHUNK });
+    }
+    return new RegionStream(this.storage.fh, loc.offset!, loc.size, this.name, digest);
+  }
+}
+
+/** A byte range of an open file, read with positional reads (many can share one handle). */
+class RegionStream extends Readable {
+  private pos: number;
+  private readonly end: number;
+
+  constructor(
+    private readonly fh: FileHandle,
+    offset: number,
+    size: number,
+    private readonly label: string,
+    private readonly digest: string,
+  ) {
+    super({ highWaterMark: CHUNK });
+    this.pos = offset;
+    this.end = offset + size;
+  }
+
+  override _read(): void {
+    const want = Math.min(CHUNK, this.end - this.pos);
+    if (want <= 0) {
+      this.push(null);
+      return;
+    }
+    const buf = Buffer.allocUnsafe(want);
+    this.fh.read(buf, 0, want, this.pos).then(
+      ({ bytesRead }) => {
+        if (this.destroyed) return;
+        if (bytesRead === 0) {
+          this.destroy(usageError(`${this.label} is truncated: blob ${this.digest} ends early; copy the file again`));
+          return;
+        }
+        this.pos += bytesRead;
+        this.push(bytesRead === want ? buf : buf.subarray(0, bytesRead));
+      },
+      (e: unknown) => {
+        if (!this.destroyed) this.destroy(e as Error);
+      },
+    );
+  }
+}
+
+async function readFully(fh: FileHandle, buf: Buffer, position: number, label: string, digest: string): Promise<void> {
+  let got = 0;
+  while (got < buf.length) {
+    const { bytesRead } = await fh.read(buf, got, buf.length - got, position + got);
+    if (bytesRead === 0) throw usageError(`${label} is truncated: blob ${digest} ends early; copy the file again`);
+    got += bytesRead;
+  }
+}
+
+/**
+ * Opens a bundle: a tar file (ferry bundle or OCI archive) or an OCI image layout
+ * directory. Throws a usage error when it is neither, or is unsafe to read.
+ */
+export async function openBundle(path: string): Promise<BundleReader> {
+  let st;
+  try {
+    st = await stat(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw usageError(
+      code === 'ENOENT' ? `bundle ${path} does not exist` : `cannot open bundle ${path}: ${(e as Error).message}`,
+    );
+  }
+  if (st.isDirectory()) return openDirectory(path);
+  if (!st.isFile()) throw usageError(`${path} is not a bundle (not a regular file or directory)`);
+  const fh = await open(path, 'r');
+  try {
+    const entries = await indexTar(fh, { label: path });
+    const read = async (name: string, max: number): Promise<Buffer | undefined> => {
+      const e = entries.get(name);
+      if (e === undefined) return undefined;
+      if (e.size > max) throw usageError(`${path} is not a bundle: its ${name} has ${e.size} bytes, more than the ${max} allowed`);
+      const buf = Buffer.alloc(e.size);
+      await readFully(fh, buf, e.offset, path, name);
+      return buf;
+    };
+    const meta = await readMetadata(path, read);
+    const blobs = new Map<string, BlobLocation>();
+    for (const e of entries.values()) {
+      const digest = blobDigest(e);
+      if (digest !== undefined) blobs.set(digest, { size: e.size, offset: e.offset });
+    }
+    return new BundleReader({ path, storage: { type: 'tar', fh }, blobs, ...meta });
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+}
+
+function blobDigest(e: TarEntry): string | undefined {
+  if (!e.name.startsWith('blobs/')) return undefined;
+  const [, alg, hex] = e.name.split('/');
+  return `${alg}:${hex}`;
+}
+
+async function openDirectory(path: string): Promise<BundleReader> {
+  const read = async (name: string, max: number): Promise<Buffer | undefined> => {
+    const file = join(path, name);
+    let st;
+    try {
+      st = await lstat(file);
+    } catch {
+      return undefined;
+    }
+    if (st.isSymbolicLink()) throw usageError(`${path} is not a safe bundle: ${name} is a symbolic link`);
+    if (!st.isFile()) throw usageError(`${path} is not a bundle: ${name} is not a regular file`);
+    if (st.size > max) throw usageError(`${path} is not a bundle: its ${name} has ${st.size} bytes, more than the ${max} allowed`);
+    const fh = await open(file, 'r');
+    try {
+      const buf = Buffer.alloc(st.size);
+      await readFully(fh, buf, 0, path, name);
+      return buf;
+    } finally {
+      await fh.close();
+    }
+  };
+  const meta = await readMetadata(path, read);
+  const blobs = new Map<string, BlobLocation>();
+  for (const alg of ['sha256', 'sha512']) {
+    const dir = join(path, 'blobs', alg);
+    let list;
+    try {
+      list = await readdir(dir, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const d of list) {
+      const name = `blobs/${alg}/${d.name}`;
+      const cls = classifyName(name);
+      if (typeof cls === 'object') throw usageError(`${path} is not a safe bundle: ${name} ${cls.refuse}`);
+      if (d.isSymbolicLink()) throw usageError(`${path} is not a safe bundle: ${name} is a symbolic link`);
+      if (!d.isFile()) throw usageError(`${path} is not a safe bundle: ${name} is not a regular file`);
+      const file = join(dir, d.name);
+      blobs.set(`${alg}:${d.name}`, { size: (await lstat(file)).size, file });
+    }
+  }
+  return new BundleReader({ path, storage: { type: 'dir', root: path }, blobs, ...meta });
+}
+
+type ReadFile = (name: string, max: number) => Promise<Buffer | undefined>;
+
+async function readMetadata(path: string, read: ReadFile) {
+  const notBundle = (why: string) => usageError(`${path} is not a bundle: ${why}`);
+
+  const layoutBytes = await read('oci-layout', MAX_LAYOUT_FILE);
+  if (layoutBytes === undefined) {
+    throw notBundle('it has no oci-layout file (a bundle is an OCI image layout: oci-layout, index.json and blobs/)');
+  }
+  let imageLayoutVersion: string;
+  try {
+    const doc = JSON.parse(layoutBytes.toString('utf8')) as { imageLayoutVersion?: unknown };
+    if (typeof doc.imageLayoutVersion !== 'string') throw new Error('no version');
+    imageLayoutVersion = doc.imageLayoutVersion;
+  } catch {
+    throw notBundle('its oci-layout file is not JSON with an imageLayoutVersion');
+  }
+  if (!/^1\.\d+\.\d+$/.test(imageLayoutVersion)) {
+    throw notBundle(`its OCI image layout version is ${imageLayoutVersion}; ferry reads version 1.x`);
+  }
+
+  const indexJson = await read('index.json', MAX_INDEX_JSON);
+  if (indexJson === undefined) throw notBundle('it has no index.json');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(indexJson.toString('utf8'));
+  } catch {
+    throw notBundle('its index.json is not valid JSON');
+  }
+  const r = indexSchema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw notBundle(`its index.json is not a valid OCI image index (at ${issue.path.join('.') || 'the top'}: ${issue.message})`);
+  }
+  const index = r.data as ImageIndex;
+
+  const ferryJsonBytes = await read('ferry.json', MAX_INDEX_JSON);
+  let ferry: FerryJson | undefined;
+  if (ferryJsonBytes !== undefined) {
+    let version: unknown;
+    try {
+      version = (JSON.parse(ferryJsonBytes.toString('utf8')) as { formatVersion?: unknown }).formatVersion;
+    } catch {
+      version = undefined;
+    }
+    if (typeof version === 'number' && version > FORMAT_VERSION) {
+      throw usageError(`${path} is a bundle of format version ${version}; this ferry reads format version ${FORMAT_VERSION}: upgrade ferry`);
+    }
+    try {
+      ferry = parseFerryJson(ferryJsonBytes);
+    } catch (e) {
+      throw usageError(`${path} is not a valid ferry bundle: ${(e as Error).message}`);
+    }
+  }
+  const signature = await read('ferry.sig', MAX_SIGNATURE);
+  return { indexJson, index, ferryJsonBytes, ferry, signature, imageLayoutVersion };
+}

@@ -1,0 +1,65 @@
+/** `ferry inspect BUNDLE`: the images a bundle holds, its totals, id, delta and signature status. */
+import { inspectBundle, openBundle, type InspectImage, type InspectReport } from '@ferry/bundler';
+import type { Context } from '../context.js';
+import { formatBytes, shortDigest } from '../format.js';
+
+/** Platforms shown in the table before "+N"; --json has them all. */
+const MAX_PLATFORMS_SHOWN = 4;
+
+export async function inspectCommand(ctx: Context, bundlePath: string): Promise<void> {
+  const reader = await openBundle(bundlePath);
+  try {
+    const report = await inspectBundle(reader);
+    ctx.result(renderInspect(report), report);
+  } finally {
+    await reader.close();
+  }
+}
+
+/** The human-readable report: a table of images, then totals and status lines. */
+export function renderInspect(r: InspectReport): string {
+  const header = ['REFERENCE', 'DIGEST', 'PLATFORMS', 'SIZE'];
+  const rows = r.images.map((i) => [i.reference, shortDigest(i.digest), platformsCell(i), sizeCell(i, r.delta !== null)]);
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)));
+  const line = (cells: string[]) => cells.map((cell, c) => (c === cells.length - 1 ? cell : cell.padEnd(widths[c]!))).join('   ');
+  const out = [line(header), ...rows.map(line), ''];
+
+  const t = r.totals;
+  out.push(
+    `${t.images} image${t.images === 1 ? '' : 's'}: unique ${formatBytes(t.bytes)} in ${t.blobs} blob${t.blobs === 1 ? '' : 's'}, ` +
+      `logical ${formatBytes(t.logicalBytes)}: de-duplication saved ${formatBytes(t.saved)}`,
+  );
+  if (t.missing.blobs > 0) {
+    out.push(
+      r.delta !== null
+        ? `relies on ${t.missing.blobs} blob${t.missing.blobs === 1 ? '' : 's'} (${formatBytes(t.missing.bytes)}) from its base bundle`
+        : `MISSING ${t.missing.blobs} blob${t.missing.blobs === 1 ? '' : 's'} (${formatBytes(t.missing.bytes)}) that its images reference`,
+    );
+  }
+  if (t.unreferenced.blobs > 0) {
+    out.push(`${t.unreferenced.blobs} blob${t.unreferenced.blobs === 1 ? '' : 's'} (${formatBytes(t.unreferenced.bytes)}) not referenced by any image`);
+  }
+  if (r.kind === 'ferry') {
+    out.push(`bundle id ${r.bundleId}`);
+    if (r.created) out.push(`created ${r.created} by ${r.tool}`);
+    out.push(r.delta !== null ? `delta of ${r.delta}` : 'full bundle');
+    out.push(r.signed ? 'signed' : 'unsigned');
+  } else {
+    out.push(r.kind === 'oci-archive' ? 'OCI archive (no ferry.json)' : 'OCI layout directory (no ferry.json)');
+  }
+  return out.join('\n');
+}
+
+function platformsCell(i: InspectImage): string {
+  if (i.platforms.length === 0) return '-';
+  const shown = i.platforms.slice(0, MAX_PLATFORMS_SHOWN).join(',');
+  const more = i.platforms.length - MAX_PLATFORMS_SHOWN;
+  return more > 0 ? `${shown} +${more}` : shown;
+}
+
+function sizeCell(i: InspectImage, delta: boolean): string {
+  let s = formatBytes(i.size);
+  if (i.missing.blobs > 0) s += ` (+${formatBytes(i.missing.bytes)} ${delta ? 'in base' : 'MISSING'})`;
+  if (!i.complete) s += ' incomplete';
+  return s;
+}

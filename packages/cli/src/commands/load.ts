@@ -1,0 +1,68 @@
+/**
+ * `ferry load BUNDLE --to REGISTRY[/PREFIX] [--map SRC=DST]... [--keep-source-registry]
+ *  [--harbor-create-projects] [-j N] [--dry-run] [--mapping-out FILE]`
+ */
+import { TargetMapper, load, mappingFormat, openBundle, writeMapping } from '@ferry/bundler';
+import type { Context } from '../context.js';
+import { formatBytes, shortDigest } from '../format.js';
+import { Progress } from '../progress.js';
+
+export interface LoadCommandOptions {
+  to: string;
+  map?: string[];
+  keepSourceRegistry?: boolean;
+  harborCreateProjects?: boolean;
+  jobs?: number;
+  dryRun?: boolean;
+  mappingOut?: string;
+}
+
+export async function loadCommand(ctx: Context, bundlePath: string, opts: LoadCommandOptions): Promise<void> {
+  const mapper = new TargetMapper({ to: opts.to, keepSourceRegistry: opts.keepSourceRegistry, maps: opts.map });
+  if (opts.mappingOut) mappingFormat(opts.mappingOut);
+  const bundle = await openBundle(bundlePath);
+  const client = ctx.client();
+  const progress = new Progress(!ctx.opts.quiet && !ctx.opts.json && !opts.dryRun);
+  const started = Date.now();
+  try {
+    const result = await load({
+      client,
+      bundle,
+      mapper,
+      concurrency: opts.jobs,
+      dryRun: opts.dryRun,
+      harborCreateProjects: opts.harborCreateProjects,
+      onPlanned: (p) => progress.expect(p.images, p.bytes),
+      onEvent: progress.onEvent,
+      log: (line) => ctx.log(line),
+    });
+    progress.stop();
+    if (opts.mappingOut && !opts.dryRun) {
+      await writeMapping(opts.mappingOut, result.images.map((i) => ({ source: i.source, target: i.target, digest: i.digest })));
+    }
+    const seconds = (Date.now() - started) / 1000;
+    const s = result.stats;
+    const lines = result.images.map((i) =>
+      opts.dryRun
+        ? `${i.source} -> ${i.target} (${shortDigest(i.digest)}): ${i.blobsToPush} blobs to push, ${i.blobsPresent} present`
+        : `${i.source} -> ${i.target}@${i.digest}`,
+    );
+    if (!opts.dryRun) {
+      lines.push(`${result.images.length} image${result.images.length === 1 ? "" : "s"} loaded; blobs ${s.uploaded} uploaded, ${s.mounted} mounted, ${s.skipped} already there; ${formatBytes(s.bytes)} in ${seconds.toFixed(1)}s`);
+    }
+    ctx.result(lines.join('\n'), {
+      bundle: bundlePath,
+      to: opts.to,
+      dryRun: opts.dryRun === true,
+      images: result.images,
+      blobs: { uploaded: s.uploaded, mounted: s.mounted, skipped: s.skipped },
+      bytes: s.bytes,
+      projectsCreated: result.projectsCreated,
+      seconds,
+    });
+  } finally {
+    progress.stop();
+    await bundle.close();
+    await client.close();
+  }
+}
