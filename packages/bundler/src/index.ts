@@ -10,3 +10,5 @@ export * from './load/mapping-out.js';
 export * from './load/harbor.js';
 export * from './load/load.js';
 export * from './inspect.js';
+export * from './trust/keys.js';
+export * from './trust/verify.js';

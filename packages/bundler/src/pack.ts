@@ -2,7 +2,7 @@
  * `pack`: resolve every image, plan the whole bundle, then copy all blobs from
  * the registries into it concurrently (copy engine: registry -> bundle writer).
  */
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import pLimit from 'p-limit';
@@ -22,7 +22,8 @@ import {
 } from '@ferry/oci-client';
 import { BundleWriter } from './bundle-writer.js';
 import { FORMAT_VERSION, serializeFerryJson, type BundleImage, type FerryJson } from './format/ferry-json.js';
-import { planLayout, type PlannedBlob } from './layout.js';
+import { planLayout, type MetaFile, type PlannedBlob } from './layout.js';
+import { fingerprint, signBundleId } from './trust/keys.js';
 
 export const TOOL = 'ferry 0.1.0';
 export const OCI_LAYOUT = Buffer.from('{"imageLayoutVersion":"1.0.0"}');
@@ -38,6 +39,8 @@ export interface PackOptions {
   concurrency?: number | undefined;
   /** Seconds since the epoch for mtimes and the creation time (SOURCE_DATE_EPOCH). */
   sourceDateEpoch?: number | undefined;
+  /** Ed25519 private key: ferry.sig signs the bundle id. */
+  signingKey?: KeyObject | undefined;
   onEvent?: (e: CopyEvent) => void;
   /** Called once everything is resolved, before any blob moves. */
   onPlanned?: (p: { images: number; blobs: number; bytes: number }) => void;
@@ -72,24 +75,24 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
 
   const blobs = orderedBlobs(images.map((i) => i.plan));
   const indexJson = Buffer.from(JSON.stringify(bundleIndex(images)));
-  const fingerprint = planFingerprint(opts, indexJson, blobs);
-  const previous = await BundleWriter.previousRun(opts.output, fingerprint);
+  const planId = planFingerprint(opts, indexJson, blobs);
+  const previous = await BundleWriter.previousRun(opts.output, planId);
   const created = opts.sourceDateEpoch !== undefined ? isoSeconds(opts.sourceDateEpoch) : (previous?.created ?? isoSeconds(Date.now() / 1000));
   const ferry = ferryJson(opts, images, blobs, created);
   const ferryBytes = serializeFerryJson(ferry);
-  const layout = planLayout(
-    [
-      { name: 'oci-layout', bytes: OCI_LAYOUT },
-      { name: 'index.json', bytes: indexJson },
-      { name: 'ferry.json', bytes: ferryBytes },
-    ],
-    blobs,
-    opts.sourceDateEpoch ?? 0,
-  );
+  const bundleId = 'sha256:' + createHash('sha256').update(indexJson).update(ferryBytes).digest('hex');
+  const meta: MetaFile[] = [
+    { name: 'oci-layout', bytes: OCI_LAYOUT },
+    { name: 'index.json', bytes: indexJson },
+    { name: 'ferry.json', bytes: ferryBytes },
+  ];
+  // Ed25519 signatures are deterministic: a signed pack stays reproducible.
+  if (opts.signingKey) meta.push({ name: 'ferry.sig', bytes: signBundleId(bundleId, opts.signingKey) });
+  const layout = planLayout(meta, blobs, opts.sourceDateEpoch ?? 0);
 
   opts.onPlanned?.({ images: images.length, blobs: blobs.length, bytes: ferry.totals.bytes });
   await mkdir(dirname(opts.output), { recursive: true });
-  const writer = await BundleWriter.open(opts.output, layout, { fingerprint, created });
+  const writer = await BundleWriter.open(opts.output, layout, { fingerprint: planId, created });
   const resumedBlobs = writer.finishedCount;
   if (resumedBlobs) log(`resuming ${opts.output}.partial: ${resumedBlobs} of ${blobs.length} blobs already in place`);
   const engine = new CopyEngine({ concurrency, onEvent: opts.onEvent });
@@ -100,7 +103,6 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     await writer.abandon();
     throw e;
   }
-  const bundleId = 'sha256:' + createHash('sha256').update(indexJson).update(ferryBytes).digest('hex');
   return { output: opts.output, bundleId, ferry, resumedBlobs, downloadedBytes: engine.stats.bytes };
 }
 
@@ -200,7 +202,8 @@ function ferryJson(opts: PackOptions, images: ResolvedImage[], blobs: PlannedBlo
 function planFingerprint(opts: PackOptions, indexJson: Buffer, blobs: PlannedBlob[]): string {
   const h = createHash('sha256');
   h.update(TOOL + '\n');
-  h.update(JSON.stringify({ refs: opts.references, platforms: opts.platforms ?? null, sde: opts.sourceDateEpoch ?? null }));
+  const signer = opts.signingKey ? fingerprint(createPublicKey(opts.signingKey)) : null;
+  h.update(JSON.stringify({ refs: opts.references, platforms: opts.platforms ?? null, sde: opts.sourceDateEpoch ?? null, signer }));
   h.update(indexJson);
   for (const b of blobs) h.update(`${b.digest} ${b.size}\n`);
   return 'sha256:' + h.digest('hex');

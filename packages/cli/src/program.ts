@@ -6,6 +6,8 @@ import { loginCommand } from './commands/login.js';
 import { packCommand } from './commands/pack.js';
 import { loadCommand } from './commands/load.js';
 import { inspectCommand } from './commands/inspect.js';
+import { keyGenerateCommand } from './commands/key.js';
+import { verifyCommand } from './commands/verify.js';
 
 function jobs(value: string): number {
   const n = Number(value);
@@ -48,6 +50,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('-f, --file <list>', 'a file of references, one a line, # comments (repeatable)', collect)
     .option('--spec <file>', 'a YAML spec holding what the flags can')
     .option('--platform <list>', 'only these platforms, e.g. linux/amd64,linux/arm64 (writes filtered indexes)')
+    .option('--sign <key>', 'sign the bundle with this Ed25519 private key (NAME.key)')
     .addOption(new Option('-j, --jobs <n>', 'blobs downloaded at once (default 8)').argParser(jobs))
     .action((images: string[], opts, cmd: Command) => packCommand(ctx(cmd), images, opts));
 
@@ -61,6 +64,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--harbor-create-projects', 'create missing Harbor projects (private) through its API')
     .option('--dry-run', 'print what would be pushed; push nothing')
     .option('--mapping-out <file>', 'write source -> target references and digests (.yaml or .json)')
+    .option('--key <pub>', 'refuse the bundle unless signed by this public key and intact (checked before pushing)')
     .addOption(new Option('-j, --jobs <n>', 'blobs pushed at once').argParser(jobs).default(8))
     .action((bundle: string, opts, cmd: Command) => loadCommand(ctx(cmd), bundle, opts));
 
@@ -69,6 +73,20 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .description('list the images of a bundle (or OCI archive), their sizes and what de-duplication saved')
     .argument('<bundle>', 'a bundle file, an OCI archive or an OCI layout directory')
     .action((bundle: string, _opts, cmd: Command) => inspectCommand(ctx(cmd), bundle));
+
+  program
+    .command('verify')
+    .description('check a bundle: structure, every blob re-hashed, and with --key its signature')
+    .argument('<bundle>', 'a bundle file, an OCI archive or an OCI layout directory')
+    .option('--key <pub>', 'require a valid signature by this public key (NAME.pub)')
+    .action((bundle: string, opts, cmd: Command) => verifyCommand(ctx(cmd), bundle, opts));
+
+  const key = program.command('key').description('signing keys');
+  key
+    .command('generate')
+    .description('write an Ed25519 key pair: NAME.key (private, mode 0600) and NAME.pub')
+    .argument('<name>', 'path prefix of the two files')
+    .action((name: string, _opts, cmd: Command) => keyGenerateCommand(ctx(cmd), name));
 
   program
     .command('login')

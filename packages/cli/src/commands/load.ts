@@ -2,7 +2,8 @@
  * `ferry load BUNDLE --to REGISTRY[/PREFIX] [--map SRC=DST]... [--keep-source-registry]
  *  [--harbor-create-projects] [-j N] [--dry-run] [--mapping-out FILE]`
  */
-import { TargetMapper, load, mappingFormat, openBundle, writeMapping } from '@ferry/bundler';
+import { TargetMapper, load, loadPublicKey, mappingFormat, openBundle, verifyBundle, writeMapping } from '@ferry/bundler';
+import { FerryError } from '@ferry/oci-client';
 import type { Context } from '../context.js';
 import { formatBytes, shortDigest } from '../format.js';
 import { Progress } from '../progress.js';
@@ -15,12 +16,27 @@ export interface LoadCommandOptions {
   jobs?: number;
   dryRun?: boolean;
   mappingOut?: string;
+  key?: string;
 }
 
 export async function loadCommand(ctx: Context, bundlePath: string, opts: LoadCommandOptions): Promise<void> {
   const mapper = new TargetMapper({ to: opts.to, keepSourceRegistry: opts.keepSourceRegistry, maps: opts.map });
   if (opts.mappingOut) mappingFormat(opts.mappingOut);
+  const publicKey = opts.key ? await loadPublicKey(opts.key) : undefined;
   const bundle = await openBundle(bundlePath);
+  if (publicKey) {
+    // Signature and every byte checked before anything is pushed.
+    const report = await verifyBundle(bundle, { publicKey }).catch(async (e) => {
+      await bundle.close();
+      throw e;
+    });
+    if (!report.ok) {
+      await bundle.close();
+      const first = report.badBlobs[0];
+      throw new FerryError('integrity', `refusing to load ${bundlePath}: ${first ? `blob ${first.digest} ${first.problem}` : report.problems[0]}; nothing was pushed`);
+    }
+    ctx.log(`signature verified, ${report.blobsChecked} blobs intact`);
+  }
   const client = ctx.client();
   const progress = new Progress(!ctx.opts.quiet && !ctx.opts.json && !opts.dryRun);
   const started = Date.now();

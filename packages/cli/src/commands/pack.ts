@@ -1,5 +1,5 @@
 /** `ferry pack [IMAGE...] -o BUNDLE [-f LIST]... [--spec FILE] [--platform LIST] [-j N]` */
-import { gatherPackInputs, pack, sourceDateEpoch } from '@ferry/bundler';
+import { gatherPackInputs, loadPrivateKey, pack, sourceDateEpoch } from '@ferry/bundler';
 import { usageError } from '@ferry/oci-client';
 import type { Context } from '../context.js';
 import { formatBytes } from '../format.js';
@@ -11,6 +11,7 @@ export interface PackCommandOptions {
   spec?: string;
   platform?: string;
   jobs?: number;
+  sign?: string;
 }
 
 export async function packCommand(ctx: Context, images: string[], opts: PackCommandOptions): Promise<void> {
@@ -23,6 +24,7 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
     concurrency: opts.jobs,
   });
   if (!inputs.output) throw usageError('pack needs an output file: -o BUNDLE (or output: in the spec)');
+  const signingKey = opts.sign ? await loadPrivateKey(opts.sign) : undefined;
   const client = ctx.client();
   const progress = new Progress(!ctx.opts.quiet && !ctx.opts.json);
   const started = Date.now();
@@ -34,6 +36,7 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
       output: inputs.output,
       concurrency: inputs.concurrency,
       sourceDateEpoch: sourceDateEpoch(ctx.env),
+      signingKey,
       log: (line) => ctx.log(line),
       onPlanned: (p) => progress.expect(p.images, p.bytes),
       onEvent: progress.onEvent,

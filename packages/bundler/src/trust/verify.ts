@@ -1,0 +1,160 @@
+/**
+ * `verify`: is the bundle whole and, with a key, ours? Checks the signature,
+ * the structure (index.json and ferry.json valid and in agreement), that every
+ * descriptor reachable from index.json is carried (or, in a delta, declared as
+ * carried by the base), and re-hashes every blob concurrently by offset.
+ */
+import type { KeyObject } from 'node:crypto';
+import pLimit from 'p-limit';
+import { FerryError, referencedDescriptors, type Descriptor } from '@ferry/oci-client';
+import type { BundleReader } from '../reader/bundle-reader.js';
+import { checkSignature } from './keys.js';
+
+export interface BlobProblem {
+  digest: string;
+  problem: string;
+  /** References of the images that need this blob. */
+  images: string[];
+}
+
+export interface VerifyReport {
+  bundle: string;
+  kind: BundleReader['kind'];
+  bundleId: string | null;
+  signature: 'verified' | 'present, not checked' | 'none';
+  delta: string | null;
+  images: Array<{ ref: string; digest: string; ok: boolean }>;
+  blobsChecked: number;
+  bytesChecked: number;
+  /** Blobs carried whose bytes or size are wrong, or that are needed and absent. */
+  badBlobs: BlobProblem[];
+  /** Disagreements between index.json and ferry.json, unreadable manifests. */
+  problems: string[];
+  ok: boolean;
+  seconds: number;
+}
+
+export interface VerifyOptions {
+  publicKey?: KeyObject | undefined;
+  /** Blobs hashed at once (default 4). */
+  concurrency?: number;
+}
+
+export async function verifyBundle(bundle: BundleReader, opts: VerifyOptions = {}): Promise<VerifyReport> {
+  const started = Date.now();
+  if (opts.publicKey) checkSignature(bundle.name, bundle.bundleId, bundle.signature, opts.publicKey);
+  const problems: string[] = [];
+  const images = bundle.images();
+  const reliesOn = new Map((bundle.ferry?.base?.reliesOn ?? []).map((b) => [b.digest, b.size]));
+
+  // Walk every image's graph: which blobs it needs, and which manifests are unreadable.
+  const needs = new Map<string, { desc: Descriptor; images: Set<string> }>();
+  const badBlobs = new Map<string, BlobProblem>();
+  const need = (desc: Descriptor, image: string): void => {
+    const n = needs.get(desc.digest) ?? { desc, images: new Set<string>() };
+    n.images.add(image);
+    needs.set(desc.digest, n);
+  };
+  const bad = (digest: string, problem: string, image?: string): void => {
+    const b = badBlobs.get(digest) ?? { digest, problem, images: [] };
+    if (image && !b.images.includes(image)) b.images.push(image);
+    badBlobs.set(digest, b);
+  };
+  for (const { ref, descriptor } of images) {
+    const walk = async (desc: Descriptor, depth: number): Promise<void> => {
+      need(desc, ref);
+      if (!bundle.hasBlob(desc.digest)) return; // reported below as missing or relied on
+      let m;
+      try {
+        m = await bundle.getManifest(desc);
+      } catch (e) {
+        bad(desc.digest, (e as Error).message, ref);
+        return;
+      }
+      for (const child of referencedDescriptors(m)) {
+        if (m.kind === 'index' && depth < 4) await walk(child, depth + 1);
+        else need(child, ref);
+      }
+    };
+    await walk(descriptor, 0);
+  }
+  for (const { digest, desc, images: users } of [...needs.values()].map((n) => ({ digest: n.desc.digest, ...n }))) {
+    if (bundle.hasBlob(digest)) {
+      if (bundle.blobSize(digest) !== desc.size) bad(digest, `size ${bundle.blobSize(digest)} in the bundle, ${desc.size} in its descriptor`);
+    } else if (reliesOn.has(digest)) {
+      if (reliesOn.get(digest) !== desc.size) problems.push(`ferry.json declares ${digest} with size ${reliesOn.get(digest)}, its descriptor says ${desc.size}`);
+    } else {
+      bad(digest, 'missing from the bundle');
+    }
+    const b = badBlobs.get(digest);
+    if (b) for (const u of users) if (!b.images.includes(u)) b.images.push(u);
+  }
+
+  problems.push(...ferryJsonDisagreements(bundle));
+
+  // Re-hash every carried blob (reachable or not), concurrently by offset.
+  const limit = pLimit(opts.concurrency ?? 4);
+  let bytesChecked = 0;
+  const carried = bundle.blobs();
+  await Promise.all(
+    carried.map((blob) =>
+      limit(async () => {
+        try {
+          for await (const chunk of bundle.openBlob(blob) as AsyncIterable<Buffer>) bytesChecked += chunk.length;
+        } catch (e) {
+          const users = [...(needs.get(blob.digest)?.images ?? [])];
+          const problem = e instanceof FerryError && e.kind === 'integrity' ? 'bytes do not match the digest' : (e as Error).message;
+          const b = badBlobs.get(blob.digest);
+          if (b) b.problem = problem;
+          else badBlobs.set(blob.digest, { digest: blob.digest, problem, images: users });
+        }
+      }),
+    ),
+  );
+
+  const broken = new Set([...badBlobs.values()].flatMap((b) => b.images));
+  const report: VerifyReport = {
+    bundle: bundle.name,
+    kind: bundle.kind,
+    bundleId: bundle.bundleId ?? null,
+    signature: opts.publicKey ? 'verified' : bundle.signature ? 'present, not checked' : 'none',
+    delta: bundle.ferry?.base?.id ?? null,
+    images: images.map((i) => ({ ref: i.ref, digest: i.descriptor.digest, ok: !broken.has(i.ref) })),
+    blobsChecked: carried.length,
+    bytesChecked,
+    badBlobs: [...badBlobs.values()].sort((a, b) => a.digest.localeCompare(b.digest)),
+    problems,
+    ok: badBlobs.size === 0 && problems.length === 0,
+    seconds: (Date.now() - started) / 1000,
+  };
+  return report;
+}
+
+/** Where ferry.json and index.json disagree (nothing to check without ferry.json). */
+function ferryJsonDisagreements(bundle: BundleReader): string[] {
+  const ferry = bundle.ferry;
+  if (!ferry) return [];
+  const out: string[] = [];
+  const listed = bundle.images();
+  if (ferry.images.length !== listed.length) {
+    out.push(`ferry.json lists ${ferry.images.length} images, index.json ${listed.length}`);
+  }
+  ferry.images.forEach((img, i) => {
+    const entry = listed[i];
+    if (!entry) return;
+    // Both name annotations must say what ferry.json says.
+    const a = entry.descriptor.annotations ?? {};
+    for (const name of new Set([entry.ref, a['io.containerd.image.name'] ?? img.ref])) {
+      if (name !== img.ref) out.push(`image ${i + 1} is ${img.ref} in ferry.json but ${name} in index.json`);
+    }
+    if (entry.descriptor.digest !== img.digest) out.push(`${img.ref} has digest ${img.digest} in ferry.json but ${entry.descriptor.digest} in index.json`);
+  });
+  const carried = bundle.blobs();
+  if (ferry.totals.blobs !== carried.length) out.push(`ferry.json counts ${ferry.totals.blobs} blobs, the bundle carries ${carried.length}`);
+  const bytes = carried.reduce((n, b) => n + b.size, 0);
+  if (ferry.totals.bytes !== bytes) out.push(`ferry.json counts ${ferry.totals.bytes} bytes of blobs, the bundle carries ${bytes}`);
+  for (const b of ferry.base?.reliesOn ?? []) {
+    if (bundle.hasBlob(b.digest)) out.push(`ferry.json says the base carries ${b.digest}, but this bundle carries it too`);
+  }
+  return out;
+}
