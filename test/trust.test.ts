@@ -151,3 +151,35 @@ describe('ferry load --key', () => {
     expect(expectErrorLine(r, 1)).toBe(`ferry: ${unsigned} is not signed (no ferry.sig); refusing it under --key`);
   });
 });
+
+describe('ferry verify --against', () => {
+  it('reports ok, missing, different and incomplete images after a partial load', async () => {
+    const other = await seedImage(reg, 'team/other:1', { seed: 'other', single: true, layers: 1 });
+    await seedImage(reg, 'team/third:1', { seed: 'third', single: true, layers: 1 });
+    const bundle = join(dir, 'against.tar');
+    const refs = ['team/app:1.0', 'team/other:1', 'team/third:1'].map((r) => `${reg.host}/${r}`);
+    expect((await run(['pack', ...refs, '-o', bundle, '-q'])).code).toBe(0);
+    const to = `${target.host}/against`;
+    expect((await run(['load', bundle, '--to', to, '-q'])).code).toBe(0);
+
+    let r = await run(['verify', bundle, '--against', to, '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).rows.map((row: { status: string }) => row.status)).toEqual(['ok', 'ok', 'ok']);
+
+    // A platform child gone, an image gone, another image replaced.
+    const arm = app.manifests[1]!.digest;
+    expect((await registryFetch(target, `/v2/against/team/app/manifests/${arm}`, { method: 'DELETE' })).status).toBe(202);
+    expect((await registryFetch(target, `/v2/against/team/other/manifests/${other.digest}`, { method: 'DELETE' })).status).toBe(202);
+    const replaced = await seedImage(target, 'against/team/third:1', { seed: 'not-third', single: true, layers: 1 });
+
+    r = await run(['verify', bundle, '--against', to, '--json']);
+    expect(r.code).toBe(1);
+    const rows = JSON.parse(r.stdout).rows;
+    expect(rows).toEqual([
+      { source: refs[0], target: `${to}/team/app:1.0`, expected: app.digest, actual: app.digest, status: 'incomplete', missingChildren: [arm] },
+      { source: refs[1], target: `${to}/team/other:1`, expected: other.digest, actual: null, status: 'missing', missingChildren: [] },
+      expect.objectContaining({ target: `${to}/team/third:1`, actual: replaced.digest, status: 'different' }),
+    ]);
+    expect(r.stderr).toBe(`ferry: ${to} does not hold what ${bundle} holds: ${to}/team/app:1.0 incomplete, ${to}/team/other:1 missing, ${to}/team/third:1 different\n`);
+  });
+});

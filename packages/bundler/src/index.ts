@@ -12,3 +12,4 @@ export * from './load/load.js';
 export * from './inspect.js';
 export * from './trust/keys.js';
 export * from './trust/verify.js';
+export * from './trust/against.js';

@@ -79,6 +79,9 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .description('check a bundle: structure, every blob re-hashed, and with --key its signature')
     .argument('<bundle>', 'a bundle file, an OCI archive or an OCI layout directory')
     .option('--key <pub>', 'require a valid signature by this public key (NAME.pub)')
+    .option('--against <registry>', 'check instead that REGISTRY[/PREFIX] holds every image with the same digest')
+    .option('--map <rule>', 'with --against: SRC_PREFIX=DST_PREFIX as for load (repeatable)', collect)
+    .option('--keep-source-registry', 'with --against: names as load --keep-source-registry')
     .action((bundle: string, opts, cmd: Command) => verifyCommand(ctx(cmd), bundle, opts));
 
   const key = program.command('key').description('signing keys');

@@ -1,15 +1,19 @@
 /** `ferry verify BUNDLE [--key PUB]`: structure, every blob re-hashed, signature. */
-import { loadPublicKey, openBundle, verifyBundle, type VerifyReport } from '@ferry/bundler';
+import { TargetMapper, checkSignature, loadPublicKey, openBundle, verifyAgainst, verifyBundle, type AgainstReport, type VerifyReport } from '@ferry/bundler';
 import { FerryError } from '@ferry/oci-client';
 import type { Context } from '../context.js';
 import { formatBytes, shortDigest } from '../format.js';
 
 export interface VerifyCommandOptions {
   key?: string;
+  against?: string;
+  map?: string[];
+  keepSourceRegistry?: boolean;
 }
 
 export async function verifyCommand(ctx: Context, bundlePath: string, opts: VerifyCommandOptions): Promise<void> {
   const publicKey = opts.key ? await loadPublicKey(opts.key) : undefined;
+  if (opts.against) return againstCommand(ctx, bundlePath, opts, publicKey);
   const bundle = await openBundle(bundlePath);
   let report: VerifyReport;
   try {
@@ -41,4 +45,33 @@ function render(r: VerifyReport): string {
   lines.push(`signature: ${r.signature}`);
   lines.push(r.ok ? 'bundle OK' : 'bundle FAILED verification');
   return lines.join('\n');
+}
+
+/** The registry check alone: the bundle's blobs are not re-hashed (run plain `verify` for that). */
+async function againstCommand(ctx: Context, bundlePath: string, opts: VerifyCommandOptions, publicKey: Awaited<ReturnType<typeof loadPublicKey>> | undefined): Promise<void> {
+  const mapper = new TargetMapper({ to: opts.against!, keepSourceRegistry: opts.keepSourceRegistry, maps: opts.map });
+  const bundle = await openBundle(bundlePath);
+  const client = ctx.client();
+  let report: AgainstReport;
+  try {
+    if (publicKey) checkSignature(bundle.name, bundle.bundleId, bundle.signature, publicKey);
+    report = await verifyAgainst(bundle, client, mapper);
+  } finally {
+    await bundle.close();
+    await client.close();
+  }
+  const lines = report.rows.map((r) => {
+    const what =
+      r.status === 'ok' ? shortDigest(r.expected)
+        : r.status === 'missing' ? 'not in the registry'
+          : r.status === 'different' ? `holds ${shortDigest(r.actual!)}, bundle has ${shortDigest(r.expected)}`
+            : `lacks ${r.missingChildren.length} platform manifest(s): ${r.missingChildren.map(shortDigest).join(', ')}`;
+    return `${r.status.padEnd(10)}  ${r.target}  ${what}`;
+  });
+  const bad = report.rows.filter((r) => r.status !== 'ok');
+  lines.push(bad.length ? `${bad.length} of ${report.rows.length} images not as in the bundle` : `all ${report.rows.length} images present with the bundle's digests`);
+  ctx.result(lines.join('\n'), report);
+  if (bad.length) {
+    throw new FerryError('integrity', `${opts.against} does not hold what ${bundlePath} holds: ${bad.map((r) => `${r.target} ${r.status}`).join(', ')}`);
+  }
 }
