@@ -13,3 +13,4 @@ export * from './inspect.js';
 export * from './trust/keys.js';
 export * from './trust/verify.js';
 export * from './trust/against.js';
+export * from './reader/tar-index.js';

@@ -19,11 +19,13 @@ import {
   type OciClient,
   type ParsedManifest,
   type Platform,
+  usageError,
 } from '@ferry/oci-client';
 import { BundleWriter } from './bundle-writer.js';
 import { FORMAT_VERSION, serializeFerryJson, type BundleImage, type FerryJson } from './format/ferry-json.js';
 import { planLayout, type MetaFile, type PlannedBlob } from './layout.js';
 import { fingerprint, signBundleId } from './trust/keys.js';
+import type { BundleReader } from './reader/bundle-reader.js';
 
 export const TOOL = 'ferry 0.1.0';
 export const OCI_LAYOUT = Buffer.from('{"imageLayoutVersion":"1.0.0"}');
@@ -39,6 +41,8 @@ export interface PackOptions {
   concurrency?: number | undefined;
   /** Seconds since the epoch for mtimes and the creation time (SOURCE_DATE_EPOCH). */
   sourceDateEpoch?: number | undefined;
+  /** An earlier bundle: write only the blobs it does not carry (a delta). */
+  base?: BundleReader | undefined;
   /** Ed25519 private key: ferry.sig signs the bundle id. */
   signingKey?: KeyObject | undefined;
   onEvent?: (e: CopyEvent) => void;
@@ -73,12 +77,21 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     }
   }
 
-  const blobs = orderedBlobs(images.map((i) => i.plan));
+  const all = orderedBlobs(images.map((i) => i.plan));
+  // A delta carries every manifest (they are small and make it self-describing) and
+  // only the other blobs its base does not have.
+  const inBase = opts.base ? baseBlobs(opts.base) : new Set<string>();
+  const reliesOn = all.filter((b) => !b.bytes && inBase.has(b.digest));
+  const blobs = all.filter((b) => b.bytes || !inBase.has(b.digest));
   const indexJson = Buffer.from(JSON.stringify(bundleIndex(images)));
   const planId = planFingerprint(opts, indexJson, blobs);
   const previous = await BundleWriter.previousRun(opts.output, planId);
   const created = opts.sourceDateEpoch !== undefined ? isoSeconds(opts.sourceDateEpoch) : (previous?.created ?? isoSeconds(Date.now() / 1000));
   const ferry = ferryJson(opts, images, blobs, created);
+  if (opts.base) {
+    if (!opts.base.bundleId) throw usageError(`--base ${opts.base.name} is not a ferry bundle (no ferry.json), so a delta cannot name it`);
+    ferry.base = { id: opts.base.bundleId, reliesOn: reliesOn.map((b) => ({ digest: b.digest, size: b.size })) };
+  }
   const ferryBytes = serializeFerryJson(ferry);
   const bundleId = 'sha256:' + createHash('sha256').update(indexJson).update(ferryBytes).digest('hex');
   const meta: MetaFile[] = [
@@ -97,7 +110,8 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   if (resumedBlobs) log(`resuming ${opts.output}.partial: ${resumedBlobs} of ${blobs.length} blobs already in place`);
   const engine = new CopyEngine({ concurrency, onEvent: opts.onEvent });
   try {
-    await Promise.all(images.map(({ source, plan }) => engine.copy(source, writer, plan)));
+    const carried = new Set(blobs.map((b) => b.digest));
+    await Promise.all(images.map(({ source, plan }) => engine.copy(source, writer, { ...plan, blobs: plan.blobs.filter((b) => carried.has(b.digest)) })));
     await writer.finish();
   } catch (e) {
     await writer.abandon();
@@ -205,8 +219,14 @@ function planFingerprint(opts: PackOptions, indexJson: Buffer, blobs: PlannedBlo
   const signer = opts.signingKey ? fingerprint(createPublicKey(opts.signingKey)) : null;
   h.update(JSON.stringify({ refs: opts.references, platforms: opts.platforms ?? null, sde: opts.sourceDateEpoch ?? null, signer }));
   h.update(indexJson);
+  h.update(`base ${opts.base?.bundleId ?? '-'}\n`);
   for (const b of blobs) h.update(`${b.digest} ${b.size}\n`);
   return 'sha256:' + h.digest('hex');
+}
+
+/** What a target loaded with `base` holds: the blobs it carries and those it relied on. */
+function baseBlobs(base: BundleReader): Set<string> {
+  return new Set([...base.blobs().map((b) => b.digest), ...(base.ferry?.base?.reliesOn ?? []).map((b) => b.digest)]);
 }
 
 function isoSeconds(epochSeconds: number): string {

@@ -81,6 +81,8 @@ export async function load(opts: LoadOptions): Promise<LoadResult> {
   for (const p of planned) for (const b of p.plan.blobs) uniqueBytes.set(b.digest, b.size);
   opts.onPlanned?.({ images: planned.length, bytes: [...uniqueBytes.values()].reduce((a, b) => a + b, 0) });
 
+  const mountFrom = await checkNotCarried(bundle, planned, opts.concurrency ?? 8);
+
   if (opts.dryRun) return { images: await dryRun(planned, opts.concurrency ?? 8), stats: { uploaded: 0, mounted: 0, skipped: 0, bytes: 0 }, projectsCreated: [] };
 
   const projectsCreated: string[] = [];
@@ -98,7 +100,11 @@ export async function load(opts: LoadOptions): Promise<LoadResult> {
     }
   }
 
-  const engine = new CopyEngine({ concurrency: opts.concurrency ?? 8, onEvent: opts.onEvent });
+  const engine = new CopyEngine({
+    concurrency: opts.concurrency ?? 8,
+    onEvent: opts.onEvent,
+    mountFrom: (sink, blob) => mountFrom.get(`${sink.location?.registry}\0${blob.digest}`),
+  });
   const settled = await Promise.allSettled(planned.map((p) => engine.copy(bundle, p.sink, p.plan, p.target.tag)));
   const images = planned.map((p, i): LoadedImage => {
     const r = settled[i]!;
@@ -165,4 +171,49 @@ async function dryRun(planned: PlannedLoad[], concurrency: number): Promise<Load
       };
     }),
   );
+}
+
+/**
+ * Blobs the bundle does not carry (a delta's base blobs) must already be in the
+ * target registry: in the image's own repository, or in another target
+ * repository of this load, to be mounted from. Returns those mount sources;
+ * throws, before anything is pushed, listing what is missing.
+ */
+async function checkNotCarried(bundle: BundleReader, planned: PlannedLoad[], concurrency: number): Promise<Map<string, string>> {
+  const limit = pLimit(concurrency);
+  const mountFrom = new Map<string, string>();
+  const missing = new Map<string, Set<string>>();
+  const absent = planned.flatMap((p) => p.plan.blobs.filter((b) => !bundle.hasBlob(b.digest)).map((b) => ({ p, b })));
+  if (absent.length === 0) return mountFrom;
+  const has = new Map<string, Promise<boolean>>();
+  const holds = (sink: RegistryPlace, digest: string): Promise<boolean> => {
+    const key = `${sink.name}\0${digest}`;
+    let r = has.get(key);
+    if (!r) has.set(key, (r = limit(() => sink.hasBlob({ mediaType: '', digest, size: 0 }))));
+    return r;
+  };
+  await Promise.all(
+    absent.map(async ({ p, b }) => {
+      if (await holds(p.sink, b.digest)) return;
+      for (const other of planned) {
+        if (other.sink.location.registry !== p.sink.location.registry || other.sink === p.sink) continue;
+        if (await holds(other.sink, b.digest)) {
+          mountFrom.set(`${p.sink.location.registry}\0${b.digest}`, other.sink.repository);
+          return;
+        }
+      }
+      missing.set(b.digest, (missing.get(b.digest) ?? new Set()).add(p.source));
+    }),
+  );
+  if (missing.size) {
+    const base = bundle.ferry?.base?.id;
+    const list = [...missing].map(([d, users]) => `${d} (needed by ${[...users].join(', ')})`);
+    throw new FerryError(
+      'not-found',
+      `the target lacks ${missing.size} blob${missing.size === 1 ? '' : 's'} that ${bundle.name} does not carry` +
+        (base ? `; they are in its base bundle ${base}: load that first` : '') +
+        `; nothing was pushed. Missing: ${list.join(', ')}`,
+    );
+  }
+  return mountFrom;
 }

@@ -1,5 +1,5 @@
 /** `ferry pack [IMAGE...] -o BUNDLE [-f LIST]... [--spec FILE] [--platform LIST] [-j N]` */
-import { gatherPackInputs, loadPrivateKey, pack, sourceDateEpoch } from '@ferry/bundler';
+import { gatherPackInputs, loadPrivateKey, openBundle, pack, sourceDateEpoch } from '@ferry/bundler';
 import { usageError } from '@ferry/oci-client';
 import type { Context } from '../context.js';
 import { formatBytes } from '../format.js';
@@ -12,6 +12,7 @@ export interface PackCommandOptions {
   platform?: string;
   jobs?: number;
   sign?: string;
+  base?: string;
 }
 
 export async function packCommand(ctx: Context, images: string[], opts: PackCommandOptions): Promise<void> {
@@ -25,6 +26,7 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
   });
   if (!inputs.output) throw usageError('pack needs an output file: -o BUNDLE (or output: in the spec)');
   const signingKey = opts.sign ? await loadPrivateKey(opts.sign) : undefined;
+  const base = opts.base ? await openBundle(opts.base) : undefined;
   const client = ctx.client();
   const progress = new Progress(!ctx.opts.quiet && !ctx.opts.json);
   const started = Date.now();
@@ -37,6 +39,7 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
       concurrency: inputs.concurrency,
       sourceDateEpoch: sourceDateEpoch(ctx.env),
       signingKey,
+      base,
       log: (line) => ctx.log(line),
       onPlanned: (p) => progress.expect(p.images, p.bytes),
       onEvent: progress.onEvent,
@@ -48,6 +51,7 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
       [
         `${result.output}: ${t.images} images, ${t.blobs} blobs, ${formatBytes(t.bytes)} (logical ${formatBytes(t.logicalBytes)})`,
         `bundle id ${result.bundleId}`,
+        ...(result.ferry.base ? [`delta of ${result.ferry.base.id}: relies on ${result.ferry.base.reliesOn.length} blobs it does not carry`] : []),
       ].join('\n'),
       {
         output: result.output,
@@ -61,6 +65,7 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
     );
   } finally {
     progress.stop();
+    await base?.close();
     await client.close();
   }
 }

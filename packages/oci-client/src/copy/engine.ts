@@ -21,6 +21,11 @@ export interface CopyEngineOptions {
   /** Blob transfers at once across all images (default 8). */
   concurrency?: number;
   onEvent?: (event: CopyEvent) => void;
+  /**
+   * A repository of the sink's registry known to hold a blob, to mount from when
+   * the source is elsewhere (a bundle): e.g. a delta's base blobs.
+   */
+  mountFrom?: (sink: ImageSink, blob: Descriptor) => string | undefined;
 }
 
 export interface CopyStats {
@@ -49,18 +54,29 @@ export class CopyEngine {
   async copy(source: ImageSource, sink: ImageSink, plan: ImagePlan, tag?: string): Promise<void> {
     const image = `${sink.name}${tag ? `:${tag}` : `@${plan.root.digest}`}`;
     this.emit({ type: 'image-start', image, blobs: plan.blobs.length, bytes: plan.blobs.reduce((n, b) => n + b.size, 0) });
-    await Promise.all(plan.blobs.map((blob) => this.copyBlob(source, sink, blob)));
+    // On a failure, blobs not yet started are not started, and the copy fails only
+    // once the transfers under way have ended: nothing runs on after it returns.
+    const stop: { failure?: unknown } = {};
+    const settled = await Promise.allSettled(
+      plan.blobs.map((blob) =>
+        this.copyBlob(source, sink, blob, stop).catch((e: unknown) => {
+          stop.failure ??= e;
+          throw e;
+        }),
+      ),
+    );
+    if (settled.some((r) => r.status === 'rejected')) throw stop.failure;
     // Children before parents; each level only after the one below it is stored.
     for (const m of plan.manifests.slice(0, -1)) await sink.putManifest(m);
     await sink.putManifest(plan.root, tag);
     this.emit({ type: 'image-done', image, digest: plan.root.digest });
   }
 
-  private copyBlob(source: ImageSource, sink: ImageSink, blob: Descriptor): Promise<BlobOutcome> {
+  private copyBlob(source: ImageSource, sink: ImageSink, blob: Descriptor, stop: { failure?: unknown }): Promise<BlobOutcome> {
     const key = `${sink.name}\0${blob.digest}`;
     let p = this.inflight.get(key);
     if (!p) {
-      p = this.limit(() => this.transfer(source, sink, blob));
+      p = this.limit(() => (stop.failure !== undefined ? Promise.reject(stop.failure) : this.transfer(source, sink, blob)));
       this.inflight.set(key, p);
       // A failed transfer may be tried again by a later copy.
       p.catch(() => this.inflight.delete(key));
@@ -80,7 +96,8 @@ export class CopyEngine {
         pipeline(await source.openBlob(blob), counted, () => undefined);
         return counted;
       };
-      outcome = await sink.putBlob(blob, open, sameRegistry ? source.location!.repository : undefined);
+      const from = sameRegistry ? source.location!.repository : this.opts.mountFrom?.(sink, blob);
+      outcome = await sink.putBlob(blob, open, from);
     }
     this.stats[outcome]++;
     if (outcome === 'uploaded') this.stats.bytes += blob.size;
