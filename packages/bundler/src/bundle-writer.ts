@@ -6,12 +6,23 @@
  * appears only after every blob is in place and checked.
  */
 import { createHash } from 'node:crypto';
-import { appendFile, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { appendFile, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import pLimit from 'p-limit';
 import { FerryError, parseDigest, type BlobOutcome, type Descriptor, type ImageSink, type ParsedManifest } from '@ferry/oci-client';
 import { END_OF_ARCHIVE } from './format/tar.js';
 import type { BundleLayout, LayoutEntry } from './layout.js';
+import { SplitFile, partName, type PositionalFile } from './volumes.js';
+
+/** The files a bundle is written as: one, or parts of at most `partSize` bytes. */
+function outputFiles(out: string, total: number, partSize: number | undefined): Array<{ partial: string; final: string; size: number }> {
+  if (!partSize) return [{ partial: `${out}.partial`, final: out, size: total }];
+  const files = [];
+  for (let i = 0, start = 0; start < total; i++, start += partSize) {
+    files.push({ partial: `${partName(out, i)}.partial`, final: partName(out, i), size: Math.min(partSize, total - start) });
+  }
+  return files;
+}
 
 interface JournalHead {
   fingerprint: string;
@@ -22,17 +33,16 @@ export class BundleWriter implements ImageSink {
   readonly name: string;
   readonly location = undefined;
   private readonly finished = new Set<string>();
-  private readonly partial: string;
   private readonly journal: string;
 
   private constructor(
-    private readonly out: string,
+    out: string,
     private readonly layout: BundleLayout,
-    private readonly fh: FileHandle,
+    private readonly fh: PositionalFile,
+    private readonly files: Array<{ partial: string; final: string }>,
     finished: Iterable<string>,
   ) {
     this.name = out;
-    this.partial = `${out}.partial`;
     this.journal = `${out}.partial.journal`;
     for (const d of finished) this.finished.add(d);
   }
@@ -46,23 +56,33 @@ export class BundleWriter implements ImageSink {
     return head?.fingerprint === fingerprint ? head : undefined;
   }
 
-  /** Opens `<out>.partial`, keeping blobs a previous run of this plan finished (after re-hashing them). */
-  static async open(out: string, layout: BundleLayout, head: JournalHead): Promise<BundleWriter> {
-    const partial = `${out}.partial`;
+  /**
+   * Opens `<out>.partial` (or the `.partial` parts of a split bundle), keeping blobs
+   * a previous run of this plan finished, after re-hashing them.
+   */
+  static async open(out: string, layout: BundleLayout, head: JournalHead, partSize?: number): Promise<BundleWriter> {
+    const files = outputFiles(out, layout.totalSize, partSize);
     const journalPath = `${out}.partial.journal`;
     const previous = await readJournal(journalPath);
-    const resuming = previous?.head.fingerprint === head.fingerprint && (await sizeOf(partial)) === layout.totalSize;
-    const fh = await open(partial, resuming ? 'r+' : 'w');
+    const sizes = await Promise.all(files.map((f) => sizeOf(f.partial)));
+    const resuming = previous?.head.fingerprint === head.fingerprint && files.every((f, i) => sizes[i] === f.size);
+    let fh: PositionalFile;
+    if (!partSize) {
+      fh = await open(files[0]!.partial, resuming ? 'r+' : 'w');
+      if (!resuming) await fh.truncate(layout.totalSize);
+    } else {
+      const paths = files.map((f) => f.partial);
+      fh = resuming ? await SplitFile.open(paths, 'r+') : await SplitFile.create(paths, layout.totalSize, partSize);
+    }
     try {
       let kept: string[] = [];
       if (resuming) {
         kept = await verifyOnDisk(fh, layout, previous!.done);
       } else {
-        await fh.truncate(layout.totalSize);
         await rm(journalPath, { force: true });
         await appendFile(journalPath, JSON.stringify(head) + '\n');
       }
-      const w = new BundleWriter(out, layout, fh, kept);
+      const w = new BundleWriter(out, layout, fh, files, kept);
       await w.writeFixedParts();
       return w;
     } catch (e) {
@@ -127,14 +147,15 @@ export class BundleWriter implements ImageSink {
     await appendFile(this.journal, JSON.stringify({ done: digest }) + '\n');
   }
 
-  /** Checks every blob is in place, syncs, and renames `<out>.partial` to `<out>`. */
-  async finish(): Promise<void> {
+  /** Checks every blob is in place, syncs, and renames the `.partial` file(s) to the final name(s). */
+  async finish(): Promise<string[]> {
     const missing = [...this.layout.blobs.keys()].filter((d) => !this.finished.has(d));
     if (missing.length) throw new Error(`bundle incomplete: ${missing.length} blobs not written (first ${missing[0]})`);
     await this.fh.sync();
     await this.fh.close();
-    await rename(this.partial, this.out);
+    for (const f of this.files) await rename(f.partial, f.final);
     await rm(this.journal, { force: true });
+    return this.files.map((f) => f.final);
   }
 
   /** Closes the file, leaving `<out>.partial` and its journal for a rerun to resume. */
@@ -175,7 +196,7 @@ async function readJournal(path: string): Promise<{ head: JournalHead; done: str
 }
 
 /** Re-hashes the regions of blobs a previous run finished; keeps those still intact. */
-async function verifyOnDisk(fh: FileHandle, layout: BundleLayout, done: string[]): Promise<string[]> {
+async function verifyOnDisk(fh: PositionalFile, layout: BundleLayout, done: string[]): Promise<string[]> {
   const limit = pLimit(4);
   const results = await Promise.all(
     [...new Set(done)].map((digest) =>

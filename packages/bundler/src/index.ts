@@ -14,3 +14,4 @@ export * from './trust/keys.js';
 export * from './trust/verify.js';
 export * from './trust/against.js';
 export * from './reader/tar-index.js';
+export * from './volumes.js';

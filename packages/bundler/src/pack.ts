@@ -41,6 +41,8 @@ export interface PackOptions {
   concurrency?: number | undefined;
   /** Seconds since the epoch for mtimes and the creation time (SOURCE_DATE_EPOCH). */
   sourceDateEpoch?: number | undefined;
+  /** Write parts of at most this many bytes (`BUNDLE.part-000`, …) instead of one file. */
+  splitSize?: number | undefined;
   /** An earlier bundle: write only the blobs it does not carry (a delta). */
   base?: BundleReader | undefined;
   /** Ed25519 private key: ferry.sig signs the bundle id. */
@@ -54,6 +56,8 @@ export interface PackOptions {
 
 export interface PackResult {
   output: string;
+  /** The file(s) written: the output, or its parts. */
+  files: string[];
   bundleId: string;
   ferry: FerryJson;
   /** Blobs a previous interrupted run had already written. */
@@ -105,19 +109,20 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
 
   opts.onPlanned?.({ images: images.length, blobs: blobs.length, bytes: ferry.totals.bytes });
   await mkdir(dirname(opts.output), { recursive: true });
-  const writer = await BundleWriter.open(opts.output, layout, { fingerprint: planId, created });
+  const writer = await BundleWriter.open(opts.output, layout, { fingerprint: planId, created }, opts.splitSize);
   const resumedBlobs = writer.finishedCount;
   if (resumedBlobs) log(`resuming ${opts.output}.partial: ${resumedBlobs} of ${blobs.length} blobs already in place`);
   const engine = new CopyEngine({ concurrency, onEvent: opts.onEvent });
+  let files: string[];
   try {
     const carried = new Set(blobs.map((b) => b.digest));
     await Promise.all(images.map(({ source, plan }) => engine.copy(source, writer, { ...plan, blobs: plan.blobs.filter((b) => carried.has(b.digest)) })));
-    await writer.finish();
+    files = await writer.finish();
   } catch (e) {
     await writer.abandon();
     throw e;
   }
-  return { output: opts.output, bundleId, ferry, resumedBlobs, downloadedBytes: engine.stats.bytes };
+  return { output: opts.output, files, bundleId, ferry, resumedBlobs, downloadedBytes: engine.stats.bytes };
 }
 
 interface ResolvedImage {
@@ -219,7 +224,7 @@ function planFingerprint(opts: PackOptions, indexJson: Buffer, blobs: PlannedBlo
   const signer = opts.signingKey ? fingerprint(createPublicKey(opts.signingKey)) : null;
   h.update(JSON.stringify({ refs: opts.references, platforms: opts.platforms ?? null, sde: opts.sourceDateEpoch ?? null, signer }));
   h.update(indexJson);
-  h.update(`base ${opts.base?.bundleId ?? '-'}\n`);
+  h.update(`base ${opts.base?.bundleId ?? '-'} split ${opts.splitSize ?? 0}\n`);
   for (const b of blobs) h.update(`${b.digest} ${b.size}\n`);
   return 'sha256:' + h.digest('hex');
 }

@@ -52,6 +52,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--platform <list>', 'only these platforms, e.g. linux/amd64,linux/arm64 (writes filtered indexes)')
     .option('--sign <key>', 'sign the bundle with this Ed25519 private key (NAME.key)')
     .option('--base <bundle>', 'write a delta: only blobs this earlier bundle does not carry')
+    .option('--split-size <size>', 'write BUNDLE.part-000, -001, … of at most this size (e.g. 4G, 700M)')
     .addOption(new Option('-j, --jobs <n>', 'blobs downloaded at once (default 8)').argParser(jobs))
     .action((images: string[], opts, cmd: Command) => packCommand(ctx(cmd), images, opts));
 

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import { lstat, open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, pipeline } from 'node:stream';
 import {
@@ -26,6 +26,7 @@ import {
 } from '@ferry/oci-client';
 import { FORMAT_VERSION, parseFerryJson, type FerryJson } from '../format/ferry-json.js';
 import { classifyName, indexTar, type TarEntry } from './tar-index.js';
+import { SplitFile, findParts, type PositionalFile } from '../volumes.js';
 
 export type BundleKind = 'ferry' | 'oci-archive' | 'oci-dir';
 
@@ -66,7 +67,7 @@ interface BlobLocation {
 }
 
 /** Where the bytes are: one open tar file, or a directory. */
-type Storage = { type: 'tar'; fh: FileHandle } | { type: 'dir'; root: string };
+type Storage = { type: 'tar'; fh: PositionalFile } | { type: 'dir'; root: string };
 
 export class BundleReader implements ImageSource {
   /** The path as given, for messages. */
@@ -270,7 +271,7 @@ class RegionStream extends Readable {
   private readonly end: number;
 
   constructor(
-    private readonly fh: FileHandle,
+    private readonly fh: PositionalFile,
     offset: number,
     size: number,
     private readonly label: string,
@@ -305,7 +306,7 @@ class RegionStream extends Readable {
   }
 }
 
-async function readFully(fh: FileHandle, buf: Buffer, position: number, label: string, digest: string): Promise<void> {
+async function readFully(fh: PositionalFile, buf: Buffer, position: number, label: string, digest: string): Promise<void> {
   let got = 0;
   while (got < buf.length) {
     const { bytesRead } = await fh.read(buf, got, buf.length - got, position + got);
@@ -319,6 +320,8 @@ async function readFully(fh: FileHandle, buf: Buffer, position: number, label: s
  * directory. Throws a usage error when it is neither, or is unsafe to read.
  */
 export async function openBundle(path: string): Promise<BundleReader> {
+  const parts = await findParts(path);
+  if (parts) return openTar(path, await SplitFile.open(parts));
   let st;
   try {
     st = await stat(path);
@@ -330,7 +333,11 @@ export async function openBundle(path: string): Promise<BundleReader> {
   }
   if (st.isDirectory()) return openDirectory(path);
   if (!st.isFile()) throw usageError(`${path} is not a bundle (not a regular file or directory)`);
-  const fh = await open(path, 'r');
+  return openTar(path, await open(path, 'r'));
+}
+
+/** A bundle tar in one file or in parts. */
+async function openTar(path: string, fh: PositionalFile): Promise<BundleReader> {
   try {
     const entries = await indexTar(fh, { label: path });
     const read = async (name: string, max: number): Promise<Buffer | undefined> => {

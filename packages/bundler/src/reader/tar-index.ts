@@ -9,7 +9,8 @@
  * name are refused. Nothing is ever written to disk, but a bundle that would be
  * unsafe to extract is refused all the same: other tools may extract it.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import type { PositionalFile } from '../volumes.js';
 import { usageError } from '@ferry/oci-client';
 
 const BLOCK = 512;
@@ -149,7 +150,7 @@ export interface IndexTarOptions {
  * Throws a usage error (exit 2) for anything that is not a tar, is truncated or
  * damaged, or is not safe to read.
  */
-export async function indexTar(file: string | FileHandle, opts: IndexTarOptions = {}): Promise<TarIndex> {
+export async function indexTar(file: string | PositionalFile, opts: IndexTarOptions = {}): Promise<TarIndex> {
   const fh = typeof file === 'string' ? await open(file, 'r') : file;
   const label = opts.label ?? (typeof file === 'string' ? file : 'the bundle');
   try {
@@ -159,7 +160,7 @@ export async function indexTar(file: string | FileHandle, opts: IndexTarOptions 
   }
 }
 
-async function walk(fh: FileHandle, label: string): Promise<TarIndex> {
+async function walk(fh: PositionalFile, label: string): Promise<TarIndex> {
   const fileSize = (await fh.stat()).size;
   const entries: TarIndex = new Map();
   const seenDirs = new Set<string>();

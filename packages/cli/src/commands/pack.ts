@@ -1,5 +1,5 @@
 /** `ferry pack [IMAGE...] -o BUNDLE [-f LIST]... [--spec FILE] [--platform LIST] [-j N]` */
-import { gatherPackInputs, loadPrivateKey, openBundle, pack, sourceDateEpoch } from '@ferry/bundler';
+import { gatherPackInputs, loadPrivateKey, openBundle, pack, parseSize, sourceDateEpoch } from '@ferry/bundler';
 import { usageError } from '@ferry/oci-client';
 import type { Context } from '../context.js';
 import { formatBytes } from '../format.js';
@@ -13,6 +13,7 @@ export interface PackCommandOptions {
   jobs?: number;
   sign?: string;
   base?: string;
+  splitSize?: string;
 }
 
 export async function packCommand(ctx: Context, images: string[], opts: PackCommandOptions): Promise<void> {
@@ -25,6 +26,7 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
     concurrency: opts.jobs,
   });
   if (!inputs.output) throw usageError('pack needs an output file: -o BUNDLE (or output: in the spec)');
+  const splitSize = opts.splitSize ? parseSize(opts.splitSize) : undefined;
   const signingKey = opts.sign ? await loadPrivateKey(opts.sign) : undefined;
   const base = opts.base ? await openBundle(opts.base) : undefined;
   const client = ctx.client();
@@ -40,6 +42,7 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
       sourceDateEpoch: sourceDateEpoch(ctx.env),
       signingKey,
       base,
+      splitSize,
       log: (line) => ctx.log(line),
       onPlanned: (p) => progress.expect(p.images, p.bytes),
       onEvent: progress.onEvent,
@@ -49,12 +52,14 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
     const seconds = (Date.now() - started) / 1000;
     ctx.result(
       [
+        ...(result.files.length > 1 ? [`${result.files.length} parts: ${result.files.join(' ')}`] : []),
         `${result.output}: ${t.images} images, ${t.blobs} blobs, ${formatBytes(t.bytes)} (logical ${formatBytes(t.logicalBytes)})`,
         `bundle id ${result.bundleId}`,
         ...(result.ferry.base ? [`delta of ${result.ferry.base.id}: relies on ${result.ferry.base.reliesOn.length} blobs it does not carry`] : []),
       ].join('\n'),
       {
         output: result.output,
+        files: result.files,
         bundleId: result.bundleId,
         images: result.ferry.images,
         totals: t,
