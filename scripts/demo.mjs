@@ -1,6 +1,8 @@
-// The quick start's main job, runnable on any machine of this kind without
-// internet: two local registry:2 instances, a generated two-platform image
-// pushed into the first, `ferry copy` into the second, and a digest check.
+// The quick start's main job, end to end, on any machine of this kind without
+// internet: two local registry:2 instances ("upstream" and the isolated
+// "mirror"), a generated multi-platform image set pushed into the first,
+// `ferry pack` into one bundle, `ferry inspect`, `ferry load` into the second,
+// and the digest check (`ferry verify --against`).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -12,7 +14,7 @@ import { gzipSync } from 'node:zlib';
 import { OciClient, MediaType } from '../packages/oci-client/dist/index.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const ferry = join(root, 'packages/cli/dist/main.js');
+const ferryBin = join(root, 'packages/cli/dist/main.js');
 const sha256 = (b) => 'sha256:' + createHash('sha256').update(b).digest('hex');
 
 function ensureRegistryBinary() {
@@ -75,7 +77,7 @@ function layer(size) {
   return gzipSync(Buffer.concat([header, data, pad, Buffer.alloc(1024)]));
 }
 
-async function pushGeneratedImage(client, host, repo, tag) {
+async function pushGeneratedImage(client, host, repo, tag, base) {
   const reg = client.registry(host);
   const blobs = async (bytes, mediaType) => {
     const desc = { mediaType, digest: sha256(bytes), size: bytes.length };
@@ -83,7 +85,6 @@ async function pushGeneratedImage(client, host, repo, tag) {
     await reg.pushBlob(repo, desc, () => Readable.from([bytes]));
     return desc;
   };
-  const base = layer(256 * 1024);
   const children = [];
   for (const [arch, variant] of [['amd64'], ['arm64', 'v8']]) {
     const layers = [await blobs(base, MediaType.OCI_LAYER_GZIP), await blobs(layer(512 * 1024), MediaType.OCI_LAYER_GZIP)];
@@ -97,6 +98,11 @@ async function pushGeneratedImage(client, host, repo, tag) {
   return sha256(index);
 }
 
+function ferry(...args) {
+  console.log(`\n$ ferry ${args.join(' ')}`);
+  execFileSync(process.execPath, [ferryBin, ...args], { stdio: 'inherit' });
+}
+
 ensureRegistryBinary();
 const dir = mkdtempSync(join(tmpdir(), 'ferry-demo-'));
 const registries = [];
@@ -104,20 +110,28 @@ try {
   const a = await startRegistry(dir, 'upstream');
   const b = await startRegistry(dir, 'mirror');
   registries.push(a, b);
-  console.log(`started registry:2 at ${a.host} (upstream) and ${b.host} (mirror)`);
+  console.log(`started registry:2 at ${a.host} (upstream, the connected side) and ${b.host} (mirror, the isolated side)`);
   const client = new OciClient();
-  const digest = await pushGeneratedImage(client, a.host, 'demo/app', '1.0');
-  console.log(`pushed ${a.host}/demo/app:1.0 (linux/amd64 + linux/arm64/v8) = ${digest}\n`);
-
-  const args = ['copy', `${a.host}/demo/app:1.0`, `${b.host}/mirror/demo/app:1.0`];
-  console.log(`$ ferry ${args.join(' ')}`);
-  execFileSync(process.execPath, [ferry, ...args], { stdio: 'inherit' });
-
-  const copied = await client.registry(b.host).resolve('mirror/demo/app', '1.0');
+  // Three images (linux/amd64 + linux/arm64/v8), all on one shared base layer.
+  const base = layer(256 * 1024);
+  const refs = [];
+  for (const [repo, tag] of [['demo/web', '1.0'], ['demo/api', '2.3'], ['library/tools', '0.9']]) {
+    const digest = await pushGeneratedImage(client, a.host, repo, tag, base);
+    refs.push(`${a.host}/${repo}:${tag}`);
+    console.log(`pushed ${a.host}/${repo}:${tag} = ${digest}`);
+  }
   await client.close();
-  const same = copied.digest === digest;
-  console.log(`\nupstream index ${digest}\nmirror   index ${copied.digest}\n${same ? 'digests identical: OK' : 'DIGESTS DIFFER'}`);
-  process.exitCode = same ? 0 : 1;
+
+  const bundle = join(dir, 'bundle.tar');
+  ferry('pack', ...refs, '-o', bundle);
+  ferry('inspect', bundle);
+  ferry('verify', bundle);
+  ferry('load', bundle, '--to', `${b.host}/mirror`);
+  ferry('verify', bundle, '--against', `${b.host}/mirror`);
+  console.log('\nevery image is in the mirror with its upstream digest: OK');
+} catch (e) {
+  console.error(`demo failed: ${e.message}`);
+  process.exitCode = 1;
 } finally {
   for (const r of registries) r.child.kill();
   rmSync(dir, { recursive: true, force: true });

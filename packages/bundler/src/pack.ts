@@ -116,7 +116,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   let files: string[];
   try {
     const carried = new Set(blobs.map((b) => b.digest));
-    await Promise.all(images.map(({ source, plan }) => engine.copy(source, writer, { ...plan, blobs: plan.blobs.filter((b) => carried.has(b.digest)) })));
+    await Promise.all(images.map(({ ref, source, plan }) => engine.copy(source, writer, { ...plan, blobs: plan.blobs.filter((b) => carried.has(b.digest)) }, undefined, ref)));
     files = await writer.finish();
   } catch (e) {
     await writer.abandon();

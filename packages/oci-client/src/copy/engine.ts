@@ -40,6 +40,11 @@ export class CopyEngine {
   private readonly limit: LimitFunction;
   /** One transfer per (sink, digest), shared by every image that needs the blob. */
   private readonly inflight = new Map<string, Promise<BlobOutcome>>();
+  /**
+   * Per (registry, digest), the repository that first gets the blob in this run:
+   * later repositories of that registry wait for it and mount instead of uploading.
+   */
+  private readonly placed = new Map<string, Promise<string | undefined>>();
   readonly stats: CopyStats = { uploaded: 0, mounted: 0, skipped: 0, bytes: 0 };
 
   constructor(private readonly opts: CopyEngineOptions = {}) {
@@ -50,9 +55,12 @@ export class CopyEngine {
     this.opts.onEvent?.(e);
   }
 
-  /** Copies a planned image; `tag` names the root in the sink (by digest only when undefined). */
-  async copy(source: ImageSource, sink: ImageSink, plan: ImagePlan, tag?: string): Promise<void> {
-    const image = `${sink.name}${tag ? `:${tag}` : `@${plan.root.digest}`}`;
+  /**
+   * Copies a planned image; `tag` names the root in the sink (by digest only when
+   * undefined); `label` names the image in events (default: where it goes).
+   */
+  async copy(source: ImageSource, sink: ImageSink, plan: ImagePlan, tag?: string, label?: string): Promise<void> {
+    const image = label ?? `${sink.name}${tag ? `:${tag}` : `@${plan.root.digest}`}`;
     this.emit({ type: 'image-start', image, blobs: plan.blobs.length, bytes: plan.blobs.reduce((n, b) => n + b.size, 0) });
     // On a failure, blobs not yet started are not started, and the copy fails only
     // once the transfers under way have ended: nothing runs on after it returns.
@@ -76,7 +84,19 @@ export class CopyEngine {
     const key = `${sink.name}\0${blob.digest}`;
     let p = this.inflight.get(key);
     if (!p) {
-      p = this.limit(() => (stop.failure !== undefined ? Promise.reject(stop.failure) : this.transfer(source, sink, blob)));
+      const placedKey = sink.location ? `${sink.location.registry}\0${blob.digest}` : undefined;
+      const earlier = placedKey ? this.placed.get(placedKey) : undefined;
+      // Waiting happens before taking a transfer slot, so waiters never starve the pool.
+      const run = async (): Promise<BlobOutcome> => {
+        const mountFrom = earlier ? await earlier : undefined;
+        return this.limit(() => (stop.failure !== undefined ? Promise.reject(stop.failure as Error) : this.transfer(source, sink, blob, mountFrom)));
+      };
+      const started = run();
+      p = started;
+      if (placedKey && !earlier) {
+        const repository = sink.location!.repository;
+        this.placed.set(placedKey, started.then(() => repository, () => undefined));
+      }
       this.inflight.set(key, p);
       // A failed transfer may be tried again by a later copy.
       p.catch(() => this.inflight.delete(key));
@@ -84,7 +104,7 @@ export class CopyEngine {
     return p;
   }
 
-  private async transfer(source: ImageSource, sink: ImageSink, blob: Descriptor): Promise<BlobOutcome> {
+  private async transfer(source: ImageSource, sink: ImageSink, blob: Descriptor, mountHint?: string): Promise<BlobOutcome> {
     let outcome: BlobOutcome;
     if (await sink.hasBlob(blob)) {
       outcome = 'skipped';
@@ -96,7 +116,7 @@ export class CopyEngine {
         pipeline(await source.openBlob(blob), counted, () => undefined);
         return counted;
       };
-      const from = sameRegistry ? source.location!.repository : this.opts.mountFrom?.(sink, blob);
+      const from = sameRegistry ? source.location!.repository : (mountHint ?? this.opts.mountFrom?.(sink, blob));
       outcome = await sink.putBlob(blob, open, from);
     }
     this.stats[outcome]++;
