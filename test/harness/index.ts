@@ -4,3 +4,4 @@ export * from './token-server.js';
 export * from './fault-proxy.js';
 export * from './images.js';
 export { sha256Digest, seededBytes } from './layer.js';
+export * from './harbor-fake.js';

@@ -33,7 +33,36 @@ export class HarborProjects {
     await res.body.dump();
     if (res.status === 200) return true;
     if (res.status === 404) return false;
+    // Some Harbor 2.x versions answer 403 (not 404) for a project that does not exist; the list tells.
+    if (res.status === 403) {
+      const listed = await this.listed(project);
+      if (listed !== undefined) return listed;
+    }
     throw this.failure(res.status, `checking project ${project}`);
+  }
+
+  /**
+   * Whether `GET /api/v2.0/projects?name=` lists the project. Harbor matches that
+   * name as a substring, so the answer is looked through for the exact name.
+   * Undefined when there is no such API (a plain registry), it refuses, or there
+   * are no credentials to ask with (anonymous users see only public projects).
+   */
+  async listed(project: string): Promise<boolean | undefined> {
+    const headers = await this.headers();
+    if (!headers.authorization) return undefined;
+    const res = await this.transport.request({
+      method: 'GET',
+      url: await this.url(`/api/v2.0/projects?name=${encodeURIComponent(project)}&page_size=100`),
+      headers,
+    });
+    const text = await res.body.text();
+    if (res.status !== 200) return undefined;
+    try {
+      const list: unknown = JSON.parse(text);
+      return Array.isArray(list) ? list.some((p) => (p as { name?: unknown } | null)?.name === project) : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Creates the project (private) unless it exists; returns true when it was created. */

@@ -106,9 +106,12 @@ export async function load(opts: LoadOptions): Promise<LoadResult> {
     mountFrom: (sink, blob) => mountFrom.get(`${sink.location?.registry}\0${blob.digest}`),
   });
   const settled = await Promise.allSettled(planned.map((p) => engine.copy(bundle, p.sink, p.plan, p.target.tag)));
+  const probe = harborProbe(client);
+  const errors = await Promise.all(
+    settled.map((r, i) => (r.status === 'rejected' ? explain(r.reason, planned[i]!, opts.harborCreateProjects === true, probe) : undefined)),
+  );
   const images = planned.map((p, i): LoadedImage => {
-    const r = settled[i]!;
-    const error = r.status === 'rejected' ? explain(r.reason, p, opts.harborCreateProjects === true) : undefined;
+    const error = errors[i];
     return {
       source: p.source,
       target: formatReference(p.target),
@@ -118,7 +121,7 @@ export async function load(opts: LoadOptions): Promise<LoadResult> {
       error: error?.message,
     };
   });
-  const failed = settled.flatMap((r, i) => (r.status === 'rejected' ? [explain(r.reason, planned[i]!, opts.harborCreateProjects === true)] : []));
+  const failed = errors.filter((e): e is FerryError => e !== undefined);
   if (failed.length) {
     // One line per failed image, then the first failure decides kind and exit code.
     const lines = failed.map((e) => e.message);
@@ -133,17 +136,57 @@ export async function load(opts: LoadOptions): Promise<LoadResult> {
   return { images, stats: engine.stats, projectsCreated };
 }
 
-/** Names the image in a failure, and says so when a Harbor project is missing. */
-function explain(reason: unknown, p: PlannedLoad, creating: boolean): FerryError {
+/**
+ * Whether Harbor's API says a project is missing (true), has it (false), or is not
+ * there to ask (undefined: a plain registry). Asked once per registry and project.
+ */
+type HarborProbe = (registry: string, project: string) => Promise<boolean | undefined>;
+
+function harborProbe(client: OciClient): HarborProbe {
+  const answers = new Map<string, Promise<boolean | undefined>>();
+  return (registry, project) => {
+    const key = `${registry}/${project}`;
+    let answer = answers.get(key);
+    if (!answer) {
+      answer = new HarborProjects(registry, client.transport, client.credentials)
+        .listed(project)
+        .then((listed) => (listed === undefined ? undefined : !listed))
+        .catch(() => undefined);
+      answers.set(key, answer);
+    }
+    return answer;
+  };
+}
+
+/**
+ * Names the image in a failure, and says so when a Harbor project is missing.
+ * Harbor 2.x refuses every request into a missing project with 401 UNAUTHORIZED
+ * ("project P not found", not readable from a HEAD), as if the credentials were
+ * wrong; so on an auth or not-found failure Harbor's project API is asked.
+ */
+async function explain(reason: unknown, p: PlannedLoad, creating: boolean, probe: HarborProbe): Promise<FerryError> {
   const target = formatReference(p.target);
   if (!(reason instanceof FerryError)) {
     return new FerryError('registry', `loading ${p.source} as ${target}: ${(reason as Error)?.message ?? String(reason)}`);
   }
-  const projectMissing =
-    !creating && reason.kind === 'not-found' && (reason.codes.includes('NAME_UNKNOWN') || /project .*not found/i.test(reason.message));
-  const hint = projectMissing
-    ? `; the Harbor project "${projectOf(p.target.repository)}" may not exist: create it or rerun with --harbor-create-projects`
-    : '';
+  const project = projectOf(p.target.repository);
+  const suspect = !creating && (reason.kind === 'not-found' || reason.kind === 'auth');
+  const missing = suspect ? await probe(p.target.registry, project) : undefined;
+  if (missing === true) {
+    // The registry's own words ("credentials were rejected") would mislead here.
+    // Harbor lists only the projects an account may see.
+    const answer = [reason.status, reason.codes[0]].filter((x) => x !== undefined).join(' ');
+    return new FerryError(
+      'not-found',
+      `loading ${p.source} as ${target}: the Harbor project "${project}" does not exist in ${p.target.registry} (or is hidden from this account${answer ? `; it answered ${answer}` : ''}): create it or rerun with --harbor-create-projects`,
+      { status: reason.status, codes: reason.codes, registry: reason.registry, repository: reason.repository, cause: reason },
+    );
+  }
+  const named = reason.kind === 'not-found' && (reason.codes.includes('NAME_UNKNOWN') || /project .*not found/i.test(reason.message));
+  const hint =
+    suspect && missing === undefined && named
+      ? `; the Harbor project "${project}" may not exist: create it or rerun with --harbor-create-projects`
+      : '';
   return new FerryError(reason.kind, `loading ${p.source} as ${target}: ${reason.message}${hint}`, {
     status: reason.status,
     codes: reason.codes,

@@ -48,7 +48,8 @@ export class TargetMapper {
     try {
       to = absolute ? parseRegistryTarget(toText) : { registry: this.target.registry, prefix: join(this.target.prefix, parseRegistryTarget(`x/${toText}`).prefix) };
     } catch (e) {
-      throw usageError(`invalid --map "${rule}": ${(e as Error).message}`);
+      // Without the parser's own `invalid registry "x/…"` opening: a relative DST is checked as `x/DST`.
+      throw usageError(`invalid --map "${rule}": ${(e as Error).message.replace(/^invalid registry "[^"]*": /, '')}`);
     }
     return { from: normalizeSourcePrefix(from, rule), to };
   }

@@ -39,7 +39,7 @@ export interface CopyStats {
 export class CopyEngine {
   private readonly limit: LimitFunction;
   /** One transfer per (sink, digest), shared by every image that needs the blob. */
-  private readonly inflight = new Map<string, Promise<BlobOutcome>>();
+  private readonly inflight = new Map<string, { promise: Promise<BlobOutcome>; waiters: Array<{ failure?: unknown }> }>();
   /**
    * Per (registry, digest), the repository that first gets the blob in this run:
    * later repositories of that registry wait for it and mount instead of uploading.
@@ -82,26 +82,32 @@ export class CopyEngine {
 
   private copyBlob(source: ImageSource, sink: ImageSink, blob: Descriptor, stop: { failure?: unknown }): Promise<BlobOutcome> {
     const key = `${sink.name}\0${blob.digest}`;
-    let p = this.inflight.get(key);
-    if (!p) {
-      const placedKey = sink.location ? `${sink.location.registry}\0${blob.digest}` : undefined;
-      const earlier = placedKey ? this.placed.get(placedKey) : undefined;
-      // Waiting happens before taking a transfer slot, so waiters never starve the pool.
-      const run = async (): Promise<BlobOutcome> => {
-        const mountFrom = earlier ? await earlier : undefined;
-        return this.limit(() => (stop.failure !== undefined ? Promise.reject(stop.failure as Error) : this.transfer(source, sink, blob, mountFrom)));
-      };
-      const started = run();
-      p = started;
-      if (placedKey && !earlier) {
-        const repository = sink.location!.repository;
-        this.placed.set(placedKey, started.then(() => repository, () => undefined));
-      }
-      this.inflight.set(key, p);
-      // A failed transfer may be tried again by a later copy.
-      p.catch(() => this.inflight.delete(key));
+    const shared = this.inflight.get(key);
+    if (shared) {
+      shared.waiters.push(stop);
+      return shared.promise;
     }
-    return p;
+    const placedKey = sink.location ? `${sink.location.registry}\0${blob.digest}` : undefined;
+    const earlier = placedKey ? this.placed.get(placedKey) : undefined;
+    const waiters = [stop];
+    // Waiting happens before taking a transfer slot, so waiters never starve the pool.
+    const run = async (): Promise<BlobOutcome> => {
+      const mountFrom = earlier ? await earlier : undefined;
+      return this.limit(() => {
+        // Not started once every image that wants it has failed; one live image is enough to go on.
+        if (waiters.every((w) => w.failure !== undefined)) return Promise.reject(waiters[0]!.failure as Error);
+        return this.transfer(source, sink, blob, mountFrom);
+      });
+    };
+    const promise = run();
+    if (placedKey && !earlier) {
+      const repository = sink.location!.repository;
+      this.placed.set(placedKey, promise.then(() => repository, () => undefined));
+    }
+    this.inflight.set(key, { promise, waiters });
+    // A failed transfer may be tried again by a later copy.
+    promise.catch(() => this.inflight.delete(key));
+    return promise;
   }
 
   private async transfer(source: ImageSource, sink: ImageSink, blob: Descriptor, mountHint?: string): Promise<BlobOutcome> {

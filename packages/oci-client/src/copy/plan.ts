@@ -48,8 +48,16 @@ export async function planImage(source: ImageSource, reference: string, opts: Pl
       root = filteredIndex(upstream, keep);
       filtered = true;
     }
-  } else if (upstream.kind === 'image' && opts.platforms?.length) {
-    await checkSinglePlatform(source, upstream, opts.platforms, `${source.name}:${reference}`);
+  } else if (upstream.kind === 'image') {
+    // A single-platform image says its platform only in its config.
+    const actual = await configPlatform(source, upstream);
+    if (actual) platforms.push(formatPlatform(actual));
+    if (opts.platforms?.length && actual && !opts.platforms.some((w) => platformMatches(w, actual))) {
+      throw new FerryError(
+        'usage',
+        `${source.name}:${reference} has none of the platforms ${opts.platforms.map(formatPlatform).join(', ')}; it has ${formatPlatform(actual)}`,
+      );
+    }
   }
 
   const seen = new Set<string>();
@@ -104,20 +112,25 @@ function filteredIndex(index: ParsedManifest & { kind: 'index' }, keep: Descript
   return parseManifest(Buffer.from(JSON.stringify(doc)), index.mediaType);
 }
 
-/** A plain manifest with a platform filter: its config says which platform it is. */
-async function checkSinglePlatform(source: ImageSource, m: ParsedManifest & { kind: 'image' }, wanted: Platform[], name: string): Promise<void> {
+/** The platform an image config names, for image manifests (not artifacts). */
+async function configPlatform(source: ImageSource, m: ParsedManifest & { kind: 'image' }): Promise<Platform | undefined> {
   const config = m.manifest.config;
-  if (config.mediaType !== MediaType.OCI_CONFIG && config.mediaType !== MediaType.DOCKER_CONFIG) return;
-  if (config.size > 1024 * 1024) return;
+  if (config.mediaType !== MediaType.OCI_CONFIG && config.mediaType !== MediaType.DOCKER_CONFIG) return undefined;
+  if (config.size > 1024 * 1024) return undefined;
   const chunks: Buffer[] = [];
-  for await (const c of await source.openBlob(config)) chunks.push(c as Buffer);
-  const doc = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { os?: string; architecture?: string; variant?: string };
-  if (!doc.os || !doc.architecture) return;
-  const actual: Platform = { os: doc.os, architecture: doc.architecture, ...(doc.variant ? { variant: doc.variant } : {}) };
-  if (!wanted.some((w) => platformMatches(w, actual))) {
-    throw new FerryError(
-      'usage',
-      `${name} has none of the platforms ${wanted.map(formatPlatform).join(', ')}; it has ${formatPlatform(actual)}`,
-    );
+  try {
+    for await (const c of await source.openBlob(config)) chunks.push(c as Buffer);
+  } catch (e) {
+    // A delta bundle may rely on its base for the config: then the platform is unknown here.
+    if (e instanceof FerryError && (e.kind === 'integrity' || e.kind === 'not-found')) return undefined;
+    throw e;
   }
+  let doc: { os?: unknown; architecture?: unknown; variant?: unknown };
+  try {
+    doc = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof doc.os !== 'string' || typeof doc.architecture !== 'string') return undefined;
+  return { os: doc.os, architecture: doc.architecture, ...(typeof doc.variant === 'string' && doc.variant ? { variant: doc.variant } : {}) };
 }
