@@ -278,6 +278,41 @@ describe('ferry load: integrity, resumption, plan', () => {
     }
   });
 
+  it('loads an image whose blobs are intact even when an image sharing its repository and blobs fails', async () => {
+    // Two tags of one repository share layers; the first image's own config is damaged.
+    const a = await seedImage(src, 'team/multi:a', { seed: 's', sharedBaseLayer: true, layers: 2 });
+    const b = await seedImage(src, 'team/multi:b', { seed: 's', sharedBaseLayer: true, layers: 3, single: true });
+    const shared = [...b.blobs.keys()].filter((d) => a.blobs.has(d));
+    expect(shared.length).toBeGreaterThan(0);
+    const pair = join(dir, 'pair.tar');
+    expect((await runFerry(['pack', `${src.host}/team/multi:a`, `${src.host}/team/multi:b`, '-o', pair, '-q'])).code).toBe(0);
+    // The first blob a load of :a starts, so the shared ones are still queued when it fails.
+    const badConfig = a.manifests[0]!.configDigest;
+    expect(b.blobs.has(badConfig)).toBe(false);
+    const entry = (await tarEntries(pair)).find((e) => e.name === `blobs/sha256/${badConfig.slice(7)}`)!;
+    const fh = await open(pair, 'r+');
+    try {
+      const at = entry.offset + 2;
+      const c = Buffer.alloc(1);
+      await fh.read(c, 0, 1, at);
+      c[0] = c[0]! ^ 0x01;
+      await fh.write(c, 0, 1, at);
+    } finally {
+      await fh.close();
+    }
+    const target = await startRegistry();
+    try {
+      const r = await runFerry(['load', pair, '--to', `${target.host}/p`, '-q', '-j', '1']);
+      const line = expectErrorLine(r, 1);
+      expect(line).toContain(badConfig);
+      expect(line).not.toContain('multi:b');
+      expect(await headStatus(target, '/v2/p/team/multi/manifests/a', OCI_INDEX)).toBe(404);
+      await expectImageIn(target, 'p/team/multi:b', b);
+    } finally {
+      await target.stop();
+    }
+  });
+
   it('completes a load killed with SIGKILL halfway, with identical digests and without uploading again what was there', async () => {
     const big = await seedImage(src, 'team/big:1', { seed: 'big', layers: 4, layerSize: 8 * 1024 * 1024, platforms: ['linux/amd64'] });
     const bigBundle = join(dir, 'big.tar');
