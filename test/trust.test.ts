@@ -3,7 +3,7 @@ import { copyFile, mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { indexTar } from '../packages/bundler/src/reader/tar-index.js';
+import { indexTar } from '@ferry/bundler';
 import { registryFetch, seedImage, startRegistry, type SeededImage, type TestRegistry } from './harness/index.js';
 import { expectErrorLine, makeFerryHome, runFerry as runFerryIn, type FerryHome } from './helpers/ferry.js';
 

@@ -88,8 +88,9 @@ export function verifyBytes(bytes: Uint8Array, expected: ExpectedContent, contex
 /**
  * A pass-through stream that hashes what flows through it and fails the stream with
  * an integrity error when the content does not match the expected digest and size.
- * Too many bytes fail at once (before they are passed on); a short stream or a wrong
- * digest fail at the end.
+ * Too many bytes fail at once (before they are passed on); a wrong digest fails with
+ * the last chunk of a known size (which is then not passed on), or at the end; a short
+ * stream fails at the end.
  */
 export class DigestVerifier extends Transform {
   readonly expectedDigest: string;
@@ -133,31 +134,38 @@ export class DigestVerifier extends Transform {
       return;
     }
     this.hash.update(chunk);
+    // The last byte of a known size: check the digest before passing the final chunk
+    // on, so a consumer (an upload) never receives the whole of a wrong blob.
+    if (this.expectedSize !== undefined && this.bytesSeen === this.expectedSize) {
+      const problem = this.finish();
+      if (problem) {
+        callback(problem);
+        return;
+      }
+    }
     callback(null, chunk);
   }
 
   override _flush(callback: TransformCallback): void {
-    const actual = `${this.algorithm}:${this.hash.digest('hex')}`;
-    this.actualDigest = actual;
+    callback(this.finish());
+  }
+
+  /** Finalizes the digest (once) and says what, if anything, is wrong with the content. */
+  private finish(): FerryError | undefined {
+    this.actualDigest ??= `${this.algorithm}:${this.hash.digest('hex')}`;
     if (this.expectedSize !== undefined && this.bytesSeen !== this.expectedSize) {
-      callback(
-        new FerryError(
-          'integrity',
-          integrityMessage(this.context, `expected ${this.expectedSize} bytes but received ${this.bytesSeen}`),
-        ),
+      return new FerryError(
+        'integrity',
+        integrityMessage(this.context, `expected ${this.expectedSize} bytes but received ${this.bytesSeen}`),
       );
-      return;
     }
-    if (actual !== this.expectedDigest) {
-      callback(
-        new FerryError(
-          'integrity',
-          integrityMessage(this.context, `expected digest ${this.expectedDigest} but got ${actual}`),
-        ),
+    if (this.actualDigest !== this.expectedDigest) {
+      return new FerryError(
+        'integrity',
+        integrityMessage(this.context, `expected digest ${this.expectedDigest} but got ${this.actualDigest}`),
       );
-      return;
     }
-    callback();
+    return undefined;
   }
 }
 

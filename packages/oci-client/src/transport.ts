@@ -273,7 +273,7 @@ const TRANSIENT_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
   'UND_ERR_HEADERS_TIMEOUT',
   'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_CLOSED',
+  // Not UND_ERR_CLOSED: that is our own dispatcher, closed; no retry can succeed.
 ]);
 
 export function isTransientNetworkError(e: unknown): boolean {
