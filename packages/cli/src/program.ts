@@ -8,6 +8,7 @@ import { loadCommand } from './commands/load.js';
 import { inspectCommand } from './commands/inspect.js';
 import { keyGenerateCommand } from './commands/key.js';
 import { verifyCommand } from './commands/verify.js';
+import { imagesCommand } from './commands/images.js';
 
 function jobs(value: string): number {
   const n = Number(value);
@@ -85,6 +86,17 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--map <rule>', 'with --against: SRC_PREFIX=DST_PREFIX as for load (repeatable)', collect)
     .option('--keep-source-registry', 'with --against: names as load --keep-source-registry')
     .action((bundle: string, opts, cmd: Command) => verifyCommand(ctx(cmd), bundle, opts));
+
+  program
+    .command('images')
+    .description('list the images a Helm chart needs, or check an image list against them')
+    .option('--chart <chart>', 'a chart directory, .tgz file or oci://REGISTRY/REPO[:VERSION] (repeatable)', collect)
+    .option('-f, --file <rendered>', 'rendered manifests (helm template output), - for stdin (repeatable)', collect)
+    .option('--values <file>', 'a values file, as helm --values (repeatable)', collect)
+    .option('--set <key=value>', 'set a value, as helm --set (repeatable)', collect)
+    .option('--check <list>', 'compare with a list file; exit 1 when it lacks an image the chart uses')
+    .option('--optional', 'list optional images too (used only when a feature is switched on, or only in arguments)')
+    .action((opts, cmd: Command) => imagesCommand(ctx(cmd), opts));
 
   const key = program.command('key').description('signing keys');
   key

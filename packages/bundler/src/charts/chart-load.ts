@@ -1,0 +1,361 @@
+/**
+ * Loads a Helm chart into memory: from a directory, a `.tgz` archive, or an OCI
+ * registry (`oci://REGISTRY/REPO[:VERSION]`, the layer `helm push` writes).
+ * Subcharts come from `charts/` (directories and `.tgz` files), recursively.
+ * Nothing is extracted to disk; archive paths with `..` or a leading `/` are refused.
+ */
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { FerryError, usageError, parseReference, type OciClient } from '@ferry/oci-client';
+import { isMap } from './template-exec.js';
+import { parseYamlValue } from './template-funcs.js';
+import type { Values } from './values.js';
+
+export const HELM_CHART_CONTENT_MEDIA_TYPE = 'application/vnd.cncf.helm.chart.content.v1.tar+gzip';
+export const HELM_CHART_CONFIG_MEDIA_TYPE = 'application/vnd.cncf.helm.config.v1+json';
+/** Older charts pushed before the media type settled. */
+const LEGACY_CHART_MEDIA_TYPES = ['application/tar+gzip'];
+
+/** Helm's limits: a chart may not decompress to more than this, nor one file. */
+const MAX_CHART_BYTES = 100 * 1024 * 1024;
+const MAX_FILE_BYTES = 20 * 1024 * 1024;
+
+export interface ChartDependency {
+  name: string;
+  alias?: string;
+  condition?: string;
+  tags: string[];
+  version?: string;
+  repository?: string;
+}
+
+export interface Chart {
+  /** Chart.yaml as written. */
+  metadata: Record<string, unknown>;
+  name: string;
+  version: string;
+  appVersion: string | undefined;
+  apiVersion: string;
+  type: string | undefined;
+  /** `dependencies` of Chart.yaml, or of `requirements.yaml` for apiVersion v1 charts. */
+  dependencies: ChartDependency[];
+  /** values.yaml (empty if absent). */
+  defaults: Values;
+  /** Every file of this chart, without its `charts/` directory; posix paths relative to the chart root. */
+  files: Map<string, Buffer>;
+  /** Files under `templates/`, as text. */
+  templates: Array<{ path: string; text: string }>;
+  subcharts: Chart[];
+  /** Where it was read from: a directory, an archive (with `!charts/x.tgz` for nested ones), or an oci:// reference. */
+  origin: string;
+  /** The archive bytes when the chart came from a `.tgz` or a registry. */
+  archive?: Buffer;
+  /** For charts from a registry: the manifest digest and chart layer digest. */
+  oci?: { reference: string; manifestDigest: string; layerDigest: string };
+}
+
+export interface LoadChartOptions {
+  /** Needed for oci:// charts. */
+  client?: OciClient;
+}
+
+function str(v: unknown): string | undefined {
+  if (v === null || v === undefined) return undefined;
+  return typeof v === 'string' ? v : String(v);
+}
+
+function parseDeps(raw: unknown, origin: string, file: string): ChartDependency[] {
+  if (raw === null || raw === undefined) return [];
+  if (!Array.isArray(raw)) throw usageError(`${origin}: ${file} "dependencies" must be a list`);
+  return raw.map((d, i) => {
+    if (!isMap(d) || typeof d['name'] !== 'string' || d['name'] === '') {
+      throw usageError(`${origin}: ${file} dependencies[${i}] needs a name`);
+    }
+    const tags = Array.isArray(d['tags']) ? d['tags'].map(String) : [];
+    const dep: ChartDependency = { name: d['name'], tags };
+    const alias = str(d['alias']);
+    if (alias) dep.alias = alias;
+    const condition = str(d['condition']);
+    if (condition) dep.condition = condition;
+    const version = str(d['version']);
+    if (version) dep.version = version;
+    const repository = str(d['repository']);
+    if (repository) dep.repository = repository;
+    return dep;
+  });
+}
+
+function yamlFile(files: Map<string, Buffer>, path: string, origin: string): unknown {
+  const data = files.get(path);
+  if (!data) return undefined;
+  try {
+    return parseYamlValue(data.toString('utf8'));
+  } catch (e) {
+    throw usageError(`${origin}: ${path} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+}
+
+/** Builds a chart (and its subcharts) from its files, paths relative to the chart root. */
+export function chartFromFiles(all: Map<string, Buffer>, origin: string): Chart {
+  const meta = yamlFile(all, 'Chart.yaml', origin);
+  if (!isMap(meta)) throw usageError(`${origin} is not a Helm chart: it has no Chart.yaml`);
+  const name = str(meta['name']);
+  if (!name) throw usageError(`${origin}: Chart.yaml has no name`);
+  const apiVersion = str(meta['apiVersion']) ?? 'v1';
+  let dependencies = parseDeps(meta['dependencies'], origin, 'Chart.yaml');
+  if (dependencies.length === 0 && all.has('requirements.yaml')) {
+    const req = yamlFile(all, 'requirements.yaml', origin);
+    if (isMap(req)) dependencies = parseDeps(req['dependencies'], origin, 'requirements.yaml');
+  }
+  const valuesDoc = yamlFile(all, 'values.yaml', origin);
+  if (valuesDoc !== undefined && valuesDoc !== null && !isMap(valuesDoc)) {
+    throw usageError(`${origin}: values.yaml must be a YAML map`);
+  }
+  const files = new Map<string, Buffer>();
+  const templates: Chart['templates'] = [];
+  const subDirs = new Map<string, Map<string, Buffer>>();
+  const subArchives: Array<[string, Buffer]> = [];
+  for (const [path, data] of all) {
+    if (path.startsWith('charts/')) {
+      const rest = path.slice('charts/'.length);
+      const slash = rest.indexOf('/');
+      if (slash < 0) {
+        if (rest.endsWith('.tgz') || rest.endsWith('.tar.gz')) subArchives.push([path, data]);
+        continue;
+      }
+      const dir = rest.slice(0, slash);
+      let m = subDirs.get(dir);
+      if (!m) subDirs.set(dir, (m = new Map()));
+      m.set(rest.slice(slash + 1), data);
+      continue;
+    }
+    files.set(path, data);
+    if (path.startsWith('templates/')) templates.push({ path, text: data.toString('utf8') });
+  }
+  templates.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const subcharts: Chart[] = [];
+  for (const [dir, m] of [...subDirs].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (!m.has('Chart.yaml')) continue; // not a chart (Helm ignores it too)
+    subcharts.push(chartFromFiles(m, `${origin}/charts/${dir}`));
+  }
+  for (const [path, data] of subArchives.sort(([a], [b]) => (a < b ? -1 : 1))) {
+    subcharts.push(chartFromArchive(data, `${origin}!${path}`));
+  }
+  return {
+    metadata: meta,
+    name,
+    version: str(meta['version']) ?? '',
+    appVersion: str(meta['appVersion']),
+    apiVersion,
+    type: str(meta['type']),
+    dependencies,
+    defaults: (valuesDoc as Values | null | undefined) ?? {},
+    files,
+    templates,
+    subcharts,
+    origin,
+  };
+}
+
+/** A safe relative path inside an archive, or undefined for entries to refuse. */
+function safePath(name: string): string | undefined {
+  if (name.startsWith('/') || /^[A-Za-z]:/.test(name) || name.includes('\\')) return undefined;
+  const parts = name.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.some((p) => p === '..')) return undefined;
+  return parts.join('/');
+}
+
+/** Reads a chart archive (`.tgz`) held in memory. Throws a usage error naming the bad entry. */
+export function chartFromArchive(data: Buffer, origin: string): Chart {
+  let raw: Buffer;
+  try {
+    raw = gunzipSync(data, { maxOutputLength: MAX_CHART_BYTES });
+  } catch (e) {
+    throw usageError(`${origin} is not a gzip-compressed chart archive: ${(e as Error).message}`);
+  }
+  const files = readTarSync(raw, origin);
+  // Helm archives hold one top directory, the chart name: strip it.
+  const tops = new Set([...files.keys()].map((p) => p.split('/')[0]));
+  let stripped = files;
+  if (!files.has('Chart.yaml') && tops.size >= 1) {
+    const chartTop = [...tops].find((t) => files.has(`${t}/Chart.yaml`));
+    if (!chartTop) throw usageError(`${origin} is not a Helm chart archive: no Chart.yaml found`);
+    stripped = new Map();
+    for (const [p, d] of files) if (p.startsWith(chartTop + '/')) stripped.set(p.slice(chartTop.length + 1), d);
+  }
+  const chart = chartFromFiles(stripped, origin);
+  chart.archive = data;
+  return chart;
+}
+
+/** A minimal synchronous ustar/pax reader (charts are small, and tar-stream is stream-only). */
+function readTarSync(raw: Buffer, origin: string): Map<string, Buffer> {
+  const files = new Map<string, Buffer>();
+  let off = 0;
+  let paxPath: string | undefined;
+  let longName: string | undefined;
+  let total = 0;
+  const cstr = (b: Buffer) => {
+    const z = b.indexOf(0);
+    return b.subarray(0, z < 0 ? b.length : z).toString('utf8');
+  };
+  while (off + 512 <= raw.length) {
+    const h = raw.subarray(off, off + 512);
+    if (h.every((x) => x === 0)) break;
+    const sizeField = h.subarray(124, 136);
+    let size: number;
+    if ((sizeField[0]! & 0x80) !== 0) {
+      size = 0;
+      for (let i = 1; i < 12; i++) size = size * 256 + sizeField[i]!;
+    } else {
+      size = parseInt(cstr(sizeField).trim() || '0', 8);
+    }
+    if (!Number.isFinite(size) || size < 0) throw usageError(`${origin}: corrupt tar header at offset ${off}`);
+    const type = String.fromCharCode(h[156]!);
+    const magic = h.subarray(257, 263).toString('latin1');
+    let name = cstr(h.subarray(0, 100));
+    if (magic.startsWith('ustar')) {
+      const prefix = cstr(h.subarray(345, 500));
+      if (prefix) name = `${prefix}/${name}`;
+    }
+    const bodyStart = off + 512;
+    const body = raw.subarray(bodyStart, bodyStart + size);
+    if (body.length < size) throw usageError(`${origin}: truncated tar archive`);
+    off = bodyStart + Math.ceil(size / 512) * 512;
+    if (type === 'x') {
+      const text = body.toString('utf8');
+      const m = /(?:^|\n)\d+ path=([^\n]*)\n/.exec(text);
+      if (m) paxPath = m[1];
+      continue;
+    }
+    if (type === 'g') continue;
+    if (type === 'L') {
+      longName = cstr(body);
+      continue;
+    }
+    const entryName = paxPath ?? longName ?? name;
+    paxPath = undefined;
+    longName = undefined;
+    if (type !== '0' && type !== '\0' && type !== '7') continue; // directories, links, devices: skipped
+    const path = safePath(entryName);
+    if (path === undefined) throw usageError(`${origin}: refusing archive entry "${entryName}" (absolute path or "..")`);
+    if (size > MAX_FILE_BYTES) throw usageError(`${origin}: ${path} is larger than ${MAX_FILE_BYTES / 1024 / 1024} MiB`);
+    total += size;
+    if (total > MAX_CHART_BYTES) throw usageError(`${origin}: the chart is larger than ${MAX_CHART_BYTES / 1024 / 1024} MiB uncompressed`);
+    files.set(path, Buffer.from(body));
+  }
+  return files;
+}
+
+async function readDirFiles(root: string): Promise<Map<string, Buffer>> {
+  const files = new Map<string, Buffer>();
+  let total = 0;
+  const visited = new Set<string>();
+  const walk = async (dir: string, rel: string): Promise<void> => {
+    // symlinked directories are followed (as Helm does), but never in a loop
+    const real = await realpath(dir);
+    if (visited.has(real)) return;
+    visited.add(real);
+    const entries = await readdir(dir, { withFileTypes: true });
+    entries.sort((a, b) => (a.name < b.name ? -1 : 1));
+    for (const e of entries) {
+      if (e.name === '.git') continue;
+      const full = join(dir, e.name);
+      const r = rel === '' ? e.name : `${rel}/${e.name}`;
+      let isDir = e.isDirectory();
+      let isFile = e.isFile();
+      if (e.isSymbolicLink()) {
+        const s = await stat(full).catch(() => undefined);
+        isDir = s?.isDirectory() ?? false;
+        isFile = s?.isFile() ?? false;
+      }
+      if (isDir) await walk(full, r);
+      else if (isFile) {
+        const data = await readFile(full);
+        total += data.length;
+        if (total > MAX_CHART_BYTES) throw usageError(`${root}: the chart is larger than ${MAX_CHART_BYTES / 1024 / 1024} MiB`);
+        files.set(r, data);
+      }
+    }
+  };
+  await walk(root, '');
+  return files;
+}
+
+const SEMVERISH = /^v?(\d+)\.(\d+)\.(\d+)(?:[-_+].*)?$/;
+
+function semverKey(tag: string): [number, number, number, number] | undefined {
+  const m = SEMVERISH.exec(tag);
+  if (!m) return undefined;
+  const pre = /^v?\d+\.\d+\.\d+-/.test(tag) ? 0 : 1;
+  return [Number(m[1]), Number(m[2]), Number(m[3]), pre];
+}
+
+/** Pulls a chart pushed by `helm push` (or ferry) from a registry. */
+export async function loadOciChart(ref: string, client: OciClient): Promise<Chart> {
+  const rest = ref.slice('oci://'.length);
+  const lastSlash = rest.lastIndexOf('/');
+  const hasVersion = rest.slice(lastSlash + 1).includes(':') || rest.includes('@');
+  let parsed;
+  try {
+    parsed = parseReference(rest);
+  } catch (e) {
+    throw usageError(`invalid chart reference "${ref}": ${(e as Error).message.replace(/^invalid reference "[^"]*": /, '')}`);
+  }
+  if (lastSlash < 0) throw usageError(`invalid chart reference "${ref}": use oci://REGISTRY/REPOSITORY[:VERSION]`);
+  const registry = client.registry(parsed.registry);
+  let reference = parsed.digest ?? parsed.tag ?? 'latest';
+  if (!hasVersion) {
+    const tags = await registry.listTags(parsed.repository);
+    const best = tags
+      .map((t) => ({ t, k: semverKey(t) }))
+      .filter((x): x is { t: string; k: [number, number, number, number] } => x.k !== undefined)
+      .sort((a, b) => {
+        for (let i = 0; i < 4; i++) if (a.k[i] !== b.k[i]) return a.k[i]! - b.k[i]!;
+        return 0;
+      })
+      .at(-1);
+    if (!best) throw new FerryError('not-found', `no version of chart ${ref} found (no semantic-version tags); name one: ${ref}:VERSION`);
+    reference = best.t;
+  }
+  const manifest = await registry.getManifest(parsed.repository, reference);
+  if (manifest.kind !== 'image') {
+    throw new FerryError('unsupported', `${ref} is an image index, not a Helm chart (expected a manifest with a ${HELM_CHART_CONTENT_MEDIA_TYPE} layer)`);
+  }
+  const layer = manifest.manifest.layers.find(
+    (l) => l.mediaType === HELM_CHART_CONTENT_MEDIA_TYPE || LEGACY_CHART_MEDIA_TYPES.includes(l.mediaType),
+  );
+  if (!layer) {
+    throw new FerryError('unsupported', `${ref} is not a Helm chart: its manifest has no ${HELM_CHART_CONTENT_MEDIA_TYPE} layer`);
+  }
+  if (layer.size > MAX_CHART_BYTES) throw new FerryError('unsupported', `chart ${ref} is larger than ${MAX_CHART_BYTES / 1024 / 1024} MiB; refusing it`);
+  const chunks: Buffer[] = [];
+  for await (const c of registry.getBlob(parsed.repository, { digest: layer.digest, size: layer.size })) chunks.push(c as Buffer);
+  const data = Buffer.concat(chunks);
+  const origin = `oci://${parsed.registry}/${parsed.repository}:${reference}`;
+  const chart = chartFromArchive(data, origin);
+  chart.oci = { reference: origin, manifestDigest: manifest.digest, layerDigest: layer.digest };
+  return chart;
+}
+
+/** Loads a chart from a directory, a `.tgz` file or `oci://…`. */
+export async function loadChart(spec: string, opts: LoadChartOptions = {}): Promise<Chart> {
+  if (spec.startsWith('oci://')) {
+    if (!opts.client) throw usageError(`cannot pull ${spec}: no registry client`);
+    return loadOciChart(spec, opts.client);
+  }
+  let s;
+  try {
+    s = await stat(spec);
+  } catch {
+    throw usageError(`chart ${spec} not found: give a chart directory, a .tgz file or oci://REGISTRY/REPOSITORY[:VERSION]`);
+  }
+  if (s.isDirectory()) {
+    const files = await readDirFiles(spec);
+    if (!files.has('Chart.yaml')) throw usageError(`${spec} is not a Helm chart directory: it has no Chart.yaml`);
+    return chartFromFiles(files, posix.normalize(spec.replaceAll('\\', '/')));
+  }
+  const data = await readFile(spec);
+  return chartFromArchive(data, spec);
+}

@@ -1,0 +1,77 @@
+/**
+ * `ferry images [--chart CHART]... [-f RENDERED_YAML|-] [--values FILE]... [--set K=V]...
+ *               [--check LIST] [--optional]`
+ *
+ * Prints the images a Helm chart needs (sorted, normalized, one a line), or with
+ * --check compares them with a list file and exits 1 when the list lacks a used one.
+ */
+import { readFile } from 'node:fs/promises';
+import { imagesReport, type RenderedInput } from '@ferry/bundler';
+import { usageError, type OciClient } from '@ferry/oci-client';
+import type { Context } from '../context.js';
+
+export interface ImagesCommandOptions {
+  /** Chart directories, .tgz files or oci://REGISTRY/REPO[:VERSION] (repeatable). */
+  chart?: string[];
+  /** Rendered manifests (`helm template` output), `-` for standard input. */
+  file?: string | string[];
+  /** Values files, in order (repeatable). */
+  values?: string[];
+  /** --set KEY=VALUE (repeatable). */
+  set?: string[];
+  /** A list file to check against. */
+  check?: string;
+  /** List optional images too. */
+  optional?: boolean;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function readInput(path: string, what: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    throw usageError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+export async function imagesCommand(ctx: Context, opts: ImagesCommandOptions): Promise<void> {
+  const charts = opts.chart ?? [];
+  const files = opts.file === undefined ? [] : Array.isArray(opts.file) ? opts.file : [opts.file];
+  if (charts.length === 0 && files.length === 0) {
+    throw usageError('images needs a chart (--chart DIR|FILE.tgz|oci://REGISTRY/REPO[:VERSION]) or rendered manifests (-f FILE, - for stdin)');
+  }
+  if (files.filter((f) => f === '-').length > 1) throw usageError('standard input (-f -) can be read only once');
+  if ((opts.values?.length || opts.set?.length) && charts.length === 0) {
+    throw usageError('--values and --set apply to charts; give --chart too');
+  }
+
+  const rendered: RenderedInput[] = [];
+  for (const f of files) rendered.push({ name: f === '-' ? 'stdin' : f, text: f === '-' ? await readStdin() : await readInput(f, 'rendered manifests') });
+  const check = opts.check ? { name: opts.check, text: await readInput(opts.check, 'image list') } : undefined;
+
+  let client: OciClient | undefined;
+  try {
+    if (charts.some((c) => c.startsWith('oci://'))) client = ctx.client();
+    const report = await imagesReport({
+      charts,
+      rendered,
+      valuesFiles: opts.values ?? [],
+      set: opts.set ?? [],
+      ...(client ? { client } : {}),
+      ...(check ? { check } : {}),
+      includeOptional: opts.optional === true,
+      log: (line) => ctx.log(line),
+    });
+    ctx.log(report.summary);
+    // an empty list prints nothing (not an empty line)
+    if (report.text !== '' || ctx.opts.json) ctx.result(report.text, report.json);
+    if (report.failure) throw report.failure;
+  } finally {
+    await client?.close();
+  }
+}
