@@ -12,6 +12,7 @@ import { usageError } from '@ferry/oci-client';
 export interface PositionalFile {
   read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
   write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<unknown>;
+  writev(buffers: Buffer[], position: number): Promise<unknown>;
   stat(): Promise<{ size: number }>;
   truncate(length: number): Promise<void>;
   sync(): Promise<void>;
@@ -138,6 +139,14 @@ export class SplitFile implements PositionalFile {
   async write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<void> {
     for (const s of this.spans(position, length)) {
       await s.part.fh.write(buffer, offset + s.from, s.len, s.at);
+    }
+  }
+
+  async writev(buffers: Buffer[], position: number): Promise<void> {
+    let pos = position;
+    for (const b of buffers) {
+      await this.write(b, 0, b.length, pos);
+      pos += b.length;
     }
   }
 

@@ -80,10 +80,6 @@ export class RegistryAuth {
     private readonly credential: () => Promise<Credential | undefined>,
   ) {}
 
-  get knowsChallenge(): boolean {
-    return this.challenge !== undefined;
-  }
-
   /** Learns the registry's challenge from a 401 response header. Returns false if unusable. */
   learn(wwwAuthenticate: string | undefined): boolean {
     const c = parseChallenge(wwwAuthenticate);

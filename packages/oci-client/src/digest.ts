@@ -103,8 +103,13 @@ export class DigestVerifier extends Transform {
   actualDigest: string | undefined;
   private readonly hash: Hash;
 
-  constructor(expected: ExpectedContent, context?: string) {
-    super();
+  /** `onBytes` is told of every chunk that passes: progress without another stream stage. */
+  constructor(
+    expected: ExpectedContent,
+    context?: string,
+    private readonly onBytes?: (n: number) => void,
+  ) {
+    super({ highWaterMark: 1024 * 1024 });
     const { algorithm } = parseDigest(expected.digest);
     if (
       expected.size !== undefined &&
@@ -134,6 +139,7 @@ export class DigestVerifier extends Transform {
       return;
     }
     this.hash.update(chunk);
+    this.onBytes?.(chunk.length);
     // The last byte of a known size: check the digest before passing the final chunk
     // on, so a consumer (an upload) never receives the whole of a wrong blob.
     if (this.expectedSize !== undefined && this.bytesSeen === this.expectedSize) {

@@ -23,7 +23,6 @@ import {
   Transport,
   header,
   isTransientNetworkError,
-  redactUrl,
   toNetworkError,
   type RequestBody,
   type TransportResponse,
@@ -220,9 +219,9 @@ export class RegistryClient {
    * A blob as a stream, checked against its digest and size as it flows. A
    * connection that breaks mid-body is resumed with a Range request.
    */
-  getBlob(repository: string, blob: BlobRef): Readable {
+  getBlob(repository: string, blob: BlobRef, onBytes?: (n: number) => void): Readable {
     const context = `blob ${blob.digest} of ${this.registry}/${repository}`;
-    const verifier = new DigestVerifier(blob, context);
+    const verifier = new DigestVerifier(blob, context, onBytes);
     const pump = async (): Promise<void> => {
       let received = 0;
       for (let resume = 0; ; resume++) {
@@ -496,14 +495,12 @@ export class RegistryClient {
       } catch (e) {
         throw toNetworkError(e, url);
       }
-      if (res.status === 401 && attempt === 0) {
-        const challenge = header(res.headers, 'www-authenticate');
-        const hadAuth = authorization !== undefined;
-        if (this.auth.learn(challenge) && !(hadAuth && isInsufficientScope(challenge) && !this.auth.knowsChallenge)) {
-          this.auth.invalidate(op.scopes);
-          await res.body.dump();
-          continue;
-        }
+      // A 401 teaches the challenge (first request) or says a cached token is stale:
+      // answer it once with fresh credentials; a second 401 is a real refusal.
+      if (res.status === 401 && attempt === 0 && this.auth.learn(header(res.headers, 'www-authenticate'))) {
+        this.auth.invalidate(op.scopes);
+        await res.body.dump();
+        continue;
       }
       if (op.expect.includes(res.status)) return res;
       throw await this.failure(res, op.operation, op.repository, authorization !== undefined);

@@ -138,7 +138,9 @@ export class Transport {
       if (isNotTlsError(e)) return 'http';
       // A TLS server whose certificate we cannot verify: say so rather than fall back to HTTP.
       if (isCertificateError(e)) return 'https';
-      // Connection refused and the like: let the real request report it.
+      // Connection refused and the like: let the real request report it, and probe
+      // again next time (the registry may be starting).
+      this.schemes.delete(host);
       return 'https';
     }
   }

@@ -152,10 +152,10 @@ export class BundleReader implements ImageSource {
    * size as it flows: it fails with an integrity error when they differ. Any
    * number may be open at once.
    */
-  openBlob(desc: Pick<Descriptor, 'digest' | 'size'>): Readable {
+  openBlob(desc: Pick<Descriptor, 'digest' | 'size'>, onBytes?: (n: number) => void): Readable {
     const loc = this.locate(desc);
     const source = this.rawStream(desc.digest, loc);
-    const verifier = new DigestVerifier({ digest: desc.digest, size: desc.size }, `blob ${desc.digest} in ${this.name}`);
+    const verifier = new DigestVerifier({ digest: desc.digest, size: desc.size }, `blob ${desc.digest} in ${this.name}`, onBytes);
     this.streams.add(source);
     source.once('close', () => this.streams.delete(source));
     pipeline(source, verifier, () => undefined);

@@ -5,7 +5,7 @@
  * child manifests by digest, then the root, then the tag, so a tag never points
  * at something missing.
  */
-import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Descriptor } from '../manifest.js';
 import type { BlobOutcome, ImageSink, ImageSource } from './places.js';
@@ -116,12 +116,8 @@ export class CopyEngine {
       outcome = 'skipped';
     } else {
       const sameRegistry = source.location && sink.location && source.location.registry === sink.location.registry;
-      const open = async (): Promise<Readable> => {
-        // pipeline, not pipe: a digest failure upstream must fail the upload stream.
-        const counted = this.counter(blob.digest);
-        pipeline(await source.openBlob(blob), counted, () => undefined);
-        return counted;
-      };
+      const progress = (bytes: number): void => this.emit({ type: 'blob-progress', digest: blob.digest, bytes });
+      const open = async (): Promise<Readable> => source.openBlob(blob, progress);
       const from = sameRegistry ? source.location!.repository : (mountHint ?? this.opts.mountFrom?.(sink, blob));
       outcome = await sink.putBlob(blob, open, from);
     }
@@ -129,16 +125,5 @@ export class CopyEngine {
     if (outcome === 'uploaded') this.stats.bytes += blob.size;
     this.emit({ type: 'blob-done', digest: blob.digest, size: blob.size, outcome });
     return outcome;
-  }
-
-  /** Counts bytes for progress events; passes data through untouched. */
-  private counter(digest: string): Transform {
-    const emit = this.emit.bind(this);
-    return new Transform({
-      transform(chunk: Buffer, _enc, cb: TransformCallback) {
-        emit({ type: 'blob-progress', digest, bytes: chunk.length });
-        cb(null, chunk);
-      },
-    });
   }
 }

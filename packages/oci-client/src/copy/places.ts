@@ -21,8 +21,13 @@ export interface ImageSource {
   resolve(reference: string): Promise<Descriptor>;
   /** A manifest by descriptor, digest-checked. */
   getManifest(desc: Descriptor): Promise<ParsedManifest>;
-  /** A blob as a stream that fails if its bytes do not match the descriptor. */
-  openBlob(desc: Descriptor): Readable | Promise<Readable>;
+  /** A manifest by tag or digest in one round trip, where the place can (a registry: one GET). */
+  fetchManifest?(reference: string): Promise<ParsedManifest>;
+  /**
+   * A blob as a stream that fails if its bytes do not match the descriptor;
+   * `onBytes` hears of every chunk (for progress).
+   */
+  openBlob(desc: Descriptor, onBytes?: (n: number) => void): Readable | Promise<Readable>;
 }
 
 export type BlobOutcome = 'uploaded' | 'mounted' | 'skipped';
@@ -67,8 +72,12 @@ export class RegistryPlace implements ImageSource, ImageSink {
     return this.client.getManifest(this.repository, desc.digest);
   }
 
-  openBlob(desc: Descriptor): Readable {
-    return this.client.getBlob(this.repository, desc);
+  fetchManifest(reference: string): Promise<ParsedManifest> {
+    return this.client.getManifest(this.repository, reference);
+  }
+
+  openBlob(desc: Descriptor, onBytes?: (n: number) => void): Readable {
+    return this.client.getBlob(this.repository, desc, onBytes);
   }
 
   hasBlob(desc: Descriptor): Promise<boolean> {

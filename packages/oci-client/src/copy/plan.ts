@@ -34,8 +34,8 @@ export interface PlanOptions {
 const ATTESTATION_OF = 'vnd.docker.reference.digest';
 
 export async function planImage(source: ImageSource, reference: string, opts: PlanOptions = {}): Promise<ImagePlan> {
-  const rootDesc = await source.resolve(reference);
-  const upstream = await source.getManifest(rootDesc);
+  // A registry answers a GET by tag with the manifest and its digest: no HEAD first.
+  const upstream = source.fetchManifest ? await source.fetchManifest(reference) : await source.getManifest(await source.resolve(reference));
   const manifests: ParsedManifest[] = [];
   const blobs = new Map<string, Descriptor>();
   const platforms: string[] = [];
