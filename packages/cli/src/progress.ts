@@ -13,6 +13,7 @@ export class Progress {
   private readonly started = Date.now();
   private timer: NodeJS.Timeout | undefined;
   private readonly live: boolean;
+  private stopped = false;
 
   constructor(
     private readonly enabled: boolean,
@@ -61,7 +62,10 @@ export class Progress {
     this.out.write(`\r\x1b[2K${text}`);
   }
 
+  /** Ends the live line (once; later calls do nothing). */
   stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     if (this.live) {
       this.draw();
