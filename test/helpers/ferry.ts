@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { expect } from 'vitest';
 import {
   registryFetch,
@@ -16,6 +16,7 @@ import { makeTempDir, removeTempDir } from '../harness/process.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const FERRY_MAIN = join(ROOT, 'packages', 'cli', 'dist', 'main.js');
+const LOOPBACK_ONLY = pathToFileURL(join(ROOT, 'test', 'helpers', 'loopback-only.mjs')).href;
 
 export interface FerryResult {
   code: number | null;
@@ -43,6 +44,8 @@ export function runFerry(args: string[], opts: RunOptions): Promise<FerryResult>
   );
   env.HOME = opts.home.dir;
   env.DOCKER_CONFIG = opts.home.dockerConfig;
+  // Only loopback names resolve in ferry processes started by tests (see loopback-only.mjs).
+  env.NODE_OPTIONS = [env.NODE_OPTIONS, `--import=${LOOPBACK_ONLY}`].filter(Boolean).join(' ');
   Object.assign(env, opts.env);
   const started = Date.now();
   return new Promise((resolvePromise, reject) => {
