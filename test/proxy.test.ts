@@ -1,0 +1,88 @@
+// HTTP(S)_PROXY and NO_PROXY: a forward proxy on loopback stands for the corporate
+// proxy; it serves the name "registry.test" from a local registry, so the name is
+// never looked up (test processes resolve only loopback names).
+import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedImage, startRegistry, type SeededImage, type TestRegistry } from './harness/index.js';
+import { copyResult, expectErrorLine, expectImageIn, makeFerryHome, runFerry, type FerryHome } from './helpers/ferry.js';
+
+interface ProxyLog {
+  method: string;
+  target: string;
+}
+
+let upstream: TestRegistry;
+let sink: TestRegistry;
+let home: FerryHome;
+let image: SeededImage;
+let proxy: Server;
+let proxyUrl: string;
+const log: ProxyLog[] = [];
+
+/** registry.test:PORT -> 127.0.0.1:PORT; anything else is refused. */
+function route(hostPort: string): { host: string; port: number } | undefined {
+  const m = /^registry\.test:(\d+)$/.exec(hostPort);
+  return m ? { host: '127.0.0.1', port: Number(m[1]) } : undefined;
+}
+
+beforeAll(async () => {
+  [upstream, sink] = await Promise.all([startRegistry(), startRegistry()]);
+  home = await makeFerryHome();
+  image = await seedImage(upstream, 'team/app:1', { seed: 'proxy' });
+  // undici reaches every proxied origin through a CONNECT tunnel; a plain proxied
+  // request would be logged and refused.
+  proxy = createServer((req, res) => {
+    log.push({ method: req.method ?? '', target: req.url ?? '' });
+    res.writeHead(502).end();
+  });
+  proxy.on('connect', (req, socket, head) => {
+    log.push({ method: 'CONNECT', target: req.url ?? '' });
+    const to = route(req.url ?? '');
+    if (!to) return void socket.end('HTTP/1.1 502 Bad Gateway\r\n\r\n');
+    const up = connect(to.port, to.host, () => {
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      up.write(head);
+      up.pipe(socket);
+      socket.pipe(up);
+    });
+    up.on('error', () => socket.destroy());
+    socket.on('error', () => up.destroy());
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  proxy?.closeAllConnections();
+  await new Promise((r) => proxy?.close(r));
+  await Promise.all([upstream?.stop(), sink?.stop()]);
+  await home?.remove();
+});
+
+describe('proxies', () => {
+  it('reaches a registry through HTTPS_PROXY/HTTP_PROXY, and never sends loopback traffic there', async () => {
+    log.length = 0;
+    const port = upstream.host.split(':')[1];
+    const src = `registry.test:${port}`;
+    const env = { HTTPS_PROXY: proxyUrl, HTTP_PROXY: proxyUrl };
+    const r = await runFerry(['copy', '--json', '--insecure-registry', src, `${src}/team/app:1`, `${sink.host}/via/app:1`], { home, env });
+    expect(copyResult(r).digest).toBe(image.digest);
+    await expectImageIn(sink, 'via/app:1', image);
+    // undici tunnels every request to a proxied origin with CONNECT (plain HTTP ones too);
+    // the loopback destination was reached directly.
+    expect(log.length).toBeGreaterThan(1);
+    expect(log.every((l) => l.method === 'CONNECT' && l.target === src)).toBe(true);
+  });
+
+  it('goes direct for NO_PROXY hosts', async () => {
+    log.length = 0;
+    const port = upstream.host.split(':')[1];
+    const src = `registry.test:${port}`;
+    const env = { HTTPS_PROXY: proxyUrl, HTTP_PROXY: proxyUrl, NO_PROXY: 'registry.test' };
+    const r = await runFerry(['copy', '-q', '--insecure-registry', src, `${src}/team/app:1`, `${sink.host}/direct/app:1`], { home, env });
+    expect(expectErrorLine(r, 1)).toBe(`ferry: cannot resolve host ${src}`);
+    expect(log).toEqual([]);
+  });
+});
