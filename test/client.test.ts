@@ -223,6 +223,27 @@ describe('plain registry behind a recording proxy', () => {
     expect((await bodyOf(reg, `/v2/push/mounted/blobs/${blob.digest}`)).equals(bytes)).toBe(true);
   });
 
+  test('pushBlob falls back to chunks when a monolithic PUT is refused with 413, and reports a 400 as it is', async () => {
+    const bytes = seededBytes('too-large', 40_000);
+    const blob = { digest: sha256Digest(bytes), size: bytes.length };
+    // A proxy in front of the registry that takes no large bodies in one request.
+    proxy.addRule({ method: 'PUT', path: /\/blobs\/uploads\//, times: 1, action: { type: 'status', status: 413, body: 'request entity too large' } });
+    try {
+      const requests = await requestsDuring(async () => {
+        expect(await registry.pushBlob('push/fallback', blob, () => streamOf(bytes, 7000), { chunkSize: 16_384 })).toBe('uploaded');
+      });
+      expect(requests.map((r) => r.method)).toEqual(['POST', 'PUT', 'POST', 'PATCH', 'PATCH', 'PATCH', 'PUT']);
+      expect((await bodyOf(reg, `/v2/push/fallback/blobs/${blob.digest}`)).equals(bytes)).toBe(true);
+    } finally {
+      proxy.clearRules();
+    }
+    // Bytes that do not match the digest: the registry's 400 DIGEST_INVALID, not a fallback.
+    const wrong = { digest: sha256Digest(seededBytes('other', 40_000)), size: bytes.length };
+    const err = await registry.pushBlob('push/wrong', wrong, () => streamOf(bytes, 7000)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FerryError);
+    expect((err as FerryError).message).toMatch(/^400 DIGEST_INVALID pushing to 127\.0\.0\.1:\d+\/push\/wrong: /);
+  });
+
   test('referrers falls back to the sha256-<hex> tag index on registry 2.8', async () => {
     const subject = single.manifests[0]!;
     const artifactType = 'application/vnd.ferry.test.signature';

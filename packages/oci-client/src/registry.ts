@@ -336,10 +336,11 @@ export class RegistryClient {
         expect: [201, 400, 405, 413, 415, 501],
         retry: false,
       });
+      // 400 is a real refusal (DIGEST_INVALID, BLOB_UPLOAD_INVALID): report it with the registry's words.
+      if (res.status === 400) throw await this.failure(res, 'pushing to', repository);
       await res.body.dump();
       if (res.status === 201) return 'uploaded';
-      if (res.status === 400 && !isRefusalOfMethod(res)) throw await this.failure(res, 'pushing to', repository);
-      // Refused a monolithic upload (proxy body limits, registries wanting chunks): go chunked.
+      // 405/413/415/501 refuse a monolithic upload (proxy body limits, registries wanting chunks): go chunked.
       const again = await this.send({ method: 'POST', path: `/v2/${repository}/blobs/uploads/`, scopes, operation: 'pushing to', repository, headers: { 'content-length': '0' }, expect: [202] });
       await again.body.dump();
       location = this.uploadLocation(again, repository);
@@ -564,10 +565,6 @@ export class RegistryClient {
       repository,
     });
   }
-}
-
-function isRefusalOfMethod(res: TransportResponse): boolean {
-  return res.status !== 400 || /unsupported|not supported/i.test(header(res.headers, 'x-error') ?? '');
 }
 
 function withQuery(url: string, params: Record<string, string>): string {
