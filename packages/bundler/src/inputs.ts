@@ -8,6 +8,22 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { formatReference, parsePlatformList, parseReference, usageError, type Platform } from '@ferry/oci-client';
+import type { ChartRequest } from './charts/pack-charts.js';
+
+/** A chart in the spec: its path or oci:// reference, or that with values as `ferry images` takes them. */
+const specChartSchema = z.union([
+  z.string().min(1),
+  z.strictObject({
+    /** A chart directory, a .tgz file (relative to the spec file) or oci://REGISTRY/REPO[:VERSION]. */
+    chart: z.string().min(1),
+    /** Values files, relative to the spec file, as helm --values. */
+    values: z.array(z.string().min(1)).optional(),
+    /** KEY=VALUE expressions, as helm --set. */
+    set: z.array(z.string().min(1)).optional(),
+    /** Pack the images only optional features of the chart use, too. */
+    optionalImages: z.boolean().optional(),
+  }),
+]);
 
 export const packSpecSchema = z.strictObject({
   images: z.array(z.string().min(1)).optional(),
@@ -16,6 +32,8 @@ export const packSpecSchema = z.strictObject({
   platforms: z.union([z.string().min(1), z.array(z.string().min(1))]).optional(),
   output: z.string().min(1).optional(),
   concurrency: z.number().int().min(1).max(64).optional(),
+  /** Helm charts to carry, with the images they need. */
+  charts: z.array(specChartSchema).optional(),
 });
 
 export type PackSpec = z.infer<typeof packSpecSchema>;
@@ -23,6 +41,8 @@ export type PackSpec = z.infer<typeof packSpecSchema>;
 export interface PackInputs {
   /** Normalized references in first-seen order, without duplicates. */
   references: string[];
+  /** Charts: from the spec first, then --chart. */
+  charts: ChartRequest[];
   platforms: Platform[] | undefined;
   output: string | undefined;
   concurrency: number | undefined;
@@ -32,6 +52,13 @@ export interface RawPackInputs {
   images: string[];
   lists: string[];
   spec?: string | undefined;
+  /** --chart: directories, .tgz files or oci:// references. */
+  charts?: string[] | undefined;
+  /** --values and --set: for the charts given with --chart. */
+  values?: string[] | undefined;
+  set?: string[] | undefined;
+  /** --chart-optional-images: for every chart. */
+  chartOptionalImages?: boolean | undefined;
   platform?: string | undefined;
   output?: string | undefined;
   concurrency?: number | undefined;
@@ -88,10 +115,27 @@ export async function gatherPackInputs(raw: RawPackInputs): Promise<PackInputs> 
   for (const list of raw.lists) refs.push(...(await readListFile(list)));
   for (const image of raw.images) refs.push(formatReference(parseReference(image)));
   const references = [...new Set(refs)];
-  if (references.length === 0) throw usageError('nothing to pack: give image references, -f LIST or --spec FILE');
+  const relative = (p: string) => (p.startsWith('/') || p.startsWith('oci://') ? p : specDir + p);
+  const optional = raw.chartOptionalImages === true;
+  const charts: ChartRequest[] = [];
+  for (const c of spec?.charts ?? []) {
+    if (typeof c === 'string') charts.push({ chart: relative(c), optionalImages: optional });
+    else {
+      charts.push({
+        chart: relative(c.chart),
+        valuesFiles: (c.values ?? []).map(relative),
+        set: c.set ?? [],
+        optionalImages: optional || c.optionalImages === true,
+      });
+    }
+  }
+  if ((raw.values?.length || raw.set?.length) && !raw.charts?.length) throw usageError('--values and --set apply to charts; give --chart too');
+  for (const c of raw.charts ?? []) charts.push({ chart: c, valuesFiles: raw.values ?? [], set: raw.set ?? [], optionalImages: optional });
+  if (references.length === 0 && charts.length === 0) throw usageError('nothing to pack: give image references, -f LIST, --chart CHART or --spec FILE');
   const platformText = raw.platform ?? (Array.isArray(spec?.platforms) ? spec.platforms.join(',') : spec?.platforms);
   return {
     references,
+    charts,
     platforms: platformText ? parsePlatformList(platformText) : undefined,
     output: raw.output ?? spec?.output,
     concurrency: raw.concurrency ?? spec?.concurrency,

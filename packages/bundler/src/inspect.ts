@@ -35,6 +35,26 @@ export interface InspectImage {
   complete: boolean;
 }
 
+/** A Helm chart the bundle carries (an index.json entry marked as a chart). */
+export interface InspectChart {
+  /** Its name in index.json: `charts/<name>:<tag>`. */
+  reference: string;
+  name: string;
+  version: string;
+  /** From ferry.json, when present. */
+  appVersion: string | null;
+  /** Where pack read it (ferry.json), when known. */
+  source: string | null;
+  digest: string;
+  /** Bytes of its manifest, config and chart layer the bundle carries. */
+  size: number;
+  blobs: number;
+  missing: { blobs: number; bytes: number };
+  complete: boolean;
+  /** The images ferry.json says the chart needs: used, optional, and how many of them are carried. */
+  images: { used: number; optional: number; packed: number } | null;
+}
+
 export interface InspectReport {
   path: string;
   kind: BundleKind;
@@ -48,19 +68,20 @@ export interface InspectReport {
   /** Whether ferry.sig is present (not whether it verifies: that is `verify --key`). */
   signed: boolean;
   images: InspectImage[];
+  charts: InspectChart[];
   totals: {
     images: number;
     /** Distinct blobs over all images that the bundle carries. */
     blobs: number;
     /** Bytes of those distinct blobs. */
     bytes: number;
-    /** Sum of the images' sizes: what they would take without de-duplication. */
+    /** Sum of the images' (and charts') sizes: what they would take without de-duplication. */
     logicalBytes: number;
     /** logicalBytes - bytes. */
     saved: number;
     /** Distinct blobs referenced but not carried. */
     missing: { blobs: number; bytes: number };
-    /** Blobs the bundle carries that no image references. */
+    /** Blobs the bundle carries that no image (or chart) references. */
     unreferenced: { blobs: number; bytes: number };
   };
 }
@@ -84,8 +105,10 @@ export async function inspectBundle(reader: BundleReader): Promise<InspectReport
   const carried = new Map<string, number>();
   const missingAll = new Map<string, number>();
   const images: InspectImage[] = [];
+  const charts: InspectChart[] = [];
+  const chartRefs = new Map(reader.charts().map((c) => [c.descriptor, c]));
 
-  for (const { ref, descriptor: root } of reader.images()) {
+  for (const { ref, descriptor: root } of reader.entries()) {
     const present = new Map<string, number>();
     const missing = new Map<string, number>();
     const platforms: string[] = [];
@@ -127,6 +150,30 @@ export async function inspectBundle(reader: BundleReader): Promise<InspectReport
 
     for (const [digest, size] of present) carried.set(digest, size);
     for (const [digest, size] of missing) missingAll.set(digest, size);
+    const chart = chartRefs.get(root);
+    if (chart) {
+      const listed = reader.ferry?.charts.find((c) => c.digest === root.digest && c.ref === ref);
+      charts.push({
+        reference: ref,
+        name: chart.name,
+        version: chart.version,
+        appVersion: listed?.appVersion ?? null,
+        source: chart.source ?? null,
+        digest: root.digest,
+        size: sum(present),
+        blobs: present.size,
+        missing: { blobs: missing.size, bytes: sum(missing) },
+        complete,
+        images: listed
+          ? {
+              used: listed.images.filter((i) => i.usage === 'used').length,
+              optional: listed.images.filter((i) => i.usage === 'optional').length,
+              packed: listed.images.filter((i) => i.packed).length,
+            }
+          : null,
+      });
+      continue;
+    }
     images.push({
       reference: ref,
       digest: root.digest,
@@ -141,7 +188,7 @@ export async function inspectBundle(reader: BundleReader): Promise<InspectReport
 
   const unreferenced = reader.blobs().filter((b) => !carried.has(b.digest));
   const bytes = sum(carried);
-  const logicalBytes = images.reduce((n, i) => n + i.size, 0);
+  const logicalBytes = [...images, ...charts].reduce((n, i) => n + i.size, 0);
   return {
     path: reader.path,
     kind: reader.kind,
@@ -151,6 +198,7 @@ export async function inspectBundle(reader: BundleReader): Promise<InspectReport
     delta: reader.ferry?.base?.id ?? null,
     signed: reader.signature !== undefined,
     images,
+    charts,
     totals: {
       images: images.length,
       blobs: carried.size,

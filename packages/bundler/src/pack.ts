@@ -16,13 +16,15 @@ import {
   type CopyEvent,
   type Descriptor,
   type ImagePlan,
+  type ImageSource,
   type OciClient,
   type ParsedManifest,
   type Platform,
   usageError,
 } from '@ferry/oci-client';
 import { BundleWriter } from './bundle-writer.js';
-import { FORMAT_VERSION, serializeFerryJson, type BundleImage, type FerryJson } from './format/ferry-json.js';
+import { FORMAT_VERSION, serializeFerryJson, type BundleChart, type BundleImage, type FerryJson } from './format/ferry-json.js';
+import { CHART_ARTIFACT_TYPE, prepareCharts, type ChartRequest, type PreparedChart } from './charts/pack-charts.js';
 import { planLayout, type MetaFile, type PlannedBlob } from './layout.js';
 import { fingerprint, signBundleId } from './trust/keys.js';
 import type { BundleReader } from './reader/bundle-reader.js';
@@ -36,6 +38,12 @@ export interface PackOptions {
   client: OciClient;
   /** Normalized references, in the order the bundle lists them. */
   references: string[];
+  /**
+   * Helm charts: each is carried as a Helm OCI artifact (after the images in
+   * index.json), and the images found in it are packed after `references`
+   * (duplicates collapse to the first).
+   */
+  charts?: ChartRequest[] | undefined;
   platforms?: Platform[] | undefined;
   output: string;
   concurrency?: number | undefined;
@@ -74,24 +82,28 @@ export function sourceDateEpoch(env: NodeJS.ProcessEnv): number | undefined {
 export async function pack(opts: PackOptions): Promise<PackResult> {
   const log = opts.log ?? (() => undefined);
   const concurrency = opts.concurrency ?? 8;
-  const images = await resolveAll(opts, concurrency);
+  const prepared = opts.charts?.length ? await prepareCharts(opts.charts, { client: opts.client, sourceDateEpoch: opts.sourceDateEpoch, log }) : [];
+  const references = [...new Set([...opts.references, ...prepared.flatMap((c) => c.images.filter((i) => i.packed).map((i) => i.ref))])];
+  const images = await resolveAll(opts, references, concurrency);
+  const charts = await Promise.all(prepared.map(async (chart) => ({ chart, ref: chart.ref, source: chart.place, plan: await planImage(chart.place, chart.digest) })));
+  const entries: ResolvedImage[] = [...images, ...charts];
   for (const { ref, plan } of images) {
     if (plan.filtered) {
       log(`${ref}: kept ${plan.platforms.join(', ')} of the upstream index ${plan.upstreamDigest}; the bundle holds a filtered index ${plan.root.digest}`);
     }
   }
 
-  const all = orderedBlobs(images.map((i) => i.plan));
+  const all = orderedBlobs(entries.map((i) => i.plan));
   // A delta carries every manifest (they are small and make it self-describing) and
   // only the other blobs its base does not have.
   const inBase = opts.base ? baseBlobs(opts.base) : new Set<string>();
   const reliesOn = all.filter((b) => !b.bytes && inBase.has(b.digest));
   const blobs = all.filter((b) => b.bytes || !inBase.has(b.digest));
-  const indexJson = Buffer.from(JSON.stringify(bundleIndex(images)));
+  const indexJson = Buffer.from(JSON.stringify(bundleIndex(images, charts)));
   const planId = planFingerprint(opts, indexJson, blobs);
   const previous = await BundleWriter.previousRun(opts.output, planId);
   const created = opts.sourceDateEpoch !== undefined ? isoSeconds(opts.sourceDateEpoch) : (previous?.created ?? isoSeconds(Date.now() / 1000));
-  const ferry = ferryJson(opts, images, blobs, created);
+  const ferry = ferryJson(opts, images, charts, blobs, created);
   if (opts.base) {
     if (!opts.base.bundleId) throw usageError(`--base ${opts.base.name} is not a ferry bundle (no ferry.json), so a delta cannot name it`);
     ferry.base = { id: opts.base.bundleId, reliesOn: reliesOn.map((b) => ({ digest: b.digest, size: b.size })) };
@@ -107,7 +119,9 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   if (opts.signingKey) meta.push({ name: 'ferry.sig', bytes: signBundleId(bundleId, opts.signingKey) });
   const layout = planLayout(meta, blobs, opts.sourceDateEpoch ?? 0);
 
-  opts.onPlanned?.({ images: images.length, blobs: blobs.length, bytes: ferry.totals.bytes });
+  // Progress counts what crosses the network: configs and layers (manifests are already here).
+  const toFetch = blobs.filter((b) => !b.bytes);
+  opts.onPlanned?.({ images: entries.length, blobs: toFetch.length, bytes: toFetch.reduce((n, b) => n + b.size, 0) });
   await mkdir(dirname(opts.output), { recursive: true });
   const writer = await BundleWriter.open(opts.output, layout, { fingerprint: planId, created }, opts.splitSize);
   const resumedBlobs = writer.finishedCount;
@@ -116,7 +130,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   let files: string[];
   try {
     const carried = new Set(blobs.map((b) => b.digest));
-    await Promise.all(images.map(({ ref, source, plan }) => engine.copy(source, writer, { ...plan, blobs: plan.blobs.filter((b) => carried.has(b.digest)) }, undefined, ref)));
+    await Promise.all(entries.map(({ ref, source, plan }) => engine.copy(source, writer, { ...plan, blobs: plan.blobs.filter((b) => carried.has(b.digest)) }, undefined, ref)));
     files = await writer.finish();
   } catch (e) {
     await writer.abandon();
@@ -127,14 +141,18 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
 
 interface ResolvedImage {
   ref: string;
-  source: RegistryPlace;
+  source: ImageSource;
   plan: ImagePlan;
 }
 
-async function resolveAll(opts: PackOptions, concurrency: number): Promise<ResolvedImage[]> {
+interface ResolvedChart extends ResolvedImage {
+  chart: PreparedChart;
+}
+
+async function resolveAll(opts: PackOptions, references: string[], concurrency: number): Promise<ResolvedImage[]> {
   const limit = pLimit(concurrency);
   return Promise.all(
-    opts.references.map((ref) =>
+    references.map((ref) =>
       limit(async () => {
         const r = parseReference(ref);
         const source = new RegistryPlace(opts.client.registry(r.registry), r.repository);
@@ -169,17 +187,28 @@ function orderedBlobs(plans: ImagePlan[]): PlannedBlob[] {
   return [...manifests, ...configs, ...layers];
 }
 
-function bundleIndex(images: ResolvedImage[]): object {
+function bundleIndex(images: ResolvedImage[], charts: ResolvedChart[]): object {
   return {
     schemaVersion: 2,
     mediaType: MediaType.OCI_INDEX,
-    manifests: images.map(({ ref, plan }): Descriptor => ({
-      mediaType: plan.root.mediaType,
-      digest: plan.root.digest,
-      size: plan.root.bytes.byteLength,
-      // Sorted keys, as Go tools write annotation maps.
-      annotations: { [CONTAINERD_NAME]: ref, [REF_NAME]: ref },
-    })),
+    manifests: [
+      ...images.map(({ ref, plan }): Descriptor => ({
+        mediaType: plan.root.mediaType,
+        digest: plan.root.digest,
+        size: plan.root.bytes.byteLength,
+        // Sorted keys, as Go tools write annotation maps.
+        annotations: { [CONTAINERD_NAME]: ref, [REF_NAME]: ref },
+      })),
+      // Charts: named charts/<name>:<tag>, marked by artifactType (see charts/pack-charts.ts);
+      // fields in the order of Go's ocispec.Descriptor.
+      ...charts.map(({ ref, plan }): Descriptor => ({
+        mediaType: plan.root.mediaType,
+        digest: plan.root.digest,
+        size: plan.root.bytes.byteLength,
+        annotations: { [REF_NAME]: ref },
+        artifactType: CHART_ARTIFACT_TYPE,
+      })),
+    ],
   };
 }
 
@@ -187,7 +216,7 @@ function imageSize(plan: ImagePlan): number {
   return plan.manifests.reduce((n, m) => n + m.bytes.byteLength, 0) + plan.blobs.reduce((n, b) => n + b.size, 0);
 }
 
-function ferryJson(opts: PackOptions, images: ResolvedImage[], blobs: PlannedBlob[], created: string): FerryJson {
+function ferryJson(opts: PackOptions, images: ResolvedImage[], charts: ResolvedChart[], blobs: PlannedBlob[], created: string): FerryJson {
   const bundleImages: BundleImage[] = images.map(({ ref, plan }) => ({
     ref,
     upstreamDigest: plan.upstreamDigest,
@@ -196,13 +225,25 @@ function ferryJson(opts: PackOptions, images: ResolvedImage[], blobs: PlannedBlo
     platforms: plan.platforms,
     size: imageSize(plan),
   }));
+  const bundleCharts: BundleChart[] = charts.map(({ chart, plan }) => ({
+    ref: chart.ref,
+    name: chart.name,
+    version: chart.version,
+    appVersion: chart.appVersion,
+    source: chart.source,
+    upstreamDigest: chart.upstreamDigest,
+    digest: plan.root.digest,
+    mediaType: plan.root.mediaType,
+    size: imageSize(plan),
+    images: chart.images,
+  }));
   return {
     formatVersion: FORMAT_VERSION,
     tool: TOOL,
     created,
     inputs: {
       references: opts.references,
-      charts: [],
+      charts: (opts.charts ?? []).map((c) => c.chart),
       platforms: opts.platforms ? opts.platforms.map(formatPlatform) : null,
     },
     images: bundleImages,
@@ -210,10 +251,10 @@ function ferryJson(opts: PackOptions, images: ResolvedImage[], blobs: PlannedBlo
       images: images.length,
       blobs: blobs.length,
       bytes: blobs.reduce((n, b) => n + b.size, 0),
-      logicalBytes: bundleImages.reduce((n, i) => n + i.size, 0),
+      logicalBytes: [...bundleImages, ...bundleCharts].reduce((n, i) => n + i.size, 0),
     },
     base: null,
-    charts: [],
+    charts: bundleCharts,
   };
 }
 

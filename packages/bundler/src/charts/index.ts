@@ -6,3 +6,5 @@ export { resolveChart, renderChart, allInstances, type ChartInstance, type Rende
 export { annotatedImages, valuesImages, literalImages, type AnnotatedImage, type ValuesImage, type LiteralImage } from './sources.js';
 export { applySet, userValues, parseValues, coalesceChartValues, type Values } from './values.js';
 export * from './report.js';
+export * from './pack-charts.js';
+export { helmChartConfig, helmArtifact, chartArchive, chartDirectoryFiles, parseHelmignore, helmIgnores, goJson, MemoryPlace, type HelmArtifact } from './helm-artifact.js';

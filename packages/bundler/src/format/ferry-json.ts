@@ -24,6 +24,31 @@ export const bundleImageSchema = z.object({
   size: z.number().int().nonnegative(),
 });
 
+export const bundleChartSchema = z.object({
+  /** Its name in index.json (`org.opencontainers.image.ref.name`): `charts/<name>:<tag>`. */
+  ref: z.string().min(1),
+  name: z.string().min(1),
+  version: z.string().min(1),
+  appVersion: z.string().nullable(),
+  /** Where it was read: the chart directory or `.tgz` as given, or `oci://REGISTRY/REPO:TAG`. */
+  source: z.string(),
+  /** The manifest digest at the registry for a chart pulled from one (the bundle keeps it); else null. */
+  upstreamDigest: digest.nullable(),
+  /** The chart's manifest digest in the bundle (a Helm OCI artifact, as `helm push` stores it). */
+  digest,
+  mediaType: z.string(),
+  /** Bytes of its manifest, config and chart layer. */
+  size: z.number().int().nonnegative(),
+  /** Every image discovery found in it, sorted; `packed` says whether the bundle carries it. */
+  images: z.array(
+    z.object({
+      ref: z.string().min(1),
+      usage: z.enum(['used', 'optional']),
+      packed: z.boolean(),
+    }),
+  ),
+});
+
 export const ferryJsonSchema = z.object({
   formatVersion: z.literal(FORMAT_VERSION),
   /** "ferry 0.1.0" */
@@ -31,7 +56,9 @@ export const ferryJsonSchema = z.object({
   /** RFC 3339 UTC; SOURCE_DATE_EPOCH when set. */
   created: z.string(),
   inputs: z.object({
+    /** The references the user named (the charts' images are in `charts[].images`). */
     references: z.array(z.string()),
+    /** The charts the user named, as given (spec entries relative to the spec resolved). */
     charts: z.array(z.string()),
     platforms: z.array(z.string()).nullable(),
   }),
@@ -42,7 +69,7 @@ export const ferryJsonSchema = z.object({
     blobs: z.number().int().nonnegative(),
     /** Bytes of the distinct blobs carried. */
     bytes: z.number().int().nonnegative(),
-    /** Sum of the images' sizes: what the bytes would be without de-duplication. */
+    /** Sum of the images' (and charts') sizes: what the bytes would be without de-duplication. */
     logicalBytes: z.number().int().nonnegative(),
   }),
   /** For a delta bundle: the bundle it builds on and the blobs it relies on without carrying. */
@@ -52,11 +79,13 @@ export const ferryJsonSchema = z.object({
       reliesOn: z.array(z.object({ digest, size: z.number().int().nonnegative() })),
     })
     .nullable(),
-  charts: z.array(z.unknown()),
+  /** The Helm charts carried, in index.json order (after the images). */
+  charts: z.array(bundleChartSchema),
 });
 
 export type FerryJson = z.infer<typeof ferryJsonSchema>;
 export type BundleImage = z.infer<typeof bundleImageSchema>;
+export type BundleChart = z.infer<typeof bundleChartSchema>;
 
 /** Serializes with the schema's key order (JSON.stringify keeps insertion order). */
 export function serializeFerryJson(doc: FerryJson): Buffer {

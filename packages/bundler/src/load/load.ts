@@ -19,7 +19,7 @@ import {
   type OciClient,
   type Reference,
 } from '@ferry/oci-client';
-import type { BundleReader } from '../reader/bundle-reader.js';
+import type { BundleChartRef, BundleReader } from '../reader/bundle-reader.js';
 import { HarborProjects, projectOf } from './harbor.js';
 import type { TargetMapper } from './mapping.js';
 
@@ -47,17 +47,37 @@ export interface LoadedImage {
   blobsPresent?: number | undefined;
 }
 
+export interface LoadedChart {
+  name: string;
+  version: string;
+  /** Its name in the bundle (`charts/<name>:<tag>`). */
+  ref: string;
+  /** Where pack read it (a directory, a .tgz, oci://…), when the bundle says; else its name in the bundle. */
+  source: string;
+  /** `REGISTRY/REPO:TAG`: `helm pull oci://REGISTRY/REPO --version VERSION` fetches it. */
+  target: string;
+  digest: string;
+  status: 'loaded' | 'failed' | 'planned';
+  error?: string | undefined;
+  blobsToPush?: number | undefined;
+  blobsPresent?: number | undefined;
+}
+
 export interface LoadResult {
   images: LoadedImage[];
+  /** The Helm charts, pushed like images (blobs, then the manifest under the chart's tag). */
+  charts: LoadedChart[];
   stats: CopyStats;
   projectsCreated: string[];
 }
 
 interface PlannedLoad {
+  /** The image's source reference, or `chart NAME:TAG` for a chart. */
   source: string;
   target: Reference;
   plan: ImagePlan;
   sink: RegistryPlace;
+  chart?: BundleChartRef | undefined;
 }
 
 export async function load(opts: LoadOptions): Promise<LoadResult> {
@@ -66,10 +86,13 @@ export async function load(opts: LoadOptions): Promise<LoadResult> {
   const entries = bundle.images();
   const unnamed = entries.find((e) => !e.named);
   if (unnamed) throw usageError(`${bundle.name} lists image ${unnamed.ref} without a name (no org.opencontainers.image.ref.name annotation), so it has no target to load to`);
-  const mappings = opts.mapper.mapAll(entries.map((e) => e.ref));
+  const charts = bundle.charts();
+  const unnamedChart = charts.find((c) => !c.named);
+  if (unnamedChart) throw usageError(`${bundle.name} lists a Helm chart ${unnamedChart.descriptor.digest} without a name (no org.opencontainers.image.ref.name annotation), so it has no target to load to`);
+  const mappings = opts.mapper.mapBundle(entries.map((e) => e.ref), charts);
 
   const planned: PlannedLoad[] = [];
-  for (const [i, m] of mappings.entries()) {
+  for (const [i, m] of mappings.images.entries()) {
     const plan = await planImage(bundle, entries[i]!.descriptor.digest);
     if (m.target.digest && m.target.digest !== plan.root.digest) {
       throw new FerryError('integrity', `${bundle.name} names ${m.source} but holds ${plan.root.digest} for it`);
@@ -77,13 +100,22 @@ export async function load(opts: LoadOptions): Promise<LoadResult> {
     const sink = new RegistryPlace(client.registry(m.target.registry), m.target.repository).forWriting();
     planned.push({ source: m.source, target: m.target, plan, sink });
   }
+  for (const [i, target] of mappings.charts.entries()) {
+    const chart = charts[i]!;
+    const plan = await planImage(bundle, chart.descriptor.digest);
+    const sink = new RegistryPlace(client.registry(target.registry), target.repository).forWriting();
+    planned.push({ source: `chart ${chart.name}:${chart.tag}`, target, plan, sink, chart });
+  }
   const uniqueBytes = new Map<string, number>();
   for (const p of planned) for (const b of p.plan.blobs) uniqueBytes.set(b.digest, b.size);
   opts.onPlanned?.({ images: planned.length, bytes: [...uniqueBytes.values()].reduce((a, b) => a + b, 0) });
 
   const mountFrom = await checkNotCarried(bundle, planned, opts.concurrency ?? 8);
 
-  if (opts.dryRun) return { images: await dryRun(planned, opts.concurrency ?? 8), stats: { uploaded: 0, mounted: 0, skipped: 0, bytes: 0 }, projectsCreated: [] };
+  if (opts.dryRun) {
+    const rows = await dryRun(planned, opts.concurrency ?? 8);
+    return { ...split(planned, rows), stats: { uploaded: 0, mounted: 0, skipped: 0, bytes: 0 }, projectsCreated: [] };
+  }
 
   const projectsCreated: string[] = [];
   if (opts.harborCreateProjects) {
@@ -110,7 +142,7 @@ export async function load(opts: LoadOptions): Promise<LoadResult> {
   const errors = await Promise.all(
     settled.map((r, i) => (r.status === 'rejected' ? explain(r.reason, planned[i]!, opts.harborCreateProjects === true, probe) : undefined)),
   );
-  const images = planned.map((p, i): LoadedImage => {
+  const rows = planned.map((p, i): LoadedImage => {
     const error = errors[i];
     return {
       source: p.source,
@@ -121,6 +153,7 @@ export async function load(opts: LoadOptions): Promise<LoadResult> {
       error: error?.message,
     };
   });
+  const { images, charts: loadedCharts } = split(planned, rows);
   const failed = errors.filter((e): e is FerryError => e !== undefined);
   if (failed.length) {
     // One line per failed image, then the first failure decides kind and exit code.
@@ -133,7 +166,32 @@ export async function load(opts: LoadOptions): Promise<LoadResult> {
       repository: first.repository,
     });
   }
-  return { images, stats: engine.stats, projectsCreated };
+  return { images, charts: loadedCharts, stats: engine.stats, projectsCreated };
+}
+
+/** The rows of images, and those of charts in their own shape. */
+function split(planned: PlannedLoad[], rows: LoadedImage[]): { images: LoadedImage[]; charts: LoadedChart[] } {
+  const images: LoadedImage[] = [];
+  const charts: LoadedChart[] = [];
+  rows.forEach((row, i) => {
+    const chart = planned[i]!.chart;
+    if (!chart) {
+      images.push(row);
+      return;
+    }
+    charts.push({
+      name: chart.name,
+      version: chart.version,
+      ref: chart.ref,
+      source: chart.source ?? chart.ref,
+      target: row.target,
+      digest: row.digest,
+      status: row.status,
+      ...(row.error !== undefined ? { error: row.error } : {}),
+      ...(row.blobsToPush !== undefined ? { blobsToPush: row.blobsToPush, blobsPresent: row.blobsPresent } : {}),
+    });
+  });
+  return { images, charts };
 }
 
 /**

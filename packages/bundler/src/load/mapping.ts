@@ -4,12 +4,21 @@
  * path part with keepSourceRegistry); explicit `--map SRC_PREFIX=DST_PREFIX`
  * rules win, the longest matching prefix first. Collisions are found before
  * anything is pushed.
+ *
+ * Helm charts go to `TARGET/PREFIX/charts/<name>:<tag>` (so that
+ * `helm pull oci://TARGET/PREFIX/charts/<name> --version <version>` finds them),
+ * whatever --keep-source-registry says, unless a rule matches: first a rule
+ * written `charts=DST` or `charts/<name>=DST` (host-less, read against the
+ * chart's name in the bundle), then, for a chart that came from a registry, a
+ * rule matching its source repository as for images.
  */
 import { DOCKER_HUB, normalizeRegistry, parseReference, parseRegistryTarget, usageError, type Reference } from '@ferry/oci-client';
 
 export interface MapRule {
   /** `registry/path` prefix of source repositories, e.g. `docker.io/bitnami`. */
   from: string;
+  /** For a rule written `charts[/NAME]=…` (no host): that prefix, matched against chart names. */
+  chartPrefix?: string | undefined;
   /** Registry and path the matched part is replaced with, e.g. `harbor.local/vendor/bitnami`. */
   to: { registry: string; prefix: string };
 }
@@ -25,6 +34,13 @@ export interface MappingOptions {
 export interface Mapping {
   source: string;
   target: Reference;
+}
+
+/** A chart to map: its name, registry tag, and where pack read it (an oci:// source can match rules). */
+export interface ChartToMap {
+  name: string;
+  tag: string;
+  source?: string | undefined;
 }
 
 export class TargetMapper {
@@ -51,7 +67,62 @@ export class TargetMapper {
       // Without the parser's own `invalid registry "x/…"` opening: a relative DST is checked as `x/DST`.
       throw usageError(`invalid --map "${rule}": ${(e as Error).message.replace(/^invalid registry "[^"]*": /, '')}`);
     }
-    return { from: normalizeSourcePrefix(from, rule), to };
+    const chartPrefix = /^charts(?:\/|$)/.test(from) ? from : undefined;
+    return { from: normalizeSourcePrefix(from, rule), to, chartPrefix };
+  }
+
+  /** The target reference of a chart (see the module comment). */
+  mapChart(chart: ChartToMap): Reference {
+    const path = `charts/${chart.name}`;
+    const byName = this.rules.filter((r) => r.chartPrefix).sort((a, b) => b.chartPrefix!.length - a.chartPrefix!.length)
+      .find((r) => path === r.chartPrefix || path.startsWith(r.chartPrefix + '/'));
+    let registry = this.target.registry;
+    let repository: string;
+    if (byName) {
+      registry = byName.to.registry;
+      repository = join(byName.to.prefix, path.slice(byName.chartPrefix!.length).replace(/^\//, ''));
+    } else {
+      let bySource: { rule: MapRule; full: string } | undefined;
+      if (chart.source?.startsWith('oci://')) {
+        try {
+          const src = parseReference(chart.source.slice('oci://'.length));
+          const full = `${src.registry}/${src.repository}`;
+          const rule = this.rules.find((r) => full === r.from || full.startsWith(r.from + '/'));
+          if (rule) bySource = { rule, full };
+        } catch {
+          // an unreadable source: the default place
+        }
+      }
+      if (bySource) {
+        registry = bySource.rule.to.registry;
+        repository = join(bySource.rule.to.prefix, bySource.full.slice(bySource.rule.from.length).replace(/^\//, ''));
+      } else {
+        repository = join(this.target.prefix, path);
+      }
+    }
+    if (!repository) throw usageError(`--map sends chart ${chart.name} to ${registry} without a repository name`);
+    parseReference(`${registry}/${repository}:${chart.tag}`);
+    return { registry, repository, tag: chart.tag };
+  }
+
+  /**
+   * Maps the images and the charts of a bundle; two of them landing on one
+   * target reference is an error, found before anything is pushed.
+   */
+  mapBundle(sources: string[], charts: ChartToMap[]): { images: Mapping[]; charts: Reference[] } {
+    const images = this.mapAll(sources);
+    const seen = new Map<string, string>();
+    for (const m of images) seen.set(targetKey(m.target), m.source);
+    const chartTargets = charts.map((c) => {
+      const target = this.mapChart(c);
+      const key = targetKey(target);
+      const label = `chart ${c.name}:${c.tag}`;
+      const other = seen.get(key);
+      if (other !== undefined) throw usageError(`${other} and ${label} would both be loaded as ${key}; add a --map rule to separate them`);
+      seen.set(key, label);
+      return target;
+    });
+    return { images, charts: chartTargets };
   }
 
   /** The target reference of a source reference (full, normalized). */
@@ -91,6 +162,10 @@ export class TargetMapper {
     }
     return out;
   }
+}
+
+function targetKey(target: Reference): string {
+  return `${target.registry}/${target.repository}${target.tag ? `:${target.tag}` : `@${target.digest}`}`;
 }
 
 function join(prefix: string, rest: string): string {

@@ -41,6 +41,17 @@ export interface BundleImageRef {
   descriptor: Descriptor;
 }
 
+/** A Helm chart of the bundle: an index.json entry whose artifactType is the helm config media type. */
+export interface BundleChartRef extends BundleImageRef {
+  name: string;
+  /** The chart version (from ferry.json; else the tag with `_` read as `+`, helm's convention). */
+  version: string;
+  /** The registry tag it is pushed under: the version with `+` as `_`. */
+  tag: string;
+  /** Where pack read it (ferry.json), when known. */
+  source: string | undefined;
+}
+
 export interface BlobInfo {
   digest: string;
   size: number;
@@ -48,6 +59,13 @@ export interface BlobInfo {
 
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 export const CONTAINERD_NAME_ANNOTATION = 'io.containerd.image.name';
+/** The media type of a Helm chart's config: the artifactType of a chart's index.json entry. */
+export const HELM_CONFIG_MEDIA_TYPE = 'application/vnd.cncf.helm.config.v1+json';
+
+/** Whether an index.json entry is a Helm chart (ferry marks chart entries with their config's media type). */
+export function isChartDescriptor(d: Descriptor): boolean {
+  return d.artifactType === HELM_CONFIG_MEDIA_TYPE;
+}
 
 /** Limits for the small files; a larger one is not a bundle file ferry wrote. */
 const MAX_LAYOUT_FILE = 64 * 1024;
@@ -124,13 +142,35 @@ export class BundleReader implements ImageSource {
         : `sha256:${createHash('sha256').update(init.indexJson).update(init.ferryJsonBytes).digest('hex')}`;
   }
 
-  /** The images of index.json, in its order. */
-  images(): BundleImageRef[] {
+  /** Every entry of index.json, images and charts, in its order. */
+  entries(): BundleImageRef[] {
     return this.index.manifests.map((descriptor) => {
       const a = descriptor.annotations ?? {};
       const name = a[REF_NAME_ANNOTATION] || a[CONTAINERD_NAME_ANNOTATION];
       return name ? { ref: name, named: true, descriptor } : { ref: descriptor.digest, named: false, descriptor };
     });
+  }
+
+  /** The images of index.json, in its order (every entry but the Helm charts). */
+  images(): BundleImageRef[] {
+    return this.entries().filter((e) => !isChartDescriptor(e.descriptor));
+  }
+
+  /**
+   * The Helm charts of index.json, in its order: entries marked with
+   * `artifactType: application/vnd.cncf.helm.config.v1+json`, named `charts/<name>:<tag>`.
+   */
+  charts(): BundleChartRef[] {
+    return this.entries()
+      .filter((e) => isChartDescriptor(e.descriptor))
+      .map((e) => {
+        const listed = this.ferry?.charts.find((c) => c.digest === e.descriptor.digest && c.ref === e.ref);
+        const parsed = /^(?:.*\/)?([^/:@]+):([^/:@]+)$/.exec(e.ref);
+        const name = listed?.name ?? parsed?.[1] ?? e.ref;
+        const tag = listed ? listed.version.replaceAll('+', '_') : (parsed?.[2] ?? 'latest');
+        const version = listed?.version ?? tag.replaceAll('_', '+');
+        return { ...e, name, version, tag, source: listed?.source };
+      });
   }
 
   hasBlob(digest: string): boolean {

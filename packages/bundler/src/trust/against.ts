@@ -12,7 +12,10 @@ import type { BundleReader } from '../reader/bundle-reader.js';
 export type AgainstStatus = 'ok' | 'missing' | 'different' | 'incomplete';
 
 export interface AgainstRow {
+  /** The image's source reference, or `chart NAME:TAG` for a Helm chart. */
   source: string;
+  /** Set for a Helm chart's row (image rows have no kind). */
+  kind?: 'chart';
   target: string;
   expected: string;
   /** What the registry holds at the target, when anything. */
@@ -29,8 +32,15 @@ export interface AgainstReport {
 }
 
 export async function verifyAgainst(bundle: BundleReader, client: OciClient, mapper: TargetMapper, concurrency = 8): Promise<AgainstReport> {
-  const entries = bundle.images().filter((e) => e.named);
-  const mappings = mapper.mapAll(entries.map((e) => e.ref));
+  const images = bundle.images().filter((e) => e.named);
+  const charts = bundle.charts().filter((c) => c.named);
+  const mapped = mapper.mapBundle(images.map((e) => e.ref), charts);
+  // Charts are checked like images: the manifest at the mapped tag must be the bundle's.
+  const entries = [...images, ...charts];
+  const mappings = [
+    ...mapped.images.map((m) => ({ ...m, kind: undefined })),
+    ...mapped.charts.map((target, i) => ({ source: `chart ${charts[i]!.name}:${charts[i]!.tag}`, target, kind: 'chart' as const })),
+  ];
   const limit = pLimit(concurrency);
   const rows = await Promise.all(
     mappings.map((m, i) =>
@@ -38,6 +48,7 @@ export async function verifyAgainst(bundle: BundleReader, client: OciClient, map
         const expected = entries[i]!.descriptor.digest;
         const registry = client.registry(m.target.registry);
         const row: AgainstRow = { source: m.source, target: formatReference(m.target), expected, actual: null, status: 'missing', missingChildren: [] };
+        if (m.kind) row.kind = m.kind;
         try {
           row.actual = (await registry.resolve(m.target.repository, m.target.tag ?? m.target.digest!)).digest;
         } catch (e) {

@@ -3,10 +3,13 @@
  * the structure (index.json and ferry.json valid and in agreement), that every
  * descriptor reachable from index.json is carried (or, in a delta, declared as
  * carried by the base), and re-hashes every blob concurrently by offset.
+ * Helm charts are index.json entries like images: their manifest, config and
+ * chart layer are checked the same way, and their config (Chart.yaml as helm
+ * pushes it) must name the chart ferry.json lists.
  */
 import type { KeyObject } from 'node:crypto';
 import pLimit from 'p-limit';
-import { FerryError, referencedDescriptors, type Descriptor } from '@ferry/oci-client';
+import { FerryError, MediaType, referencedDescriptors, type Descriptor } from '@ferry/oci-client';
 import type { BundleReader } from '../reader/bundle-reader.js';
 import { checkSignature } from './keys.js';
 
@@ -24,6 +27,8 @@ export interface VerifyReport {
   signature: 'verified' | 'present, not checked' | 'none';
   delta: string | null;
   images: Array<{ ref: string; digest: string; ok: boolean }>;
+  /** The Helm charts, by their name in index.json (`charts/<name>:<tag>`). */
+  charts: Array<{ ref: string; digest: string; ok: boolean }>;
   blobsChecked: number;
   bytesChecked: number;
   /** Blobs carried whose bytes or size are wrong, or that are needed and absent. */
@@ -45,6 +50,7 @@ export async function verifyBundle(bundle: BundleReader, opts: VerifyOptions = {
   if (opts.publicKey) checkSignature(bundle.name, bundle.bundleId, bundle.signature, opts.publicKey);
   const problems: string[] = [];
   const images = bundle.images();
+  const charts = bundle.charts();
   const reliesOn = new Map((bundle.ferry?.base?.reliesOn ?? []).map((b) => [b.digest, b.size]));
 
   // Walk every image's graph: which blobs it needs, and which manifests are unreadable.
@@ -60,7 +66,7 @@ export async function verifyBundle(bundle: BundleReader, opts: VerifyOptions = {
     if (image && !b.images.includes(image)) b.images.push(image);
     badBlobs.set(digest, b);
   };
-  for (const { ref, descriptor } of images) {
+  for (const { ref, descriptor } of bundle.entries()) {
     const walk = async (desc: Descriptor, depth: number): Promise<void> => {
       need(desc, ref);
       if (!bundle.hasBlob(desc.digest)) return; // reported below as missing or relied on
@@ -91,6 +97,7 @@ export async function verifyBundle(bundle: BundleReader, opts: VerifyOptions = {
   }
 
   problems.push(...ferryJsonDisagreements(bundle));
+  problems.push(...(await chartProblems(bundle)));
 
   // Re-hash every carried blob (reachable or not), concurrently by offset.
   const limit = pLimit(opts.concurrency ?? 4);
@@ -120,6 +127,7 @@ export async function verifyBundle(bundle: BundleReader, opts: VerifyOptions = {
     signature: opts.publicKey ? 'verified' : bundle.signature ? 'present, not checked' : 'none',
     delta: bundle.ferry?.base?.id ?? null,
     images: images.map((i) => ({ ref: i.ref, digest: i.descriptor.digest, ok: !broken.has(i.ref) })),
+    charts: charts.map((c) => ({ ref: c.ref, digest: c.descriptor.digest, ok: !broken.has(c.ref) })),
     blobsChecked: carried.length,
     bytesChecked,
     badBlobs: [...badBlobs.values()].sort((a, b) => a.digest.localeCompare(b.digest)),
@@ -149,12 +157,60 @@ function ferryJsonDisagreements(bundle: BundleReader): string[] {
     }
     if (entry.descriptor.digest !== img.digest) out.push(`${img.ref} has digest ${img.digest} in ferry.json but ${entry.descriptor.digest} in index.json`);
   });
+  const charts = bundle.charts();
+  if (ferry.charts.length !== charts.length) {
+    out.push(`ferry.json lists ${ferry.charts.length} charts, index.json ${charts.length}`);
+  }
+  ferry.charts.forEach((chart, i) => {
+    const entry = charts[i];
+    if (!entry) return;
+    if (entry.ref !== chart.ref) out.push(`chart ${i + 1} is ${chart.ref} in ferry.json but ${entry.ref} in index.json`);
+    if (entry.descriptor.digest !== chart.digest) out.push(`chart ${chart.ref} has digest ${chart.digest} in ferry.json but ${entry.descriptor.digest} in index.json`);
+  });
   const carried = bundle.blobs();
   if (ferry.totals.blobs !== carried.length) out.push(`ferry.json counts ${ferry.totals.blobs} blobs, the bundle carries ${carried.length}`);
   const bytes = carried.reduce((n, b) => n + b.size, 0);
   if (ferry.totals.bytes !== bytes) out.push(`ferry.json counts ${ferry.totals.bytes} bytes of blobs, the bundle carries ${bytes}`);
   for (const b of ferry.base?.reliesOn ?? []) {
     if (bundle.hasBlob(b.digest)) out.push(`ferry.json says the base carries ${b.digest}, but this bundle carries it too`);
+  }
+  return out;
+}
+
+/**
+ * Each chart's manifest must be what helm pulls (a helm config, a chart layer)
+ * and its config must name the chart ferry.json (or its index.json name) says.
+ * Unreadable blobs are reported by the blob checks; they are skipped here.
+ */
+async function chartProblems(bundle: BundleReader): Promise<string[]> {
+  const out: string[] = [];
+  for (const chart of bundle.charts()) {
+    if (!bundle.hasBlob(chart.descriptor.digest)) continue;
+    let m;
+    try {
+      m = await bundle.getManifest(chart.descriptor);
+    } catch {
+      continue;
+    }
+    if (m.kind !== 'image') {
+      out.push(`chart ${chart.ref} is an image index, not a Helm chart manifest`);
+      continue;
+    }
+    const config = m.manifest.config;
+    if (config.mediaType !== MediaType.HELM_CONFIG) out.push(`chart ${chart.ref} has a ${config.mediaType} config, not ${MediaType.HELM_CONFIG}`);
+    if (!m.manifest.layers.some((l) => l.mediaType === MediaType.HELM_CHART)) out.push(`chart ${chart.ref} has no ${MediaType.HELM_CHART} layer`);
+    if (!bundle.hasBlob(config.digest) || config.size > 1024 * 1024) continue;
+    let meta: { name?: unknown; version?: unknown };
+    try {
+      meta = JSON.parse((await bundle.readBlob(config)).toString('utf8')) as typeof meta;
+    } catch (e) {
+      // a damaged blob is reported by the blob checks
+      if (!(e instanceof FerryError)) out.push(`chart ${chart.ref}: its config is not JSON`);
+      continue;
+    }
+    if (meta.name !== chart.name || meta.version !== chart.version) {
+      out.push(`chart ${chart.ref} is ${String(meta.name)} ${String(meta.version)} by its config, not ${chart.name} ${chart.version}`);
+    }
   }
   return out;
 }

@@ -1,4 +1,4 @@
-/** `ferry inspect BUNDLE`: the images a bundle holds, its totals, id, delta and signature status. */
+/** `ferry inspect BUNDLE`: the images and Helm charts a bundle holds, its totals, id, delta and signature status. */
 import { inspectBundle, openBundle, type InspectImage, type InspectReport } from '@ferry/bundler';
 import type { Context } from '../context.js';
 import { formatBytes, shortDigest } from '../format.js';
@@ -22,11 +22,26 @@ export function renderInspect(r: InspectReport): string {
   const rows = r.images.map((i) => [i.reference, shortDigest(i.digest), platformsCell(i), sizeCell(i, r.delta !== null)]);
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)));
   const line = (cells: string[]) => cells.map((cell, c) => (c === cells.length - 1 ? cell : cell.padEnd(widths[c]!))).join('   ');
-  const out = [line(header), ...rows.map(line), ''];
+  // A bundle of charts alone has no image table.
+  const out = rows.length > 0 || r.charts.length === 0 ? [line(header), ...rows.map(line), ''] : [];
+  if (r.charts.length > 0) {
+    const chartHeader = ['CHART', 'VERSION', 'DIGEST', 'IMAGES', 'SIZE', 'SOURCE'];
+    const chartRows = r.charts.map((c) => [
+      c.reference,
+      c.version,
+      shortDigest(c.digest),
+      c.images ? `${c.images.packed} packed (${c.images.used} used, ${c.images.optional} optional)` : '-',
+      formatBytes(c.size) + (c.missing.blobs > 0 ? ` (+${formatBytes(c.missing.bytes)} ${r.delta !== null ? 'in base' : 'MISSING'})` : '') + (c.complete ? '' : ' incomplete'),
+      c.source ?? '-',
+    ]);
+    const w = chartHeader.map((h, c) => Math.max(h.length, ...chartRows.map((row) => row[c]!.length)));
+    const chartLine = (cells: string[]) => cells.map((cell, c) => (c === cells.length - 1 ? cell : cell.padEnd(w[c]!))).join('   ');
+    out.push(chartLine(chartHeader), ...chartRows.map(chartLine), '');
+  }
 
   const t = r.totals;
   out.push(
-    `${t.images} image${t.images === 1 ? '' : 's'}: unique ${formatBytes(t.bytes)} in ${t.blobs} blob${t.blobs === 1 ? '' : 's'}, ` +
+    `${t.images} image${t.images === 1 ? '' : 's'}${r.charts.length ? ` and ${r.charts.length} chart${r.charts.length === 1 ? '' : 's'}` : ''}: unique ${formatBytes(t.bytes)} in ${t.blobs} blob${t.blobs === 1 ? '' : 's'}, ` +
       `logical ${formatBytes(t.logicalBytes)}: de-duplication saved ${formatBytes(t.saved)}`,
   );
   if (t.missing.blobs > 0) {
@@ -37,7 +52,7 @@ export function renderInspect(r: InspectReport): string {
     );
   }
   if (t.unreferenced.blobs > 0) {
-    out.push(`${t.unreferenced.blobs} blob${t.unreferenced.blobs === 1 ? '' : 's'} (${formatBytes(t.unreferenced.bytes)}) not referenced by any image`);
+    out.push(`${t.unreferenced.blobs} blob${t.unreferenced.blobs === 1 ? '' : 's'} (${formatBytes(t.unreferenced.bytes)}) not referenced by any image${r.charts.length ? ' or chart' : ''}`);
   }
   if (r.kind === 'ferry') {
     out.push(`bundle id ${r.bundleId}`);

@@ -54,7 +54,11 @@ export async function loadCommand(ctx: Context, bundlePath: string, opts: LoadCo
     });
     progress.stop();
     if (opts.mappingOut && !opts.dryRun) {
-      await writeMapping(opts.mappingOut, result.images.map((i) => ({ source: i.source, target: i.target, digest: i.digest })));
+      await writeMapping(
+        opts.mappingOut,
+        result.images.map((i) => ({ source: i.source, target: i.target, digest: i.digest })),
+        result.charts.map((c) => ({ name: c.name, version: c.version, source: c.source, target: c.target, digest: c.digest })),
+      );
     }
     const seconds = (Date.now() - started) / 1000;
     const s = result.stats;
@@ -63,14 +67,23 @@ export async function loadCommand(ctx: Context, bundlePath: string, opts: LoadCo
         ? `${i.source} -> ${i.target} (${shortDigest(i.digest)}): ${i.blobsToPush} blobs to push, ${i.blobsPresent} present`
         : `${i.source} -> ${i.target}@${i.digest}`,
     );
+    for (const c of result.charts) {
+      lines.push(
+        opts.dryRun
+          ? `chart ${c.name} ${c.version} -> ${c.target} (${shortDigest(c.digest)}): ${c.blobsToPush} blobs to push, ${c.blobsPresent} present`
+          : `chart ${c.name} ${c.version} -> ${c.target}@${c.digest}`,
+      );
+    }
     if (!opts.dryRun) {
-      lines.push(`${result.images.length} image${result.images.length === 1 ? "" : "s"} loaded; blobs ${s.uploaded} uploaded, ${s.mounted} mounted, ${s.skipped} already there; ${formatBytes(s.bytes)} in ${seconds.toFixed(1)}s`);
+      const charts = result.charts.length ? `, ${result.charts.length} chart${result.charts.length === 1 ? '' : 's'}` : '';
+      lines.push(`${result.images.length} image${result.images.length === 1 ? "" : "s"}${charts} loaded; blobs ${s.uploaded} uploaded, ${s.mounted} mounted, ${s.skipped} already there; ${formatBytes(s.bytes)} in ${seconds.toFixed(1)}s`);
     }
     ctx.result(lines.join('\n'), {
       bundle: bundlePath,
       to: opts.to,
       dryRun: opts.dryRun === true,
       images: result.images,
+      charts: result.charts,
       blobs: { uploaded: s.uploaded, mounted: s.mounted, skipped: s.skipped },
       bytes: s.bytes,
       projectsCreated: result.projectsCreated,

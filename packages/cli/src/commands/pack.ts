@@ -1,4 +1,7 @@
-/** `ferry pack [IMAGE...] -o BUNDLE [-f LIST]... [--spec FILE] [--platform LIST] [-j N]` */
+/**
+ * `ferry pack [IMAGE...] -o BUNDLE [-f LIST]... [--spec FILE] [--chart CHART]... [--values FILE]...
+ *  [--set K=V]... [--chart-optional-images] [--platform LIST] [-j N]`
+ */
 import { gatherPackInputs, loadPrivateKey, openBundle, pack, parseSize, sourceDateEpoch } from '@ferry/bundler';
 import { usageError } from '@ferry/oci-client';
 import type { Context } from '../context.js';
@@ -9,6 +12,10 @@ export interface PackCommandOptions {
   output?: string;
   file?: string[];
   spec?: string;
+  chart?: string[];
+  values?: string[];
+  set?: string[];
+  chartOptionalImages?: boolean;
   platform?: string;
   jobs?: number;
   sign?: string;
@@ -21,6 +28,10 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
     images,
     lists: opts.file ?? [],
     spec: opts.spec,
+    charts: opts.chart,
+    values: opts.values,
+    set: opts.set,
+    chartOptionalImages: opts.chartOptionalImages,
     platform: opts.platform,
     output: opts.output,
     concurrency: opts.jobs,
@@ -36,6 +47,7 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
     const result = await pack({
       client,
       references: inputs.references,
+      charts: inputs.charts,
       platforms: inputs.platforms,
       output: inputs.output,
       concurrency: inputs.concurrency,
@@ -49,11 +61,13 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
     });
     progress.stop();
     const t = result.ferry.totals;
+    const charts = result.ferry.charts;
     const seconds = (Date.now() - started) / 1000;
     ctx.result(
       [
         ...(result.files.length > 1 ? [`${result.files.length} parts: ${result.files.join(' ')}`] : []),
-        `${result.output}: ${t.images} images, ${t.blobs} blobs, ${formatBytes(t.bytes)} (logical ${formatBytes(t.logicalBytes)})`,
+        `${result.output}: ${t.images} images, ${charts.length ? `${charts.length} chart${charts.length === 1 ? '' : 's'}, ` : ''}${t.blobs} blobs, ${formatBytes(t.bytes)} (logical ${formatBytes(t.logicalBytes)})`,
+        ...charts.map((c) => `chart ${c.name} ${c.version} (${c.ref}): ${c.images.filter((i) => i.packed).length} of ${c.images.length} images packed`),
         `bundle id ${result.bundleId}`,
         ...(result.ferry.base ? [`delta of ${result.ferry.base.id}: relies on ${result.ferry.base.reliesOn.length} blobs it does not carry`] : []),
       ].join('\n'),
@@ -62,6 +76,7 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
         files: result.files,
         bundleId: result.bundleId,
         images: result.ferry.images,
+        charts,
         totals: t,
         resumedBlobs: result.resumedBlobs,
         downloadedBytes: result.downloadedBytes,

@@ -36,6 +36,7 @@ export async function verifyCommand(ctx: Context, bundlePath: string, opts: Veri
 function render(r: VerifyReport): string {
   const lines: string[] = [];
   for (const img of r.images) lines.push(`${img.ok ? 'ok    ' : 'BROKEN'}  ${img.ref}  ${shortDigest(img.digest)}`);
+  for (const c of r.charts) lines.push(`${c.ok ? 'ok    ' : 'BROKEN'}  chart ${c.ref}  ${shortDigest(c.digest)}`);
   lines.push('');
   lines.push(`${r.blobsChecked} blobs re-hashed (${formatBytes(r.bytesChecked)}) in ${r.seconds.toFixed(1)}s`);
   for (const b of r.badBlobs) lines.push(`bad blob ${b.digest}: ${b.problem}${b.images.length ? `; breaks ${b.images.join(', ')}` : ''}`);
@@ -69,7 +70,8 @@ async function againstCommand(ctx: Context, bundlePath: string, opts: VerifyComm
     return `${r.status.padEnd(10)}  ${r.target}  ${what}`;
   });
   const bad = report.rows.filter((r) => r.status !== 'ok');
-  lines.push(bad.length ? `${bad.length} of ${report.rows.length} images not as in the bundle` : `all ${report.rows.length} images present with the bundle's digests`);
+  const what = report.rows.some((r) => r.kind === 'chart') ? 'images and charts' : 'images';
+  lines.push(bad.length ? `${bad.length} of ${report.rows.length} ${what} not as in the bundle` : `all ${report.rows.length} ${what} present with the bundle's digests`);
   ctx.result(lines.join('\n'), report);
   if (bad.length) {
     throw new FerryError('integrity', `${opts.against} does not hold what ${bundlePath} holds: ${bad.map((r) => `${r.target} ${r.status}`).join(', ')}`);

@@ -1,0 +1,470 @@
+/**
+ * A Helm chart as the OCI artifact `helm push` stores (helm's pkg/registry):
+ * an OCI image manifest whose config (`application/vnd.cncf.helm.config.v1+json`)
+ * is the chart's metadata as helm's `chart.Metadata` marshals to JSON, and whose one
+ * layer (`application/vnd.cncf.helm.chart.content.v1.tar+gzip`) is the chart
+ * archive. A chart directory is first packaged into a deterministic archive
+ * (`.helmignore` honoured as `helm package` does; entries sorted under
+ * `<name>/`, fixed mtime, uid/gid 0, no user names, a gzip header without time
+ * or OS variance), so packing the same chart twice gives the same digests.
+ */
+import { readFile, readdir, realpath, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import {
+  FerryError,
+  MediaType,
+  digestOf,
+  parseManifest,
+  usageError,
+  verifyBytes,
+  type Descriptor,
+  type ImageSource,
+  type ParsedManifest,
+} from '@ferry/oci-client';
+import { isMap } from './template-exec.js';
+import { parseYamlValue } from './template-funcs.js';
+
+/** Helm's limit on a chart, uncompressed. */
+const MAX_CHART_BYTES = 100 * 1024 * 1024;
+
+// ---------------------------------------------------------------------------
+// The config: chart.Metadata as Go's encoding/json writes it
+
+/** helm's sanitizeString: every space character becomes ' ', non-printable characters go. */
+function sanitize(s: string): string {
+  let out = '';
+  for (const ch of s) {
+    if (/\p{White_Space}/u.test(ch)) out += ' ';
+    else if (/[\p{L}\p{M}\p{N}\p{P}\p{S}]/u.test(ch)) out += ch;
+  }
+  return out;
+}
+
+/** A YAML scalar as a Go string field receives it (sigs.k8s.io/yaml turns numbers and booleans into text). */
+function text(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  return '';
+}
+
+function texts(v: unknown): string[] {
+  return Array.isArray(v) ? v.map(text) : [];
+}
+
+/**
+ * Go's json.Marshal of a value decoded into interface{}: maps with sorted keys.
+ * Returns undefined for values Go would drop (undefined).
+ */
+function goValue(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(goValue);
+  if (isMap(v)) {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort(goCompare)) out[k] = goValue(v[k]);
+    return out;
+  }
+  if (v instanceof Date) return v.toISOString();
+  return v ?? null;
+}
+
+/** Go compares strings byte-wise (UTF-8); for the keys charts use this equals code-unit order. */
+function goCompare(a: string, b: string): number {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return Buffer.compare(x, y);
+}
+
+/**
+ * JSON text as Go's json.Marshal writes it: no spaces, and `<`, `>`, `&`, U+2028,
+ * U+2029 escaped (Go's HTML-safe default). These characters only occur inside strings.
+ */
+export function goJson(value: unknown): string {
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/>/g, '\\u003e')
+    .replace(/&/g, '\\u0026')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
+}
+
+/**
+ * The config blob `helm push` writes for a chart: Chart.yaml decoded into helm's
+ * chart.Metadata (unknown fields dropped, strings sanitized as helm's loader
+ * validates them, apiVersion v1 when absent, dependencies of an apiVersion v1
+ * chart from requirements.yaml) and marshalled by Go: fields in the struct's
+ * order, empty ones omitted, annotation keys sorted.
+ */
+export function helmChartConfig(chartYaml: Record<string, unknown>, requirements?: unknown): Buffer {
+  const m = chartYaml;
+  const out: Record<string, unknown> = {};
+  const put = (key: string, value: string) => {
+    if (value !== '') out[key] = value;
+  };
+  const putList = (key: string, value: unknown[]) => {
+    if (value.length > 0) out[key] = value;
+  };
+  put('name', sanitize(text(m['name'])));
+  put('home', sanitize(text(m['home'])));
+  putList('sources', texts(m['sources']).map(sanitize));
+  put('version', text(m['version']));
+  put('description', sanitize(text(m['description'])));
+  putList('keywords', texts(m['keywords']).map(sanitize));
+  const maintainers = Array.isArray(m['maintainers']) ? m['maintainers'] : [];
+  putList(
+    'maintainers',
+    maintainers.map((x) => {
+      const mt = isMap(x) ? x : {};
+      const o: Record<string, string> = {};
+      for (const k of ['name', 'email', 'url']) {
+        const s = sanitize(text(mt[k]));
+        if (s !== '') o[k] = s;
+      }
+      return o;
+    }),
+  );
+  put('icon', sanitize(text(m['icon'])));
+  put('apiVersion', text(m['apiVersion']) || 'v1');
+  put('condition', sanitize(text(m['condition'])));
+  put('tags', sanitize(text(m['tags'])));
+  put('appVersion', sanitize(text(m['appVersion'])));
+  if (m['deprecated'] === true) out['deprecated'] = true;
+  if (isMap(m['annotations'])) {
+    const a = m['annotations'];
+    const keys = Object.keys(a).sort(goCompare);
+    if (keys.length > 0) out['annotations'] = Object.fromEntries(keys.map((k) => [k, text(a[k])]));
+  }
+  put('kubeVersion', sanitize(text(m['kubeVersion'])));
+  let deps: unknown = m['dependencies'];
+  // helm's loader decodes requirements.yaml into the same Metadata, after Chart.yaml
+  if (isMap(requirements) && requirements['dependencies'] !== undefined) deps = requirements['dependencies'];
+  if (Array.isArray(deps) && deps.length > 0) {
+    out['dependencies'] = deps.map((x) => {
+      const d = isMap(x) ? x : {};
+      const o: Record<string, unknown> = { name: sanitize(text(d['name'])) };
+      const version = sanitize(text(d['version']));
+      if (version) o['version'] = version;
+      o['repository'] = sanitize(text(d['repository']));
+      const condition = sanitize(text(d['condition']));
+      if (condition) o['condition'] = condition;
+      const tags = texts(d['tags']).map(sanitize);
+      if (tags.length) o['tags'] = tags;
+      if (d['enabled'] === true) o['enabled'] = true;
+      if (Array.isArray(d['import-values']) && d['import-values'].length) o['import-values'] = goValue(d['import-values']);
+      const alias = text(d['alias']);
+      if (alias) o['alias'] = alias;
+      return o;
+    });
+  }
+  put('type', text(m['type']));
+  return Buffer.from(goJson(out));
+}
+
+// ---------------------------------------------------------------------------
+// The manifest
+
+/** RFC 3339 in UTC without fractions, as Go's time.RFC3339 prints a UTC time. */
+export function rfc3339(epochSeconds: number): string {
+  return new Date(Math.floor(epochSeconds) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** helm's generateOCIAnnotations: chart fields as org.opencontainers.image.*, then the chart's own annotations. */
+function helmAnnotations(config: Record<string, unknown>, created: string): Record<string, string> {
+  const a: Record<string, string> = {};
+  const add = (k: string, v: unknown) => {
+    if (typeof v === 'string' && v.trim() !== '') a[k] = v;
+  };
+  add('org.opencontainers.image.description', config['description']);
+  add('org.opencontainers.image.title', config['name']);
+  add('org.opencontainers.image.version', config['version']);
+  add('org.opencontainers.image.url', config['home']);
+  add('org.opencontainers.image.created', created);
+  const sources = config['sources'];
+  if (Array.isArray(sources) && sources.length > 0) add('org.opencontainers.image.source', sources[0]);
+  const maintainers = config['maintainers'];
+  if (Array.isArray(maintainers) && maintainers.length > 0) {
+    const authors = maintainers
+      .map((m: Record<string, string>) => `${m['name'] ?? ''}${m['email'] ? ` (${m['email']})` : ''}`)
+      .join(', ');
+    add('org.opencontainers.image.authors', authors);
+  }
+  const own = config['annotations'];
+  if (isMap(own)) {
+    for (const [k, v] of Object.entries(own)) {
+      if (k === 'org.opencontainers.image.version' || k === 'org.opencontainers.image.title') continue;
+      a[k] = String(v);
+    }
+  }
+  return Object.fromEntries(Object.keys(a).sort(goCompare).map((k) => [k, a[k]!]));
+}
+
+export interface HelmArtifact {
+  manifest: ParsedManifest & { kind: 'image' };
+  config: Buffer;
+  layer: Buffer;
+}
+
+/**
+ * The manifest `helm push` writes (helm's tagManifest: Go's ocispec.Manifest with
+ * schemaVersion, config, layers and annotations; no mediaType field, the registry
+ * learns it from the Content-Type).
+ */
+export function helmArtifact(config: Buffer, layer: Buffer, created: string): HelmArtifact {
+  const meta = JSON.parse(config.toString('utf8')) as Record<string, unknown>;
+  const doc = {
+    schemaVersion: 2,
+    config: { mediaType: MediaType.HELM_CONFIG, digest: digestOf(config), size: config.length },
+    layers: [{ mediaType: MediaType.HELM_CHART, digest: digestOf(layer), size: layer.length }],
+    annotations: helmAnnotations(meta, created),
+  };
+  const bytes = Buffer.from(goJson(doc));
+  const manifest = parseManifest(bytes, MediaType.OCI_MANIFEST);
+  if (manifest.kind !== 'image') throw new Error('a chart manifest parsed as an index');
+  return { manifest, config, layer };
+}
+
+/** The chart's manifest, config and layer held in memory, as a copy-engine source. */
+export class MemoryPlace implements ImageSource {
+  readonly location = undefined;
+  private readonly blobs: Map<string, Buffer>;
+
+  constructor(
+    readonly name: string,
+    private readonly manifest: ParsedManifest,
+    blobs: Buffer[],
+  ) {
+    this.blobs = new Map(blobs.map((b) => [digestOf(b), b]));
+  }
+
+  async resolve(reference: string): Promise<Descriptor> {
+    if (reference !== this.manifest.digest) throw new FerryError('not-found', `${this.name} has no manifest ${reference}`);
+    return { mediaType: this.manifest.mediaType, digest: this.manifest.digest, size: this.manifest.bytes.byteLength };
+  }
+
+  async getManifest(desc: Descriptor): Promise<ParsedManifest> {
+    if (desc.digest !== this.manifest.digest) throw new FerryError('not-found', `${this.name} has no manifest ${desc.digest}`);
+    return this.manifest;
+  }
+
+  openBlob(desc: Descriptor, onBytes?: (n: number) => void): Readable {
+    const bytes = this.blobs.get(desc.digest);
+    if (!bytes) throw new FerryError('not-found', `${this.name} has no blob ${desc.digest}`);
+    verifyBytes(bytes, desc, `blob ${desc.digest} of ${this.name}`);
+    onBytes?.(bytes.length);
+    return Readable.from([bytes]);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// .helmignore (helm's pkg/ignore, with its rule semantics kept as they are)
+
+interface IgnoreRule {
+  negate: boolean;
+  mustDir: boolean;
+  match: (path: string) => boolean;
+}
+
+/** Go's path/filepath.Match pattern as a RegExp matching the whole name (`*` and `?` stop at `/`). */
+function globRegExp(pattern: string): RegExp | undefined {
+  let re = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else if (c === '\\') {
+      i++;
+      if (i >= pattern.length) return undefined;
+      re += escapeRe(pattern[i]!);
+    } else if (c === '[') {
+      const end = pattern.indexOf(']', i + 2);
+      if (end < 0) return undefined;
+      let body = pattern.slice(i + 1, end);
+      const negated = body.startsWith('^');
+      if (negated) body = body.slice(1);
+      re += `[${negated ? '^' : ''}${body.replace(/\\(.)/g, (_, x: string) => escapeRe(x)).replace(/\]/g, '\\]')}]`;
+      i = end;
+    } else re += escapeRe(c);
+  }
+  try {
+    return new RegExp(`^${re}$`, 'u');
+  } catch {
+    return undefined;
+  }
+}
+
+function escapeRe(c: string): string {
+  return c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
+/** Parses a .helmignore; `templates/.?*` (dot files in templates/) is always added, as helm does. */
+export function parseHelmignore(text: string, origin: string): IgnoreRule[] {
+  const rules: IgnoreRule[] = [];
+  const lines = [...text.split(/\r?\n/), 'templates/.?*'];
+  lines.forEach((raw, n) => {
+    let rule = raw.trim();
+    if (rule === '' || rule.startsWith('#')) return;
+    if (rule.includes('**')) throw usageError(`${origin}/.helmignore:${n + 1}: double-star (**) syntax is not supported (helm refuses it too)`);
+    let negate = false;
+    if (rule.startsWith('!')) {
+      negate = true;
+      rule = rule.slice(1);
+    }
+    let mustDir = false;
+    if (rule.endsWith('/')) {
+      mustDir = true;
+      rule = rule.slice(0, -1);
+    }
+    const anchored = rule.startsWith('/');
+    if (anchored) rule = rule.slice(1);
+    const re = globRegExp(rule);
+    if (!re) throw usageError(`${origin}/.helmignore:${n + 1}: "${raw.trim()}" is not a valid pattern`);
+    const structural = anchored || rule.includes('/');
+    rules.push({ negate, mustDir, match: (p) => re.test(structural ? p : p.slice(p.lastIndexOf('/') + 1)) });
+  });
+  return rules;
+}
+
+/** helm's Rules.Ignore, including its handling of negated rules (a non-match of `!x` ignores). */
+export function helmIgnores(rules: IgnoreRule[], path: string, isDir: boolean): boolean {
+  if (path === '' || path === '.' || path === './') return false;
+  for (const r of rules) {
+    if (r.negate) {
+      if (r.mustDir && !isDir) return true;
+      if (!r.match(path)) return true;
+      continue;
+    }
+    if (r.mustDir && !isDir) continue;
+    if (r.match(path)) return true;
+  }
+  return false;
+}
+
+/** The files `helm package` would put in the archive: posix paths relative to the chart root. */
+export async function chartDirectoryFiles(root: string): Promise<Map<string, Buffer>> {
+  let ignoreText = '';
+  try {
+    ignoreText = await readFile(join(root, '.helmignore'), 'utf8');
+  } catch {
+    // no .helmignore: only the default rule
+  }
+  const rules = parseHelmignore(ignoreText, root);
+  const files = new Map<string, Buffer>();
+  let total = 0;
+  const visited = new Set<string>();
+  const walk = async (dir: string, rel: string): Promise<void> => {
+    const real = await realpath(dir);
+    if (visited.has(real)) return; // a symlink loop: helm follows links, never in a circle
+    visited.add(real);
+    const entries = await readdir(dir, { withFileTypes: true });
+    for (const e of entries) {
+      const full = join(dir, e.name);
+      const path = rel === '' ? e.name : `${rel}/${e.name}`;
+      let isDir = e.isDirectory();
+      let isFile = e.isFile();
+      if (e.isSymbolicLink()) {
+        const s = await stat(full).catch(() => undefined);
+        if (!s) throw usageError(`${root}: ${path} is a broken symbolic link; helm cannot package it either`);
+        isDir = s.isDirectory();
+        isFile = s.isFile();
+      }
+      if (helmIgnores(rules, path, isDir)) continue;
+      if (isDir) await walk(full, path);
+      else if (isFile) {
+        const data = await readFile(full);
+        total += data.length;
+        if (total > MAX_CHART_BYTES) throw usageError(`${root}: the chart is larger than ${MAX_CHART_BYTES / 1024 / 1024} MiB`);
+        files.set(path, data);
+      } else {
+        throw usageError(`${root}: ${path} is not a regular file (a device, socket or pipe); remove it or list it in .helmignore`);
+      }
+    }
+  };
+  await walk(root, '');
+  return files;
+}
+
+// ---------------------------------------------------------------------------
+// The archive
+
+const BLOCK = 512;
+
+function octal(b: Buffer, offset: number, width: number, value: number): void {
+  b.write(value.toString(8).padStart(width - 1, '0') + '\0', offset, width, 'latin1');
+}
+
+function ustar(name: string, prefix: string, size: number, typeflag: string, mtime: number): Buffer {
+  const b = Buffer.alloc(BLOCK);
+  b.write(name, 0, 100, 'utf8');
+  octal(b, 100, 8, 0o644);
+  octal(b, 108, 8, 0);
+  octal(b, 116, 8, 0);
+  octal(b, 124, 12, size);
+  octal(b, 136, 12, mtime);
+  b.fill(0x20, 148, 156);
+  b.write(typeflag, 156, 1, 'latin1');
+  b.write('ustar\x0000', 257, 8, 'latin1');
+  octal(b, 329, 8, 0);
+  octal(b, 337, 8, 0);
+  b.write(prefix, 345, 155, 'utf8');
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += b[i]!;
+  b.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1');
+  return b;
+}
+
+function pad(n: number): Buffer {
+  return Buffer.alloc((BLOCK - (n % BLOCK)) % BLOCK);
+}
+
+/** Header block(s) for a file: plain ustar, a ustar prefix split, or a pax `path` record for long names. */
+function fileHeader(path: string, size: number, mtime: number): Buffer[] {
+  if (Buffer.byteLength(path) <= 100) return [ustar(path, '', size, '0', mtime)];
+  for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) {
+    const prefix = path.slice(0, i);
+    const name = path.slice(i + 1);
+    if (Buffer.byteLength(prefix) <= 155 && Buffer.byteLength(name) <= 100 && name !== '') return [ustar(name, prefix, size, '0', mtime)];
+  }
+  const rest = ` path=${path}\n`;
+  let len = Buffer.byteLength(rest) + 1;
+  while (String(len).length + Buffer.byteLength(rest) !== len) len = String(len).length + Buffer.byteLength(rest);
+  const record = Buffer.from(`${len}${rest}`);
+  const short = Buffer.from(path).subarray(0, 100).toString('utf8').replace(/\uFFFD+$/, '');
+  return [ustar('PaxHeaders/' + short.slice(-89), '', record.length, 'x', mtime), record, pad(record.length), ustar(short, '', size, '0', mtime)];
+}
+
+/**
+ * A deterministic chart archive: every file under `<name>/`, sorted by path,
+ * mode 0644, uid/gid 0, no user names, mtime fixed; gzip without a file name or
+ * time, and with Go's "unknown" OS byte (255), whatever the machine.
+ */
+export function chartArchive(name: string, files: Map<string, Buffer>, mtime: number): Buffer {
+  const parts: Buffer[] = [];
+  const paths = [...files.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  for (const p of paths) {
+    const data = files.get(p)!;
+    parts.push(...fileHeader(`${name}/${p}`, data.length, Math.floor(mtime)), data, pad(data.length));
+  }
+  parts.push(Buffer.alloc(2 * BLOCK));
+  const gz = gzipSync(Buffer.concat(parts), { level: 6 });
+  gz[4] = gz[5] = gz[6] = gz[7] = 0; // MTIME
+  gz[8] = 0; // XFL for the default level
+  gz[9] = 255; // OS: unknown, as Go writes it
+  return gz;
+}
+
+/** Chart.yaml (and requirements.yaml) of a chart's files, parsed. */
+export function chartYamlOf(files: Map<string, Buffer>, origin: string): { chartYaml: Record<string, unknown>; requirements: unknown } {
+  const parse = (path: string): unknown => {
+    const data = files.get(path);
+    if (!data) return undefined;
+    try {
+      return parseYamlValue(data.toString('utf8'));
+    } catch (e) {
+      throw usageError(`${origin}: ${path} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+    }
+  };
+  const chartYaml = parse('Chart.yaml');
+  if (!isMap(chartYaml)) throw usageError(`${origin} is not a Helm chart: it has no Chart.yaml`);
+  return { chartYaml, requirements: parse('requirements.yaml') };
+}

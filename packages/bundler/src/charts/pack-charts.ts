@@ -1,0 +1,204 @@
+/**
+ * Charts for `pack --chart`: each chart is read (directory, `.tgz` or
+ * `oci://…`), its images discovered, and the chart itself prepared as the Helm
+ * OCI artifact `helm push` would store. A chart directory is packaged
+ * deterministically first and discovery runs on that archive, so the images
+ * found are those of exactly what is carried. A `.tgz` keeps its bytes; a chart
+ * from a registry keeps its upstream manifest, config and layer, digests included.
+ *
+ * In the bundle a chart is an index.json entry named `charts/<name>:<tag>` (the
+ * `org.opencontainers.image.ref.name` annotation; `<tag>` is the version with `+`
+ * as `_`, helm's tag convention) and marked with `artifactType`
+ * `application/vnd.cncf.helm.config.v1+json` (its config's media type, as
+ * image-spec 1.1 defines the field for manifests). Image references are always
+ * `host/…`, so the name cannot be mistaken for an image; the artifactType is what
+ * readers go by. It carries no `io.containerd.image.name`: containerd and
+ * `docker load` should not take a chart for an image.
+ */
+import { stat } from 'node:fs/promises';
+import { posix } from 'node:path';
+import {
+  FerryError,
+  MediaType,
+  RegistryPlace,
+  parseReference,
+  usageError,
+  type ImageSource,
+  type OciClient,
+} from '@ferry/oci-client';
+import { chartFromArchive, loadChart, type Chart } from './chart-load.js';
+import { discoverImages, type ImageUsage } from './discover.js';
+import { MemoryPlace, chartArchive, chartDirectoryFiles, chartYamlOf, helmArtifact, helmChartConfig, rfc3339 } from './helm-artifact.js';
+
+/** Marks a chart's entry in index.json (descriptor `artifactType`). */
+export const CHART_ARTIFACT_TYPE = MediaType.HELM_CONFIG;
+/** The first path part of a chart's name in the bundle, and of its default place on load. */
+export const CHARTS_PATH = 'charts';
+
+export interface ChartRequest {
+  /** A chart directory, a `.tgz` file or `oci://REGISTRY/REPO[:VERSION]`. */
+  chart: string;
+  /** Values files (as `helm --values`), in order: they decide which images are used. */
+  valuesFiles?: string[] | undefined;
+  /** `--set K=V` expressions, in order. */
+  set?: string[] | undefined;
+  /** Pack the images only optional features use, too. */
+  optionalImages?: boolean | undefined;
+}
+
+export interface ChartImage {
+  ref: string;
+  usage: ImageUsage;
+  /** Whether the bundle carries it (used ones always; optional ones with --chart-optional-images). */
+  packed: boolean;
+}
+
+export interface PreparedChart {
+  request: ChartRequest;
+  name: string;
+  version: string;
+  appVersion: string | null;
+  /** The registry tag: the version with `+` as `_` (helm's convention). */
+  tag: string;
+  /** Its name in the bundle's index.json: `charts/<name>:<tag>`. */
+  ref: string;
+  /** Where it came from: the directory or `.tgz` as given, or `oci://REGISTRY/REPO:TAG` as resolved. */
+  source: string;
+  /** Its manifest and blobs. */
+  place: ImageSource;
+  digest: string;
+  /** The manifest digest at the registry, for a chart from one (kept in the bundle); else null. */
+  upstreamDigest: string | null;
+  images: ChartImage[];
+}
+
+export interface PrepareChartsOptions {
+  client: OciClient;
+  /** Seconds since the epoch for a packaged directory's mtimes and created annotation (0 when unset). */
+  sourceDateEpoch?: number | undefined;
+  log?: (line: string) => void;
+}
+
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$/;
+
+/** helm's tag for a chart version: OCI tags cannot hold `+`. */
+export function chartTag(version: string): string {
+  return version.replaceAll('+', '_');
+}
+
+/** The name of a chart in a bundle's index.json. */
+export function chartRefName(name: string, version: string): string {
+  return `${CHARTS_PATH}/${name}:${chartTag(version)}`;
+}
+
+/** Name and tag of a `charts/<name>:<tag>` index.json name, or undefined. */
+export function parseChartRefName(ref: string): { name: string; tag: string } | undefined {
+  const m = /^charts\/([^/:@]+):([^/:@]+)$/.exec(ref);
+  return m ? { name: m[1]!, tag: m[2]! } : undefined;
+}
+
+interface Artifact {
+  chart: Chart;
+  source: string;
+  place: ImageSource;
+  digest: string;
+  upstreamDigest: string | null;
+}
+
+async function localArtifact(spec: string, opts: PrepareChartsOptions): Promise<Artifact> {
+  let s;
+  try {
+    s = await stat(spec);
+  } catch {
+    throw usageError(`chart ${spec} not found: give a chart directory, a .tgz file or oci://REGISTRY/REPOSITORY[:VERSION]`);
+  }
+  let archive: Buffer;
+  let chart: Chart;
+  if (s.isDirectory()) {
+    const origin = posix.normalize(spec.replaceAll('\\', '/'));
+    const files = await chartDirectoryFiles(spec);
+    if (!files.has('Chart.yaml')) throw usageError(`${spec} is not a Helm chart directory: it has no Chart.yaml`);
+    const { chartYaml } = chartYamlOf(files, origin);
+    const name = typeof chartYaml['name'] === 'string' ? chartYaml['name'] : '';
+    if (!name) throw usageError(`${origin}: Chart.yaml has no name`);
+    archive = chartArchive(name, files, opts.sourceDateEpoch ?? 0);
+    chart = chartFromArchive(archive, origin);
+  } else {
+    chart = await loadChart(spec);
+    archive = chart.archive!;
+  }
+  const { chartYaml, requirements } = chartYamlOf(chart.files, chart.origin);
+  const artifact = helmArtifact(helmChartConfig(chartYaml, requirements), archive, rfc3339(opts.sourceDateEpoch ?? 0));
+  const place = new MemoryPlace(`chart ${spec}`, artifact.manifest, [artifact.config, artifact.layer]);
+  return { chart, source: spec, place, digest: artifact.manifest.digest, upstreamDigest: null };
+}
+
+async function ociArtifact(spec: string, opts: PrepareChartsOptions): Promise<Artifact> {
+  const chart = await loadChart(spec, { client: opts.client });
+  const oci = chart.oci!;
+  const ref = parseReference(oci.reference.slice('oci://'.length));
+  const place = new RegistryPlace(opts.client.registry(ref.registry), ref.repository);
+  const manifest = await place.getManifest({ mediaType: '', digest: oci.manifestDigest, size: 0 });
+  if (manifest.kind !== 'image' || manifest.manifest.config.mediaType !== MediaType.HELM_CONFIG) {
+    const got = manifest.kind === 'image' ? manifest.manifest.config.mediaType : manifest.mediaType;
+    throw new FerryError('unsupported', `${oci.reference} is not a chart helm can pull: its config is ${got}, not ${MediaType.HELM_CONFIG}`);
+  }
+  return { chart, source: oci.reference, place, digest: oci.manifestDigest, upstreamDigest: oci.manifestDigest };
+}
+
+/** Reads, packages and discovers every chart, in order. Throws a usage error (exit 2) for a bad chart. */
+export async function prepareCharts(requests: ChartRequest[], opts: PrepareChartsOptions): Promise<PreparedChart[]> {
+  const out: PreparedChart[] = [];
+  for (const request of requests) {
+    const a = request.chart.startsWith('oci://') ? await ociArtifact(request.chart, opts) : await localArtifact(request.chart, opts);
+    const { chart } = a;
+    if (!chart.version) throw usageError(`${chart.origin}: Chart.yaml has no version; helm needs one to push or pull the chart`);
+    const tag = chartTag(chart.version);
+    if (!PATH_COMPONENT.test(chart.name)) {
+      throw usageError(`${chart.origin}: chart name "${chart.name}" cannot be a registry repository name (lowercase letters, digits and . _ - separators)`);
+    }
+    if (!TAG.test(tag)) throw usageError(`${chart.origin}: chart version "${chart.version}" cannot be a registry tag`);
+    if (chart.type === 'library') opts.log?.(`${chart.origin}: a library chart; it is carried, but it installs nothing by itself`);
+
+    const discovery = await discoverImages({
+      loadedCharts: [chart],
+      valuesFiles: request.valuesFiles ?? [],
+      set: request.set ?? [],
+      client: opts.client,
+      ...(opts.log ? { log: opts.log } : {}),
+    });
+    const images = discovery.images.map((i) => ({ ref: i.reference, usage: i.usage, packed: i.usage === 'used' || request.optionalImages === true }));
+    const prepared: PreparedChart = {
+      request,
+      name: chart.name,
+      version: chart.version,
+      appVersion: chart.appVersion ?? null,
+      tag,
+      ref: chartRefName(chart.name, chart.version),
+      source: a.source,
+      place: a.place,
+      digest: a.digest,
+      upstreamDigest: a.upstreamDigest,
+      images,
+    };
+    const same = out.find((c) => c.ref === prepared.ref);
+    if (same) {
+      if (same.digest !== prepared.digest) {
+        throw usageError(`${same.source} and ${prepared.source} are both chart ${chart.name} ${chart.version} but differ (${same.digest}, ${prepared.digest}); a bundle holds one chart per name and version`);
+      }
+      // the same chart twice: one entry, the images of both
+      for (const img of images) {
+        const had = same.images.find((i) => i.ref === img.ref);
+        if (!had) same.images.push(img);
+        else had.packed ||= img.packed;
+      }
+      same.images.sort((x, y) => (x.ref < y.ref ? -1 : x.ref > y.ref ? 1 : 0));
+      continue;
+    }
+    const used = images.filter((i) => i.usage === 'used').length;
+    opts.log?.(`chart ${chart.name} ${chart.version}: ${used} image${used === 1 ? '' : 's'} used, ${images.length - used} optional${request.optionalImages ? ' (packed too)' : ''}`);
+    out.push(prepared);
+  }
+  return out;
+}
