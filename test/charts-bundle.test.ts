@@ -266,6 +266,29 @@ describe('ferry pack --chart', () => {
     expect(verify).toMatchObject({ ok: true, problems: [], charts: [{ ref: `charts/demo:${TAG}`, ok: true }] });
   });
 
+  it('verify finds a chart whose ferry.json entry or index.json entry was changed', async () => {
+    const layout = join(dir, 'tampered');
+    await mkdir(layout);
+    await run('tar', ['-xf', bundle, '-C', layout]);
+    const ferry = JSON.parse(await readFile(join(layout, 'ferry.json'), 'utf8'));
+    ferry.charts[0].version = '9.9.9';
+    await writeFile(join(layout, 'ferry.json'), JSON.stringify(ferry));
+    let r = await runFerry(['verify', layout, '--json']);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).problems).toEqual([
+      `ferry.json names chart demo 9.9.9 charts/demo:${TAG}, not charts/demo:9.9.9`,
+      `chart charts/demo:${TAG} is demo ${VERSION} by its config, not demo 9.9.9`,
+    ]);
+    ferry.charts[0].version = VERSION;
+    await writeFile(join(layout, 'ferry.json'), JSON.stringify(ferry));
+    const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8'));
+    delete index.manifests[2].artifactType;
+    await writeFile(join(layout, 'index.json'), JSON.stringify(index));
+    r = await runFerry(['verify', layout, '--json']);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).problems).toEqual(['ferry.json lists 2 images, index.json 3', 'ferry.json lists 1 charts, index.json 0']);
+  });
+
   it('takes charts from the spec, with their own --set', async () => {
     const spec = join(dir, 'spec.yaml');
     await writeFile(spec, `charts:\n  - chart: src/demo\n    set: ["sidecar.enabled=true"]\noutput: spec.tar\n`);

@@ -167,6 +167,10 @@ function ferryJsonDisagreements(bundle: BundleReader): string[] {
     if (entry.ref !== chart.ref) out.push(`chart ${i + 1} is ${chart.ref} in ferry.json but ${entry.ref} in index.json`);
     if (entry.descriptor.digest !== chart.digest) out.push(`chart ${chart.ref} has digest ${chart.digest} in ferry.json but ${entry.descriptor.digest} in index.json`);
   });
+  for (const chart of ferry.charts) {
+    const expected = `charts/${chart.name}:${chart.version.replaceAll('+', '_')}`;
+    if (chart.ref !== expected) out.push(`ferry.json names chart ${chart.name} ${chart.version} ${chart.ref}, not ${expected}`);
+  }
   const carried = bundle.blobs();
   if (ferry.totals.blobs !== carried.length) out.push(`ferry.json counts ${ferry.totals.blobs} blobs, the bundle carries ${carried.length}`);
   const bytes = carried.reduce((n, b) => n + b.size, 0);
