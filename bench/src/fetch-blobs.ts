@@ -1,6 +1,7 @@
-// Reference clients for the pack suite, each run as its own process:
+// Reference clients for the pack and load suites, each run as its own process:
 //
 //   node bench/dist/fetch-blobs.js LIST.json [--hash] [--write FILE] [-j 8]
+//   node bench/dist/fetch-blobs.js LIST.json --push --from DIR [--host H] [--prefix P] [-j 8]
 //
 // GETs every blob of LIST.json ({host, blobs: [{repo, digest, size, kind}]})
 // over `-j` keep-alive connections (node:http, no retries, no checks beyond the
@@ -8,9 +9,19 @@
 // With --hash every blob is sha256'd and compared, and with --write it goes by
 // positional writes into FILE preallocated at the total size: the least a
 // Node.js client must do to build a verified bundle.
-import { createHash } from 'node:crypto';
-import { closeSync, ftruncateSync, openSync, readFileSync, write } from 'node:fs';
-import { Agent, get } from 'node:http';
+//
+// With --push it is the registry's write floor instead (load suite): every
+// blob that is not a manifest goes to H (default LIST's host) as one POST
+// /v2/P/REPO/blobs/uploads/ and one monolithic PUT of the file DIR/blobs/sha256/HEX,
+// over `-j` keep-alive connections; no HEAD, no mount, no client-side hashing,
+// no manifests. Only a 201 (the registry checked the digest) counts. Prints
+// "pushed N blobs, B bytes". With --push --hash the client also sha256es every
+// blob as it sends it: the least a Node.js client that checks what it pushes must do.
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, createReadStream, ftruncateSync, openSync, readFileSync, write } from 'node:fs';
+import { Agent, get, request, type IncomingMessage } from 'node:http';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import type { CorpusBlob } from './corpus.js';
 
@@ -27,10 +38,16 @@ const { values, positionals } = parseArgs({
     hash: { type: 'boolean', default: false },
     write: { type: 'string' },
     jobs: { type: 'string', short: 'j', default: '8' },
+    push: { type: 'boolean', default: false },
+    from: { type: 'string' },
+    host: { type: 'string' },
+    prefix: { type: 'string', default: '' },
   },
 });
 const list = JSON.parse(readFileSync(positionals[0]!, 'utf8')) as { host: string; blobs: CorpusBlob[] };
+if (values.host) list.host = values.host;
 if (!/^127\.0\.0\.1:\d+$/.test(list.host)) throw new Error(`loopback only: ${list.host}`);
+const port = Number(list.host.split(':')[1]);
 const jobs = Number(values.jobs);
 const agent = new Agent({ keepAlive: true, maxSockets: jobs });
 
@@ -54,7 +71,7 @@ function pwrite(buf: Buffer, pos: number): Promise<void> {
 function fetchBlob(b: CorpusBlob): Promise<void> {
   const path = `/v2/${b.repo}/${b.kind === 'manifest' ? 'manifests' : 'blobs'}/${b.digest}`;
   return new Promise((resolve, reject) => {
-    const req = get({ host: '127.0.0.1', port: Number(list.host.split(':')[1]), path, agent, headers: { accept: MANIFEST_ACCEPT } }, (res) => {
+    const req = get({ host: '127.0.0.1', port, path, agent, headers: { accept: MANIFEST_ACCEPT } }, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
         reject(new Error(`GET ${path}: ${res.statusCode}`));
@@ -101,12 +118,58 @@ function fetchBlob(b: CorpusBlob): Promise<void> {
   });
 }
 
+/** One request on the keep-alive agent; resolves with the response, its body read and dropped. */
+function send(method: string, path: string, headers: Record<string, string>, body?: { file: string; hash?: Hash }): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path, agent, headers }, (res) => {
+      res.resume();
+      res.once('end', () => resolve(res));
+      res.once('error', reject);
+    });
+    req.once('error', reject);
+    if (body === undefined) req.end();
+    else {
+      // The file streams in; the response comes once the registry has it all.
+      const file = createReadStream(body.file, { highWaterMark: 1 << 20 });
+      if (body.hash) file.on('data', (c) => body.hash!.update(c));
+      pipeline(file, req).catch(reject);
+    }
+  });
+}
+
+let pushedBytes = 0;
+async function pushBlob(b: CorpusBlob): Promise<void> {
+  const repo = values.prefix ? `${values.prefix.replace(/\/+$/, '')}/${b.repo}` : b.repo;
+  const start = await send('POST', `/v2/${repo}/blobs/uploads/`, { 'content-length': '0' });
+  const location = start.headers.location;
+  if (start.statusCode !== 202 || !location) throw new Error(`POST /v2/${repo}/blobs/uploads/: ${start.statusCode}`);
+  const url = new URL(location, `http://${list.host}`);
+  if (url.host !== list.host) throw new Error(`upload location ${location} is not on ${list.host}`);
+  url.searchParams.set('digest', b.digest);
+  const file = join(values.from!, 'blobs', 'sha256', b.digest.slice('sha256:'.length));
+  // --hash: the client checks each blob's digest on the way out, as a verifying client must
+  // (a real one would abort the upload on a mismatch; here the check comes after it).
+  const hash = values.hash ? createHash('sha256') : undefined;
+  const done = await send(
+    'PUT',
+    url.pathname + url.search,
+    { 'content-type': 'application/octet-stream', 'content-length': String(b.size) },
+    { file, ...(hash ? { hash } : {}) },
+  );
+  if (done.statusCode !== 201) throw new Error(`PUT ${b.digest} to ${repo}: ${done.statusCode}`);
+  if (hash && `sha256:${hash.digest('hex')}` !== b.digest) throw new Error(`${file}: digest mismatch`);
+  pushedBytes += b.size;
+}
+
 // A shared queue drained by `jobs` workers, largest blobs spread like any client would meet them.
-const queue = [...list.blobs];
+const queue = values.push ? list.blobs.filter((b) => b.kind === 'blob') : [...list.blobs];
+if (values.push && !values.from) throw new Error('--push needs --from DIR (an OCI layout holding the blobs)');
+const count = queue.length;
 await Promise.all(
   Array.from({ length: jobs }, async () => {
-    for (let b = queue.shift(); b; b = queue.shift()) await fetchBlob(b);
+    for (let b = queue.shift(); b; b = queue.shift()) await (values.push ? pushBlob(b) : fetchBlob(b));
   }),
 );
 if (fd !== undefined) closeSync(fd);
 agent.destroy();
+if (values.push) process.stdout.write(`pushed ${count} blobs, ${pushedBytes} bytes\n`);

@@ -1,4 +1,4 @@
-// ferry benchmarks: node bench/dist/main.js [pack] [--corpus a,b,c] [--runs N] [-j N] ...
+// ferry benchmarks: node bench/dist/main.js [pack|load|all ...] [--corpus a,b,c] [--runs N] [-j N] ...
 // Generates (or reuses) the corpora, starts a fresh registry:2 on 127.0.0.1 for
 // each, and times the tools in alternating order. Markdown on stdout, JSON in
 // bench/results/.
@@ -11,23 +11,24 @@ import { parseArgs } from 'node:util';
 import { ensureCorpus, MB, type Corpus, type CorpusId } from './corpus.js';
 import { haveGnuTime, removeOnExit, run } from './proc.js';
 import { summarizeProfile, type ProfileSummary } from './profile.js';
-import { summarizeTrace, type TraceSummary } from './trace-summary.js';
+import { loadSuite } from './load.js';
 import { packSuite } from './pack.js';
 import { median, medianWall, type Measurement, type Suite, type SuiteInstance } from './suite.js';
 
 const BENCH_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const REPO_DIR = resolve(BENCH_DIR, '..');
 
-/** Suites by name; `load` (issue 4) goes here, with the same corpora and runner. */
-const SUITES: Record<string, Suite> = { pack: packSuite };
+/** Suites by name: each runs over the same cached corpora with the same runner. */
+const SUITES: Record<string, Suite> = { pack: packSuite, load: loadSuite };
 
-const USAGE = `usage: node bench/dist/main.js [SUITE] [options]
+const USAGE = `usage: node bench/dist/main.js [SUITE...] [options]
 
-SUITE            ${Object.keys(SUITES).join(' | ')} (default pack)
+SUITE            ${Object.keys(SUITES).join(' | ')} | all (default pack); several run one after another
 --corpus LIST    corpora to run, from a,b,c (default a,b,c)
 --runs N         timed runs per tool and corpus, alternating tools (default 3)
 -j, --jobs N     ferry's -j (default 8)
---tools LIST     only these tools (default all: ferry,skopeo,floor,http-floor,node-minimal)
+--tools LIST     only these tools (default all; pack: ferry,skopeo,floor,http-floor,node-minimal;
+                 load: ferry,skopeo,floor,node-minimal)
 --cpu-prof       after the timed runs, one untimed ferry run under node --cpu-prof; summary in the results
 --trace          after the timed runs, one untimed ferry run with a request trace: time per phase
 --work DIR       cache and scratch directory (default bench/.work)
@@ -49,7 +50,8 @@ interface CorpusResult {
   medians: Record<string, number>;
   targets: Array<{ description: string; value: string; met: boolean | undefined }>;
   profile?: ProfileSummary | undefined;
-  trace?: TraceSummary | undefined;
+  trace?: unknown;
+  traceText?: string | undefined;
 }
 
 async function versionOf(cmd: string, args: string[]): Promise<string> {
@@ -164,6 +166,11 @@ function corpusReport(r: CorpusResult, inst: Pick<SuiteInstance, 'subject' | 'ba
     const names = Object.keys(ms[0]!.phases!);
     notes += `\n${tool} phases (median s): ${names.map((n) => `${n} ${seconds(median(ms.map((m) => m.phases![n]!)))}`).join(', ')}; ${ms[0]!.processes} processes per run.`;
   }
+  const counted = r.measurements.filter((m) => m.counts);
+  for (const tool of new Set(counted.map((m) => m.tool))) {
+    const c = counted.find((m) => m.tool === tool)!.counts!;
+    notes += `\n${tool} reported: ${Object.entries(c).map(([k, v]) => `${k} ${v}`).join(', ')}.`;
+  }
   const targets = r.targets
     .map((t) => `- target ${t.description}: ${t.value} — ${t.met === undefined ? 'not measured' : t.met ? '**met**' : '**NOT met**'}`)
     .join('\n');
@@ -176,16 +183,7 @@ function corpusReport(r: CorpusResult, inst: Pick<SuiteInstance, 'subject' | 'ba
       '\n\n' +
       table([['function (self time)', 's', 'share'], ...p.topFunctions.slice(0, 12).map((f) => [`\`${f.fn}\``, seconds(f.ms), `${(f.share * 100).toFixed(1)}%`])]);
   }
-  let trace = '';
-  if (r.trace) {
-    const t = r.trace;
-    trace =
-      `\n\nferry phases (one extra untimed run with a request trace, ${seconds(t.totalMs)} s in all): ` +
-      `start-up ${seconds(t.startupMs)} s, resolve ${seconds(t.resolveMs)} s (${t.requests.manifests} manifest requests), ` +
-      `blobs ${seconds(t.blobsMs)} s (${t.requests.blobs} blob requests, mean ${t.meanBlobConcurrency.toFixed(1)} in flight, ` +
-      `mean time to headers ${t.meanBlobTtfbMs.toFixed(0)} ms), finish ${seconds(t.finishMs)} s; ` +
-      `main thread busy ${(t.eventLoopUtilization * 100).toFixed(0)}%, CPU ${t.cpuUserS.toFixed(2)} s user + ${t.cpuSysS.toFixed(2)} s sys.`;
-  }
+  const trace = r.traceText ? `\n\n${r.traceText}` : '';
   return `${head}${table(rows)}\n${notes}\n\n${targets}${profile}${trace}\n`;
 }
 
@@ -209,13 +207,14 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  const suiteName = positionals[0] ?? 'pack';
-  const suite = SUITES[suiteName];
+  const names = positionals.length ? positionals.flatMap((p) => (p === 'all' ? Object.keys(SUITES) : p.split(','))) : ['pack'];
+  const suites = names.map((n) => SUITES[n]);
   const corpora = values.corpus.split(',').map((s) => s.trim()) as CorpusId[];
   const runs = Number(values.runs);
   const jobs = Number(values.jobs);
   const only = values.tools?.split(',').map((s) => s.trim());
-  if (!suite || positionals.length > 1) throw new Error(`unknown suite "${positionals.join(' ')}"\n${USAGE}`);
+  const unknown = names.filter((n) => !SUITES[n]);
+  if (unknown.length) throw new Error(`unknown suite "${unknown.join(' ')}"\n${USAGE}`);
   if (corpora.some((c) => !['a', 'b', 'c'].includes(c))) throw new Error(`--corpus takes a list of a, b, c\n${USAGE}`);
   if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(jobs) || jobs < 1) throw new Error(`--runs and -j take positive whole numbers\n${USAGE}`);
   const builtMain = resolve(values.ferry ?? join(REPO_DIR, 'packages', 'cli', 'dist', 'main.js'));
@@ -224,7 +223,6 @@ async function main(): Promise<void> {
   }
   if (!haveGnuTime) log('GNU time (/usr/bin/time) not found: CPU time and peak RSS will not be measured');
 
-  const started = new Date();
   const workDir = resolve(values.work);
   const scratch = join(workDir, 'scratch');
   const dockerConfig = join(workDir, 'docker-config');
@@ -233,9 +231,38 @@ async function main(): Promise<void> {
   const info = await machine();
   const ferryMain = values.ferry ? builtMain : await snapshotFerry(workDir);
   await run(process.execPath, [ferryMain, '--version']);
+  for (const suite of suites as Suite[]) {
+    await runSuite(suite, {
+      corpora, runs, jobs, only, workDir, scratch, env, info, ferryMain,
+      resultsDir: resolve(values.results),
+      cpuProf: values['cpu-prof'],
+      trace: values.trace,
+    });
+  }
+}
+
+interface RunSettings {
+  corpora: CorpusId[];
+  runs: number;
+  jobs: number;
+  only: string[] | undefined;
+  workDir: string;
+  scratch: string;
+  env: NodeJS.ProcessEnv;
+  info: Awaited<ReturnType<typeof machine>>;
+  ferryMain: string;
+  resultsDir: string;
+  cpuProf: boolean;
+  trace: boolean;
+}
+
+async function runSuite(suite: Suite, settings: RunSettings): Promise<void> {
+  const { corpora, runs, jobs, only, workDir, scratch, env, info, ferryMain } = settings;
+  const started = new Date();
   log(`${suite.name}: corpora ${corpora.join(',')}, ${runs} runs each, -j ${jobs}; ${info.cpus} CPUs, ${info.memoryGB} GB`);
 
   const results: CorpusResult[] = [];
+  let baselines: string[] = [];
   let markdown = `## ${suite.name}: ${suite.description}\n\n`;
   for (const id of corpora) {
     const corpus = await ensureCorpus(workDir, id, log);
@@ -268,9 +295,9 @@ async function main(): Promise<void> {
       const toolNames = inst.tools.map((t) => t.name);
       const medians = Object.fromEntries(toolNames.map((t) => [t, medianWall(measurements, t)!]));
       let profile: ProfileSummary | undefined;
-      let trace: TraceSummary | undefined;
-      const diagDir = join(resolve(values.results), 'diagnostics', `${started.toISOString().replace(/[:.]/g, '-')}-${suite.name}-${id}`);
-      if (values['cpu-prof'] && inst.diagnose) {
+      let trace: { data: unknown; text: string } | undefined;
+      const diagDir = join(settings.resultsDir, 'diagnostics', `${started.toISOString().replace(/[:.]/g, '-')}-${suite.name}-${id}`);
+      if (settings.cpuProf && inst.diagnose) {
         await mkdir(diagDir, { recursive: true });
         const files = await inst.diagnose('cpu-prof', diagDir);
         if (files[0]) {
@@ -278,11 +305,11 @@ async function main(): Promise<void> {
           log(`CPU profile: ${files[0]}`);
         }
       }
-      if (values.trace && inst.diagnose) {
+      if (settings.trace && inst.diagnose && inst.summarizeTrace) {
         await mkdir(diagDir, { recursive: true });
         const files = await inst.diagnose('trace', diagDir);
         if (files[0]) {
-          trace = await summarizeTrace(files[0]);
+          trace = await inst.summarizeTrace(files[0]);
           log(`request trace: ${files[0]}`);
         }
       }
@@ -293,9 +320,11 @@ async function main(): Promise<void> {
         medians,
         targets: inst.targets.map((t) => ({ description: t.description, ...t.evaluate(measurements) })),
         profile,
-        trace,
+        trace: trace?.data,
+        traceText: trace?.text,
       };
       results.push(result);
+      baselines = inst.baselines;
       const section = corpusReport(result, inst, toolNames);
       markdown += section + '\n';
       process.stdout.write(section + '\n');
@@ -307,7 +336,7 @@ async function main(): Promise<void> {
   const finished = new Date();
   const durationS = (finished.getTime() - started.getTime()) / 1000;
   const summary = table([
-    ['corpus', 'ferry s', 'skopeo s', 'floor s', 'ferry ÷ skopeo', 'ferry ÷ floor', 'ferry peak RSS MB', 'targets'],
+    ['corpus', 'ferry s', ...baselines.map((b) => `${b} s`), ...baselines.map((b) => `ferry ÷ ${b}`), 'ferry peak RSS MB', 'targets'],
     ...results.map((r) => {
       const f = r.medians.ferry;
       const ratio = (b: string) => (f !== undefined && r.medians[b] !== undefined ? `${(f / r.medians[b]!).toFixed(2)}×` : '');
@@ -315,10 +344,8 @@ async function main(): Promise<void> {
       return [
         `(${r.corpus.id}) ${(r.corpus.uniqueBytes / MB).toFixed(0)} MB`,
         f !== undefined ? seconds(f) : '',
-        r.medians.skopeo !== undefined ? seconds(r.medians.skopeo) : '',
-        r.medians.floor !== undefined ? seconds(r.medians.floor) : '',
-        ratio('skopeo'),
-        ratio('floor'),
+        ...baselines.map((b) => (r.medians[b] !== undefined ? seconds(r.medians[b]!) : '')),
+        ...baselines.map(ratio),
         rss.length ? (Math.max(...rss) / 1e6).toFixed(0) : '',
         r.targets.map((t) => `${t.description}: ${t.met === undefined ? '?' : t.met ? 'met' : 'NOT met'}`).join('; '),
       ];
@@ -328,7 +355,7 @@ async function main(): Promise<void> {
   markdown += footer;
   process.stdout.write(footer);
 
-  const resultsDir = resolve(values.results);
+  const resultsDir = settings.resultsDir;
   await mkdir(resultsDir, { recursive: true });
   const file = join(resultsDir, `${suite.name}-${started.toISOString().replace(/[:.]/g, '-')}.json`);
   await writeFile(

@@ -8,6 +8,7 @@ import { measure, run as runCommand, type ProcessUsage } from './proc.js';
 import { startRegistry } from './registry.js';
 import { corpusRefs, pushCorpus } from './seed.js';
 import { ratioTarget, rssTarget, type RunResult, type Suite, type SuiteContext, type Tool } from './suite.js';
+import { packTraceText, summarizeTrace } from './trace-summary.js';
 
 const TRACE_PRELOAD = fileURLToPath(new URL('./trace.js', import.meta.url));
 const FETCH_BLOBS = fileURLToPath(new URL('./fetch-blobs.js', import.meta.url));
@@ -200,6 +201,10 @@ export const packSuite: Suite = {
         await ferry.checkAndClean(0);
         if (kind === 'trace') return [traceFile];
         return (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile') && !before.has(f)).map((f) => join(dir, f));
+      },
+      async summarizeTrace(file) {
+        const data = await summarizeTrace(file);
+        return { data, text: packTraceText(data) };
       },
       async teardown() {
         await registry.stop();

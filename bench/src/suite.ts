@@ -17,6 +17,8 @@ export interface RunResult {
   phases?: Record<string, number>;
   /** Size of what the job produced, bytes. */
   outputBytes?: number;
+  /** Counts the tool reported (e.g. blobs uploaded, mounted, skipped). */
+  counts?: Record<string, number>;
 }
 
 export interface Measurement extends RunResult {
@@ -61,6 +63,8 @@ export interface SuiteInstance {
    * trace preload (returns the trace file). Files go into `dir`.
    */
   diagnose?(kind: 'cpu-prof' | 'trace', dir: string): Promise<string[]>;
+  /** Turns the trace file of `diagnose('trace')` into figures (JSON) and one line of text. */
+  summarizeTrace?(file: string): Promise<{ data: unknown; text: string }>;
   teardown(): Promise<void>;
 }
 
