@@ -201,6 +201,9 @@ export class Transport {
         headers,
         body: await materialize(body),
         dispatcher: this.dispatcherFor(target.host),
+        // undici closes the connection after a HEAD by default (for servers that send a
+        // body anyway); registries do not, and a load sends a HEAD per blob.
+        ...(method === 'HEAD' ? { reset: false } : {}),
       });
       const location = header(res.headers, 'location');
       if (req.followRedirects === false || !REDIRECT_STATUS.has(res.statusCode) || !location) {
