@@ -15,4 +15,3 @@ export * from './trust/verify.js';
 export * from './trust/against.js';
 export * from './reader/tar-index.js';
 export * from './volumes.js';
-export * from './charts/index.js';

@@ -5,7 +5,6 @@
  * normalized and duplicates collapse to one, keeping the first position.
  */
 import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { formatReference, parsePlatformList, parseReference, usageError, type Platform } from '@ferry/oci-client';
 import type { ChartRequest } from './charts/pack-charts.js';
@@ -86,7 +85,7 @@ export async function readPackSpec(path: string): Promise<PackSpec> {
   const text = await readText(path, 'spec file');
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = (await import('yaml')).parse(text);
   } catch (e) {
     throw usageError(`${path} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
   }

@@ -24,7 +24,7 @@ import {
 } from '@ferry/oci-client';
 import { BundleWriter } from './bundle-writer.js';
 import { FORMAT_VERSION, serializeFerryJson, type BundleChart, type BundleImage, type FerryJson } from './format/ferry-json.js';
-import { CHART_ARTIFACT_TYPE, prepareCharts, type ChartRequest, type PreparedChart } from './charts/pack-charts.js';
+import type { ChartRequest, PreparedChart } from './charts/pack-charts.js';
 import { planLayout, type MetaFile, type PlannedBlob } from './layout.js';
 import { fingerprint, signBundleId } from './trust/keys.js';
 import type { BundleReader } from './reader/bundle-reader.js';
@@ -82,7 +82,10 @@ export function sourceDateEpoch(env: NodeJS.ProcessEnv): number | undefined {
 export async function pack(opts: PackOptions): Promise<PackResult> {
   const log = opts.log ?? (() => undefined);
   const concurrency = opts.concurrency ?? 8;
-  const prepared = opts.charts?.length ? await prepareCharts(opts.charts, { client: opts.client, sourceDateEpoch: opts.sourceDateEpoch, log }) : [];
+  // The chart engine is loaded only when charts are packed: it is most of ferry's start-up.
+  const prepared = opts.charts?.length
+    ? await (await import('./charts/pack-charts.js')).prepareCharts(opts.charts, { client: opts.client, sourceDateEpoch: opts.sourceDateEpoch, log })
+    : [];
   const references = [...new Set([...opts.references, ...prepared.flatMap((c) => c.images.filter((i) => i.packed).map((i) => i.ref))])];
   const images = await resolveAll(opts, references, concurrency);
   const charts = await Promise.all(prepared.map(async (chart) => ({ chart, ref: chart.ref, source: chart.place, plan: await planImage(chart.place, chart.digest) })));
@@ -206,7 +209,7 @@ function bundleIndex(images: ResolvedImage[], charts: ResolvedChart[]): object {
         digest: plan.root.digest,
         size: plan.root.bytes.byteLength,
         annotations: { [REF_NAME]: ref },
-        artifactType: CHART_ARTIFACT_TYPE,
+        artifactType: MediaType.HELM_CONFIG,
       })),
     ],
   };

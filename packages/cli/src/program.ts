@@ -1,14 +1,7 @@
 /** The `ferry` command line: options and subcommands, wired to the command modules. */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { Context, VERSION, type GlobalOptions } from './context.js';
-import { copyCommand } from './commands/copy.js';
-import { loginCommand } from './commands/login.js';
-import { packCommand } from './commands/pack.js';
-import { loadCommand } from './commands/load.js';
-import { inspectCommand } from './commands/inspect.js';
-import { keyGenerateCommand } from './commands/key.js';
-import { verifyCommand } from './commands/verify.js';
-import { imagesCommand } from './commands/images.js';
+// Command modules are imported when their command runs: start-up loads only what it uses.
 
 function jobs(value: string): number {
   const n = Number(value);
@@ -41,7 +34,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .argument('<dst>', 'destination image reference')
     .option('--platform <list>', 'only these platforms, e.g. linux/amd64,linux/arm64 (writes a filtered index)')
     .addOption(new Option('-j, --jobs <n>', 'blobs transferred at once').argParser(jobs).default(8))
-    .action((src: string, dst: string, opts, cmd: Command) => copyCommand(ctx(cmd), src, dst, opts));
+    .action((src: string, dst: string, opts, cmd: Command) => import('./commands/copy.js').then((c) => c.copyCommand(ctx(cmd), src, dst, opts)));
 
   program
     .command('pack')
@@ -59,7 +52,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--base <bundle>', 'write a delta: only blobs this earlier bundle does not carry')
     .option('--split-size <size>', 'write BUNDLE.part-000, -001, … of at most this size (e.g. 4G, 700M)')
     .addOption(new Option('-j, --jobs <n>', 'blobs downloaded at once (default 8)').argParser(jobs))
-    .action((images: string[], opts, cmd: Command) => packCommand(ctx(cmd), images, opts));
+    .action((images: string[], opts, cmd: Command) => import('./commands/pack.js').then((c) => c.packCommand(ctx(cmd), images, opts)));
 
   program
     .command('load')
@@ -73,13 +66,13 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--mapping-out <file>', 'write source -> target references and digests (.yaml or .json)')
     .option('--key <pub>', 'refuse the bundle unless signed by this public key and intact (checked before pushing)')
     .addOption(new Option('-j, --jobs <n>', 'blobs pushed at once').argParser(jobs).default(8))
-    .action((bundle: string, opts, cmd: Command) => loadCommand(ctx(cmd), bundle, opts));
+    .action((bundle: string, opts, cmd: Command) => import('./commands/load.js').then((c) => c.loadCommand(ctx(cmd), bundle, opts)));
 
   program
     .command('inspect')
     .description('list the images of a bundle (or OCI archive), their sizes and what de-duplication saved')
     .argument('<bundle>', 'a bundle file, an OCI archive or an OCI layout directory')
-    .action((bundle: string, _opts, cmd: Command) => inspectCommand(ctx(cmd), bundle));
+    .action((bundle: string, _opts, cmd: Command) => import('./commands/inspect.js').then((c) => c.inspectCommand(ctx(cmd), bundle)));
 
   program
     .command('verify')
@@ -89,7 +82,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--against <registry>', 'check instead that REGISTRY[/PREFIX] holds every image with the same digest')
     .option('--map <rule>', 'with --against: SRC_PREFIX=DST_PREFIX as for load (repeatable)', collect)
     .option('--keep-source-registry', 'with --against: names as load --keep-source-registry')
-    .action((bundle: string, opts, cmd: Command) => verifyCommand(ctx(cmd), bundle, opts));
+    .action((bundle: string, opts, cmd: Command) => import('./commands/verify.js').then((c) => c.verifyCommand(ctx(cmd), bundle, opts)));
 
   program
     .command('images')
@@ -100,14 +93,14 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--set <key=value>', 'set a value, as helm --set (repeatable)', collect)
     .option('--check <list>', 'compare with a list file; exit 1 when it lacks an image the chart uses')
     .option('--optional', 'list optional images too (used only when a feature is switched on, or only in arguments)')
-    .action((opts, cmd: Command) => imagesCommand(ctx(cmd), opts));
+    .action((opts, cmd: Command) => import('./commands/images.js').then((c) => c.imagesCommand(ctx(cmd), opts)));
 
   const key = program.command('key').description('signing keys');
   key
     .command('generate')
     .description('write an Ed25519 key pair: NAME.key (private, mode 0600) and NAME.pub')
     .argument('<name>', 'path prefix of the two files')
-    .action((name: string, _opts, cmd: Command) => keyGenerateCommand(ctx(cmd), name));
+    .action((name: string, _opts, cmd: Command) => import('./commands/key.js').then((c) => c.keyGenerateCommand(ctx(cmd), name)));
 
   program
     .command('login')
@@ -115,7 +108,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .argument('<registry>', 'registry host[:port]')
     .option('-u, --username <user>', 'user name')
     .option('--password-stdin', 'read the password from standard input')
-    .action((registry: string, opts, cmd: Command) => loginCommand(ctx(cmd), registry, opts));
+    .action((registry: string, opts, cmd: Command) => import('./commands/login.js').then((c) => c.loginCommand(ctx(cmd), registry, opts)));
 
   return program;
 }

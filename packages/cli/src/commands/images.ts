@@ -6,7 +6,7 @@
  * --check compares them with a list file and exits 1 when the list lacks a used one.
  */
 import { readFile } from 'node:fs/promises';
-import { imagesReport, type RenderedInput } from '@ferry/bundler';
+import { imagesReport, type RenderedInput } from '@ferry/bundler/charts';
 import { usageError, type OciClient } from '@ferry/oci-client';
 import type { Context } from '../context.js';
 
