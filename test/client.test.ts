@@ -6,11 +6,14 @@ import { createServer } from 'node:http';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
+  CopyEngine,
   CredentialStore,
   FerryError,
   MediaType,
   OciClient,
+  RegistryPlace,
   digestOf,
+  planImage,
   type Credential,
   type RegistryClient,
 } from '@ferry/oci-client';
@@ -242,6 +245,24 @@ describe('plain registry behind a recording proxy', () => {
     const err = await registry.pushBlob('push/wrong', wrong, () => streamOf(bytes, 7000)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FerryError);
     expect((err as FerryError).message).toMatch(/^400 DIGEST_INVALID pushing to 127\.0\.0\.1:\d+\/push\/wrong: /);
+  });
+
+  test('a copy into a repository that already holds the image asks about no blob', async () => {
+    const image = await seedImage(reg, 'again/src:1', { seed: 'again', layers: 2 });
+    const source = new RegistryPlace(registry, 'again/src');
+    const sink = new RegistryPlace(registry, 'again/dst').forWriting();
+    const plan = await planImage(source, '1');
+    const first = new CopyEngine();
+    await first.copy(source, sink, plan, '1');
+    expect(first.stats).toMatchObject({ uploaded: 0, mounted: image.blobs.size, skipped: 0 });
+    const second = new CopyEngine();
+    const requests = await requestsDuring(() => second.copy(source, sink, plan, '1'));
+    expect(second.stats).toMatchObject({ uploaded: 0, mounted: 0, skipped: image.blobs.size });
+    // The tag and each platform manifest, checked with HEAD; nothing else.
+    expect(requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'HEAD /v2/again/dst/manifests/1',
+      ...image.manifests.map((m) => `HEAD /v2/again/dst/manifests/${m.digest}`),
+    ]);
   });
 
   test('referrers falls back to the sha256-<hex> tag index on registry 2.8', async () => {

@@ -62,6 +62,11 @@ export class CopyEngine {
   async copy(source: ImageSource, sink: ImageSink, plan: ImagePlan, tag?: string, label?: string): Promise<void> {
     const image = label ?? `${sink.name}${tag ? `:${tag}` : `@${plan.root.digest}`}`;
     this.emit({ type: 'image-start', image, blobs: plan.blobs.length, bytes: plan.blobs.reduce((n, b) => n + b.size, 0) });
+    if (sink.hasImage && (await sink.hasImage(plan, tag))) {
+      this.alreadyThere(sink, plan);
+      this.emit({ type: 'image-done', image, digest: plan.root.digest });
+      return;
+    }
     // On a failure, blobs not yet started are not started, and the copy fails only
     // once the transfers under way have ended: nothing runs on after it returns.
     const stop: { failure?: unknown } = {};
@@ -78,6 +83,21 @@ export class CopyEngine {
     for (const m of plan.manifests.slice(0, -1)) await sink.putManifest(m);
     await sink.putManifest(plan.root, tag);
     this.emit({ type: 'image-done', image, digest: plan.root.digest });
+  }
+
+  /** Counts the blobs of an image the sink already holds, once each, and offers them for mounts. */
+  private alreadyThere(sink: ImageSink, plan: ImagePlan): void {
+    for (const blob of plan.blobs) {
+      const key = `${sink.name}\0${blob.digest}`;
+      if (this.inflight.has(key)) continue;
+      this.inflight.set(key, { promise: Promise.resolve('skipped'), waiters: [] });
+      if (sink.location) {
+        const placedKey = `${sink.location.registry}\0${blob.digest}`;
+        if (!this.placed.has(placedKey)) this.placed.set(placedKey, Promise.resolve(sink.location.repository));
+      }
+      this.stats.skipped++;
+      this.emit({ type: 'blob-done', digest: blob.digest, size: blob.size, outcome: 'skipped' });
+    }
   }
 
   private copyBlob(source: ImageSource, sink: ImageSink, blob: Descriptor, stop: { failure?: unknown }): Promise<BlobOutcome> {

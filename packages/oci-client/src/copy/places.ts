@@ -4,7 +4,9 @@
  * layout directories each implement this small interface.
  */
 import type { Readable } from 'node:stream';
+import { FerryError } from '../errors.js';
 import type { Descriptor, ParsedManifest } from '../manifest.js';
+import type { ImagePlan } from './plan.js';
 import type { RegistryClient } from '../registry.js';
 
 /** Where a place lives in a registry; the engine mounts blobs between places of one registry. */
@@ -43,6 +45,11 @@ export interface ImageSink {
   putBlob(desc: Descriptor, open: () => Readable | Promise<Readable>, mountFrom?: string): Promise<BlobOutcome>;
   /** Writes a manifest by digest, or under `tag` when given. */
   putManifest(manifest: ParsedManifest, tag?: string): Promise<void>;
+  /**
+   * Whether the sink already holds the whole image under `tag` (or its digest), so
+   * a rerun can skip it without asking about every blob.
+   */
+  hasImage?(plan: ImagePlan, tag?: string): Promise<boolean>;
 }
 
 /** A repository of a registry, as a source and as a sink. */
@@ -90,5 +97,23 @@ export class RegistryPlace implements ImageSource, ImageSink {
 
   async putManifest(manifest: ParsedManifest, tag?: string): Promise<void> {
     await this.client.putManifest(this.repository, tag ?? manifest.digest, manifest.bytes, manifest.mediaType);
+  }
+
+  /**
+   * The tag names the same root and every child manifest is there. A registry takes
+   * a manifest only when what it references is stored, so the blobs are there too.
+   */
+  async hasImage(plan: ImagePlan, tag?: string): Promise<boolean> {
+    const present = async (reference: string, digest: string): Promise<boolean> => {
+      try {
+        return (await this.client.resolve(this.repository, reference)).digest === digest;
+      } catch (e) {
+        if (e instanceof FerryError && e.kind === 'not-found') return false;
+        throw e;
+      }
+    };
+    if (!(await present(tag ?? plan.root.digest, plan.root.digest))) return false;
+    for (const m of plan.manifests.slice(0, -1)) if (!(await present(m.digest, m.digest))) return false;
+    return true;
   }
 }
