@@ -265,6 +265,21 @@ describe('plain registry behind a recording proxy', () => {
     ]);
   });
 
+  test('a blob stream abandoned by its reader frees its connection, so close() ends at once', async () => {
+    const image = await seedImage(reg, 'abandon/app:1', { seed: 'abandon', single: true, layers: 1, layerSize: 6 * 1024 * 1024 });
+    const layer = image.manifests[0]!.layerDigests[0]!;
+    const own = makeClient();
+    const stream = own.registry(proxy.host).getBlob('abandon/app', { digest: layer, size: image.blobs.get(layer)!.length });
+    for await (const _chunk of stream) {
+      stream.destroy();
+      break;
+    }
+    const started = Date.now();
+    await own.close();
+    // Without releasing the body, close() would wait out its 2 s grace period.
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+
   test('referrers falls back to the sha256-<hex> tag index on registry 2.8', async () => {
     const subject = single.manifests[0]!;
     const artifactType = 'application/vnd.ferry.test.signature';

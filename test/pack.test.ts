@@ -5,7 +5,7 @@ import { readFile, readdir, rm, stat, writeFile, mkdtemp } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedImage, skopeoInspectRaw, startRegistry, type SeededImage, type TestRegistry } from './harness/index.js';
+import { registryFetch, seedImage, skopeoInspectRaw, startRegistry, type SeededImage, type TestRegistry } from './harness/index.js';
 import { FERRY_MAIN, makeFerryHome, runFerry as runFerryIn, type FerryHome } from './helpers/ferry.js';
 import { run } from './harness/process.js';
 
@@ -167,6 +167,22 @@ describe('ferry pack', () => {
     expect(r).toMatchObject({ code: 2, stderr: `ferry: ${list}:2: invalid reference "Nginx:2": repository name must be lowercase ("Nginx")\n` });
     r = await runFerry(['pack', `${reg.host}/team/app:1.0`]);
     expect(r).toMatchObject({ code: 2, stderr: 'ferry: pack needs an output file: -o BUNDLE (or output: in the spec)\n' });
+  });
+
+  it('reports the failing image in one line when another image is still downloading, and leaves no bundle', async () => {
+    await seedImage(reg, 'team/large:1', { seed: 'large', layers: 2, layerSize: 8 * 1024 * 1024, platforms: ['linux/amd64'] });
+    const broken = await seedImage(reg, 'team/broken:1', { seed: 'broken', single: true, layers: 2 });
+    const gone = broken.manifests[0]!.layerDigests[1]!;
+    expect((await registryFetch(reg, `/v2/team/broken/blobs/${gone}`, { method: 'DELETE' })).status).toBe(202);
+    const out = join(dir, 'broken.tar');
+    for (let i = 0; i < 3; i++) {
+      const r = await runFerry(['pack', `${reg.host}/team/large:1`, `${reg.host}/team/broken:1`, '-o', out, '-q']);
+      expect({ code: r.code, stderr: r.stderr }).toEqual({
+        code: 1,
+        stderr: `ferry: 404 BLOB_UNKNOWN pulling from ${reg.host}/team/broken: blob ${gone} is not there\n`,
+      });
+      await expect(stat(out)).rejects.toThrow();
+    }
   });
 
   it('resumes after kill -9: no file at the final path, and the rerun gives the identical bundle', async () => {

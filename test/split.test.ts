@@ -68,6 +68,17 @@ describe('pack --split-size', () => {
     }
   });
 
+  it('removes parts left over from an earlier pack with more of them', async () => {
+    const out = join(dir, 'shrink', 'b.tar');
+    expect((await run(['pack', `${reg.host}/team/split:1`, '-o', out, '--split-size', '1M', '-q'])).code).toBe(0);
+    const many = (await readdir(join(dir, 'shrink'))).length;
+    expect((await run(['pack', `${reg.host}/team/split:1`, '-o', out, '--split-size', '2M', '-q'])).code).toBe(0);
+    const left = (await readdir(join(dir, 'shrink'))).sort();
+    expect(left.length).toBeLessThan(many);
+    expect(left).toEqual(left.map((_, i) => `b.tar.part-${String(i).padStart(3, '0')}`));
+    expect((await run(['verify', `${out}.part-000`])).code).toBe(0);
+  });
+
   it('says which part is missing', async () => {
     const out = join(dir, 'gap', 'b.tar');
     expect((await run(['pack', `${reg.host}/team/split:1`, '-o', out, '--split-size', '1M', '-q'])).code).toBe(0);

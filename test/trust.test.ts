@@ -183,3 +183,21 @@ describe('ferry verify --against', () => {
     expect(r.stderr).toBe(`ferry: ${to} does not hold what ${bundle} holds: ${to}/team/app:1.0 incomplete, ${to}/team/other:1 missing, ${to}/team/third:1 different\n`);
   });
 });
+
+describe('a digest-pinned image packed with --platform', () => {
+  it('verifies, loads as its filtered index, and checks out against the registry', async () => {
+    const bundle = join(dir, 'pinned.tar');
+    const ref = `${reg.host}/team/app@${app.digest}`;
+    let r = await run(['pack', ref, '--platform', 'linux/amd64', '-o', bundle, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const packed = JSON.parse(r.stdout).images[0];
+    expect(packed).toMatchObject({ ref, upstreamDigest: app.digest });
+    expect(packed.digest).not.toBe(app.digest);
+    expect((await run(['verify', bundle])).code).toBe(0);
+    r = await run(['load', bundle, '--to', `${target.host}/pinned`, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).images[0]).toMatchObject({ target: `${target.host}/pinned/team/app@${packed.digest}`, status: 'loaded' });
+    r = await run(['verify', bundle, '--against', `${target.host}/pinned`, '--json']);
+    expect(r.code, r.stdout).toBe(0);
+  });
+});

@@ -39,6 +39,9 @@ export class BundleWriter implements ImageSink {
   private readonly journal: string;
   private journalHandle: FileHandle | undefined;
   private journalWrites: Promise<void> = Promise.resolve();
+  private journalFailure: unknown;
+  /** Set once finished or abandoned: nothing more is written. */
+  private closed = false;
 
   private constructor(
     out: string,
@@ -116,6 +119,7 @@ export class BundleWriter implements ImageSink {
   async putBlob(desc: Descriptor, open: () => Readable | Promise<Readable>): Promise<BlobOutcome> {
     const entry = this.entry(desc.digest);
     if (this.finished.has(desc.digest)) return 'skipped';
+    this.checkOpen();
     const stream = await open();
     const end = entry.dataOffset + entry.size;
     let pos = entry.dataOffset;
@@ -123,19 +127,22 @@ export class BundleWriter implements ImageSink {
     // far fewer system calls than a write per network chunk, and the network keeps flowing.
     let batch: Buffer[] = [];
     let batchBytes = 0;
-    const inFlight: Array<Promise<unknown>> = [];
+    const inFlight: Array<Promise<void>> = [];
+    let writeFailure: unknown;
     const flush = async (): Promise<void> => {
+      if (writeFailure !== undefined) throw writeFailure;
       if (batchBytes === 0) return;
       if (inFlight.length >= 2) await inFlight.shift();
-      inFlight.push(this.fh.writev(batch, pos - batchBytes));
+      // Failures are kept (not left unhandled) and raised at the next flush.
+      inFlight.push(this.writeAll(batch, pos - batchBytes, batchBytes).catch((e: unknown) => void (writeFailure ??= e)));
       batch = [];
       batchBytes = 0;
     };
     try {
       // The stream is digest-checked by its source; a mismatch throws here and nothing is journaled.
       for await (const chunk of stream as AsyncIterable<Buffer>) {
+        this.checkOpen();
         if (pos + chunk.length > end) {
-          stream.destroy();
           throw new FerryError('integrity', `blob ${desc.digest} is larger than its descriptor says (${entry.size} bytes)`);
         }
         batch.push(chunk);
@@ -144,9 +151,13 @@ export class BundleWriter implements ImageSink {
         if (batchBytes >= WRITE_BATCH) await flush();
       }
       await flush();
+    } catch (e) {
+      stream.destroy();
+      throw e;
     } finally {
       await Promise.all(inFlight);
     }
+    if (writeFailure !== undefined) throw writeFailure;
     if (pos !== end) {
       throw new FerryError('integrity', `blob ${desc.digest} has ${pos - entry.dataOffset} bytes, its descriptor says ${entry.size}`);
     }
@@ -156,9 +167,24 @@ export class BundleWriter implements ImageSink {
 
   async putManifest(m: ParsedManifest): Promise<void> {
     if (this.finished.has(m.digest)) return;
+    this.checkOpen();
     const entry = this.entry(m.digest);
-    await this.fh.write(m.bytes, 0, m.bytes.byteLength, entry.dataOffset);
+    await this.writeAll([Buffer.from(m.bytes)], entry.dataOffset, m.bytes.byteLength);
     this.markDone(m.digest);
+  }
+
+  /** A positional write of every byte; a short write (a full disk) is an error, never a hole. */
+  private async writeAll(buffers: Buffer[], position: number, length: number): Promise<void> {
+    const r = (await this.fh.writev(buffers, position)) as { bytesWritten?: number } | undefined;
+    const written = r?.bytesWritten ?? length;
+    if (written !== length) {
+      throw new FerryError('io', `writing ${this.name}.partial failed: ${written} of ${length} bytes written at offset ${position} (is the disk full?)`);
+    }
+  }
+
+  /** After a failure elsewhere the writer is closed: transfers still running stop at their next chunk. */
+  private checkOpen(): void {
+    if (this.closed) throw new FerryError('io', `${this.name} is being abandoned`);
   }
 
   private entry(digest: string): LayoutEntry {
@@ -173,34 +199,57 @@ export class BundleWriter implements ImageSink {
    * that blob is fetched again on resume.
    */
   private markDone(digest: string): void {
+    if (this.closed) return;
     this.finished.add(digest);
     const line = JSON.stringify({ done: digest }) + '\n';
     this.journalWrites = this.journalWrites.then(async () => {
       this.journalHandle ??= await open(this.journal, 'a');
       await this.journalHandle.write(line);
     });
+    // Kept for finish(), never left unhandled.
+    this.journalWrites.catch((e: unknown) => void (this.journalFailure ??= e));
   }
 
   private async closeJournal(): Promise<void> {
-    await this.journalWrites;
+    await this.journalWrites.catch(() => undefined);
     await this.journalHandle?.close();
     this.journalHandle = undefined;
+    if (this.journalFailure !== undefined) throw this.journalFailure;
   }
 
   /** Checks every blob is in place, syncs, and renames the `.partial` file(s) to the final name(s). */
   async finish(): Promise<string[]> {
+    this.checkOpen();
     const missing = [...this.layout.blobs.keys()].filter((d) => !this.finished.has(d));
     if (missing.length) throw new Error(`bundle incomplete: ${missing.length} blobs not written (first ${missing[0]})`);
     await this.closeJournal();
     await this.fh.sync();
     await this.fh.close();
+    this.closed = true;
     for (const f of this.files) await rename(f.partial, f.final);
+    await this.removeStaleParts();
     await rm(this.journal, { force: true });
     return this.files.map((f) => f.final);
   }
 
+  /** Parts beyond the last of this bundle, left by an earlier pack with more of them, would join `cat X.part-*`. */
+  private async removeStaleParts(): Promise<void> {
+    if (this.files.length < 2 && !this.files[0]?.final.endsWith('.part-000')) return;
+    for (let i = this.files.length; ; i++) {
+      const stale = partName(this.name, i);
+      if ((await sizeOf(stale)) === undefined) return;
+      await rm(stale, { force: true });
+    }
+  }
+
+  /** Stops accepting data: transfers under way fail at their next chunk. The file stays open. */
+  stop(): void {
+    this.closed = true;
+  }
+
   /** Closes the file, leaving `<out>.partial` and its journal for a rerun to resume. */
   async abandon(): Promise<void> {
+    this.closed = true;
     await this.closeJournal().catch(() => undefined);
     await this.fh.close().catch(() => undefined);
   }

@@ -133,7 +133,18 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   let files: string[];
   try {
     const carried = new Set(blobs.map((b) => b.digest));
-    await Promise.all(entries.map(({ ref, source, plan }) => engine.copy(source, writer, { ...plan, blobs: plan.blobs.filter((b) => carried.has(b.digest)) }, undefined, ref)));
+    // The first failure stops the writer (transfers under way end at their next chunk);
+    // the file is closed only once every transfer has settled, and that failure is reported.
+    let failure: { reason: unknown } | undefined;
+    await Promise.allSettled(
+      entries.map(({ ref, source, plan }) =>
+        engine.copy(source, writer, { ...plan, blobs: plan.blobs.filter((b) => carried.has(b.digest)) }, undefined, ref).catch((e: unknown) => {
+          failure ??= { reason: e };
+          writer.stop();
+        }),
+      ),
+    );
+    if (failure) throw failure.reason;
     files = await writer.finish();
   } catch (e) {
     await writer.abandon();

@@ -60,4 +60,14 @@ describe('planned tar layout', () => {
     expect(big.offset).toBe(layout.blobs.get(`sha256:${HEX}`)!.dataOffset);
     expect(index.get(`blobs/sha256/${'cd'.repeat(32)}`)!.offset).toBe(layout.blobs.get(`sha256:${'cd'.repeat(32)}`)!.dataOffset);
   });
+
+  it('names sha512 blobs (141 bytes) with a pax path record', async () => {
+    const hex512 = 'ef'.repeat(64);
+    const layout = planLayout([{ name: 'oci-layout', bytes: Buffer.from('{}') }], [{ digest: `sha512:${hex512}`, size: 700 }], 0);
+    const path = join(dir, 'sha512.tar');
+    writeSparse(path, layout);
+    expect(execFileSync('tar', ['-tf', path], { encoding: 'utf8' }).trim().split('\n')).toEqual(['oci-layout', 'blobs/', 'blobs/sha512/', `blobs/sha512/${hex512}`]);
+    const entry = (await indexTar(path)).get(`blobs/sha512/${hex512}`)!;
+    expect(entry).toMatchObject({ size: 700, offset: layout.blobs.get(`sha512:${hex512}`)!.dataOffset });
+  });
 });

@@ -11,7 +11,8 @@ export type ErrorKind =
   | 'integrity' // digest or size mismatch
   | 'network' // connection refused, DNS, TLS, timeout
   | 'registry' // any other registry refusal (5xx after retries, 4xx)
-  | 'unsupported'; // schema1, oversized manifest, unknown media type
+  | 'unsupported' // schema1, oversized manifest, unknown media type
+  | 'io'; // local files: a full disk, a short write
 
 export interface ErrorDetails {
   status?: number | undefined;

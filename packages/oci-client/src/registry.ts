@@ -65,6 +65,8 @@ const DEFAULT_CHUNK = 8 * 1024 * 1024;
 const MAX_RESUMES = 5;
 /** Attempts of a whole upload (new session each time) on transient failures. */
 const UPLOAD_ATTEMPTS = 3;
+/** Pages of a listing followed at most. */
+const MAX_PAGES = 10_000;
 
 export class RegistryClient {
   readonly apiHost: string;
@@ -257,6 +259,11 @@ export class RegistryClient {
         }
         try {
           for await (const chunk of res.body as AsyncIterable<Buffer>) {
+            // The reader went away (its upload or disk write failed): free the connection.
+            if (verifier.destroyed) {
+              res.body.destroy();
+              return;
+            }
             let c = chunk;
             if (skip > 0) {
               const drop = Math.min(skip, c.length);
@@ -267,6 +274,7 @@ export class RegistryClient {
             received += c.length;
             if (!verifier.write(c)) await waitDrain(verifier);
           }
+          if (verifier.destroyed) return;
           verifier.end();
           return;
         } catch (e) {
@@ -291,12 +299,16 @@ export class RegistryClient {
     open: () => Readable | Promise<Readable>,
     opts: PushBlobOptions = {},
   ): Promise<PushResult> {
+    let chunked = opts.chunked;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.pushBlobOnce(repository, blob, open, opts);
+        return await this.pushBlobOnce(repository, blob, open, { ...opts, chunked });
       } catch (e) {
         const transient = e instanceof FerryError ? e.kind === 'network' || (e.status ?? 0) >= 500 : isTransientNetworkError(e);
         if (!transient || attempt >= UPLOAD_ATTEMPTS) throw e;
+        // A proxy that refuses a large body often just closes the connection (EPIPE)
+        // instead of answering 413: try the chunked protocol next.
+        if (e instanceof FerryError && e.kind === 'network') chunked = true;
       }
     }
   }
@@ -440,10 +452,15 @@ export class RegistryClient {
     if (first.status === 200 && type.startsWith(MediaType.OCI_INDEX)) {
       found = [];
       let res: TransportResponse | undefined = first;
+      const pages = new Set<string>();
       while (res) {
         const body = JSON.parse((await readLimited(res.body, MAX_MANIFEST_BYTES))?.toString() ?? '{}') as { manifests?: unknown[] };
         found.push(...(body.manifests ?? []).map((d) => descriptorSchema.parse(d) as Descriptor));
         const next = nextLink(res);
+        if (next && (pages.has(next) || pages.size >= MAX_PAGES)) {
+          throw new FerryError('registry', `${this.registry} keeps paginating the referrers of ${digest} in ${repository}; giving up`, { registry: this.registry, repository });
+        }
+        if (next) pages.add(next);
         res = next
           ? await this.send({ method: 'GET', path: next, scopes: this.pullScope(repository), operation: 'listing referrers in', repository, headers: { accept: MediaType.OCI_INDEX }, expect: [200] })
           : undefined;
@@ -465,7 +482,16 @@ export class RegistryClient {
 
   private async *paginate(path: string, scopes: string[], operation: string, repository: string | undefined): AsyncGenerator<unknown> {
     let next: string | undefined = path;
+    const seen = new Set<string>();
     while (next) {
+      // A registry whose Link header repeats a page would otherwise loop forever.
+      if (seen.has(next) || seen.size >= MAX_PAGES) {
+        throw new FerryError('registry', `${this.registry} keeps paginating ${operation} ${repository ?? 'the catalog'} (page ${seen.size + 1}); giving up`, {
+          registry: this.registry,
+          repository,
+        });
+      }
+      seen.add(next);
       const res = await this.send({ method: 'GET', path: next, scopes, operation, repository, expect: [200] });
       const bytes = await readLimited(res.body, 64 * 1024 * 1024);
       yield JSON.parse(bytes?.toString('utf8') ?? '{}');
@@ -616,15 +642,19 @@ async function* chunksOf(source: Readable, size: number): AsyncGenerator<Buffer>
   if (have > 0) yield Buffer.concat(parts);
 }
 
+/** Resolves when the stream wants more, or has ended for good (destroyed, closed or failed). */
 function waitDrain(stream: NodeJS.WritableStream & { destroyed?: boolean }): Promise<void> {
+  if (stream.destroyed) return Promise.resolve();
   return new Promise((resolve) => {
     const done = (): void => {
       stream.off('drain', done);
       stream.off('close', done);
+      stream.off('error', done);
       resolve();
     };
     stream.on('drain', done);
     stream.on('close', done);
+    stream.on('error', done);
   });
 }
 

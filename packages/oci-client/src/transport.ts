@@ -225,8 +225,18 @@ export class Transport {
     }
   }
 
-  async close(): Promise<void> {
-    await Promise.all([this.verified.close(), this.unverified.close()]);
+  /**
+   * Closes the connection pools, waiting for requests under way; after a short grace
+   * period any still open are torn down, so a command always ends (and says why).
+   */
+  async close(graceMs = 2_000): Promise<void> {
+    const closing = Promise.all([this.verified.close(), this.unverified.close()]);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), graceMs).unref()));
+    if ((await Promise.race([closing, late])) === 'late') {
+      await Promise.all([this.verified.destroy(), this.unverified.destroy()]).catch(() => undefined);
+    }
+    clearTimeout(timer);
   }
 }
 

@@ -22,26 +22,34 @@ export function padding(size: number): number {
   return (BLOCK - (size % BLOCK)) % BLOCK;
 }
 
+/** pax records an entry needs: a size over 8 GiB, a name over 100 bytes (sha512 blobs). */
+function paxRecords(h: Pick<TarEntryHeader, 'name' | 'size'>): Buffer {
+  const records: Buffer[] = [];
+  if (Buffer.byteLength(h.name) > 100) records.push(paxRecord('path', h.name));
+  if (h.size > USTAR_MAX_SIZE) records.push(paxRecord('size', String(h.size)));
+  return Buffer.concat(records);
+}
+
 /** The header block(s) that precede an entry's data: a pax header first when needed. */
 export function encodeHeader(h: TarEntryHeader): Buffer {
-  if (Buffer.byteLength(h.name) > 100) throw new Error(`tar entry name too long for ustar: ${h.name}`);
-  if (h.size <= USTAR_MAX_SIZE) return ustarBlock(h.name, h.size, h.type === 'directory' ? '5' : '0', h.type === 'directory' ? 0o755 : 0o644, h.mtime);
-  // pax: "%d size=%d\n" where the leading length counts itself.
-  const body = paxRecord('size', String(h.size));
-  const paxName = `PaxHeaders/${h.name}`.slice(0, 100);
+  const typeflag = h.type === 'directory' ? '5' : '0';
+  const mode = h.type === 'directory' ? 0o755 : 0o644;
+  const pax = paxRecords(h);
+  if (pax.length === 0) return ustarBlock(h.name, h.size, typeflag, mode, h.mtime);
+  // The ustar fields keep what fits; readers take the pax records over them.
+  const shortName = Buffer.from(h.name).subarray(0, 100).toString('latin1');
   return Buffer.concat([
-    ustarBlock(paxName, body.length, 'x', 0o644, h.mtime),
-    body,
-    Buffer.alloc(padding(body.length)),
-    ustarBlock(h.name, 0, '0', 0o644, h.mtime),
+    ustarBlock(`PaxHeaders/${h.name.split('/').pop()}`.slice(0, 100), pax.length, 'x', 0o644, h.mtime),
+    pax,
+    Buffer.alloc(padding(pax.length)),
+    ustarBlock(shortName, h.size > USTAR_MAX_SIZE ? 0 : h.size, typeflag, mode, h.mtime),
   ]);
 }
 
 /** Size of the header block(s) `encodeHeader` makes for this entry. */
 export function headerSize(h: Pick<TarEntryHeader, 'name' | 'size'>): number {
-  if (h.size <= USTAR_MAX_SIZE) return BLOCK;
-  const body = paxRecord('size', String(h.size)).length;
-  return BLOCK + body + padding(body) + BLOCK;
+  const pax = paxRecords(h).length;
+  return pax === 0 ? BLOCK : BLOCK + pax + padding(pax) + BLOCK;
 }
 
 function paxRecord(key: string, value: string): Buffer {
@@ -53,7 +61,7 @@ function paxRecord(key: string, value: string): Buffer {
 
 function ustarBlock(name: string, size: number, typeflag: string, mode: number, mtime: number): Buffer {
   const b = Buffer.alloc(BLOCK);
-  b.write(name, 0, 100, 'utf8');
+  b.write(name, 0, 100, 'latin1');
   octal(b, 100, 8, mode);
   octal(b, 108, 8, 0); // uid
   octal(b, 116, 8, 0); // gid

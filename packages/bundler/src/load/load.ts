@@ -95,7 +95,13 @@ export async function load(opts: LoadOptions): Promise<LoadResult> {
   for (const [i, m] of mappings.images.entries()) {
     const plan = await planImage(bundle, entries[i]!.descriptor.digest);
     if (m.target.digest && m.target.digest !== plan.root.digest) {
-      throw new FerryError('integrity', `${bundle.name} names ${m.source} but holds ${plan.root.digest} for it`);
+      // A digest-pinned image packed with --platform: the name keeps the upstream digest,
+      // the bundle holds the filtered index, which is what gets pushed.
+      const packed = bundle.ferry?.images.find((img) => img.ref === m.source);
+      if (packed?.upstreamDigest !== m.target.digest || packed.digest !== plan.root.digest) {
+        throw new FerryError('integrity', `${bundle.name} names ${m.source} but holds ${plan.root.digest} for it`);
+      }
+      m.target.digest = plan.root.digest;
     }
     const sink = new RegistryPlace(client.registry(m.target.registry), m.target.repository).forWriting();
     planned.push({ source: m.source, target: m.target, plan, sink });

@@ -50,7 +50,8 @@ export async function verifyAgainst(bundle: BundleReader, client: OciClient, map
         const row: AgainstRow = { source: m.source, target: formatReference(m.target), expected, actual: null, status: 'missing', missingChildren: [] };
         if (m.kind) row.kind = m.kind;
         try {
-          row.actual = (await registry.resolve(m.target.repository, m.target.tag ?? m.target.digest!)).digest;
+          // By tag, or by the bundled digest (a filtered index of a digest-pinned image has a new one).
+          row.actual = (await registry.resolve(m.target.repository, m.target.tag ?? expected)).digest;
         } catch (e) {
           if (e instanceof FerryError && e.kind === 'not-found') return row;
           throw e;

@@ -156,6 +156,9 @@ function ferryJsonDisagreements(bundle: BundleReader): string[] {
       if (name !== img.ref) out.push(`image ${i + 1} is ${img.ref} in ferry.json but ${name} in index.json`);
     }
     if (entry.descriptor.digest !== img.digest) out.push(`${img.ref} has digest ${img.digest} in ferry.json but ${entry.descriptor.digest} in index.json`);
+    // A digest-pinned name must name what was packed: the bundled or the upstream digest.
+    const pinned = /@([a-z0-9]+:[a-f0-9]+)$/.exec(img.ref)?.[1];
+    if (pinned && pinned !== img.digest && pinned !== img.upstreamDigest) out.push(`${img.ref} names ${pinned}, but the bundle holds ${img.digest} (upstream ${img.upstreamDigest})`);
   });
   const charts = bundle.charts();
   if (ferry.charts.length !== charts.length) {
