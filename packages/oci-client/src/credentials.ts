@@ -455,20 +455,24 @@ export class CredentialStore {
     return file;
   }
 
-  private async helperGet(helper: string, registry: string): Promise<Credential | undefined> {
-    const name = `docker-credential-${helper}`;
-    const operation = 'reading credentials';
+  /** Runs `docker-credential-<helper> <action>`; a helper that cannot start is an auth error. */
+  private async startHelper(helper: string, action: 'get' | 'store', input: string, registry: string, operation: string): Promise<HelperRun> {
     const file = await this.helperPath(helper, registry, operation);
-    let run: HelperRun;
     try {
-      run = await runHelper(file, 'get', authKeyFor(registry), this.env);
+      return await runHelper(file, action, input, this.env);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? 'error';
-      throw new FerryError('auth', `credential helper ${name} could not be started for ${registry} (${code}).`, {
+      throw new FerryError('auth', `credential helper docker-credential-${helper} could not be started for ${registry} (${code}).`, {
         registry,
         operation,
       });
     }
+  }
+
+  private async helperGet(helper: string, registry: string): Promise<Credential | undefined> {
+    const name = `docker-credential-${helper}`;
+    const operation = 'reading credentials';
+    const run = await this.startHelper(helper, 'get', authKeyFor(registry), registry, operation);
     if (run.code !== 0) {
       if (NOT_FOUND_RE.test(run.stdout) || NOT_FOUND_RE.test(run.stderr)) return undefined;
       const excerpt = safeExcerpt(run, []);
@@ -503,18 +507,8 @@ export class CredentialStore {
   ): Promise<void> {
     const name = `docker-credential-${helper}`;
     const operation = 'storing credentials';
-    const file = await this.helperPath(helper, registry, operation);
     const input = `${JSON.stringify({ ServerURL: authKeyFor(registry), Username: cred.username, Secret: cred.password })}\n`;
-    let run: HelperRun;
-    try {
-      run = await runHelper(file, 'store', input, this.env);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code ?? 'error';
-      throw new FerryError('auth', `credential helper ${name} could not be started for ${registry} (${code}).`, {
-        registry,
-        operation,
-      });
-    }
+    const run = await this.startHelper(helper, 'store', input, registry, operation);
     if (run.code !== 0) {
       const excerpt = safeExcerpt(run, [cred.password, cred.username]);
       throw new FerryError(

@@ -86,7 +86,8 @@ function parseDeps(raw: unknown, origin: string, file: string): ChartDependency[
   });
 }
 
-function yamlFile(files: Map<string, Buffer>, path: string, origin: string): unknown {
+/** A YAML file of a chart, parsed; undefined when the chart has no such file. */
+export function yamlFile(files: Map<string, Buffer>, path: string, origin: string): unknown {
   const data = files.get(path);
   if (!data) return undefined;
   try {

@@ -24,7 +24,7 @@ import {
   type ParsedManifest,
 } from '@ferry/oci-client';
 import { isMap } from './template-exec.js';
-import { parseYamlValue } from './template-funcs.js';
+import { yamlFile } from './chart-load.js';
 
 /** Helm's limit on a chart, uncompressed. */
 const MAX_CHART_BYTES = 100 * 1024 * 1024;
@@ -455,15 +455,7 @@ export function chartArchive(name: string, files: Map<string, Buffer>, mtime: nu
 
 /** Chart.yaml (and requirements.yaml) of a chart's files, parsed. */
 export function chartYamlOf(files: Map<string, Buffer>, origin: string): { chartYaml: Record<string, unknown>; requirements: unknown } {
-  const parse = (path: string): unknown => {
-    const data = files.get(path);
-    if (!data) return undefined;
-    try {
-      return parseYamlValue(data.toString('utf8'));
-    } catch (e) {
-      throw usageError(`${origin}: ${path} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
-    }
-  };
+  const parse = (path: string): unknown => yamlFile(files, path, origin);
   const chartYaml = parse('Chart.yaml');
   if (!isMap(chartYaml)) throw usageError(`${origin} is not a Helm chart: it has no Chart.yaml`);
   return { chartYaml, requirements: parse('requirements.yaml') };
