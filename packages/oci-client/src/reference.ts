@@ -261,6 +261,8 @@ export function parseRegistryTarget(input: string): { registry: string; prefix: 
   if (host === '') throw bad('the registry host is missing');
   const hp = hostProblem(host);
   if (hp !== undefined) throw bad(hp);
+  const port = /:(\d+)$/.exec(host)?.[1];
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) throw bad(`port ${port} is not between 1 and 65535`);
   if (slash >= 0) {
     const pp = pathProblem(prefix, 'prefix');
     if (pp !== undefined) throw bad(pp);

@@ -245,6 +245,7 @@ describe('parseRegistryTarget', () => {
     expect(usageMessage(() => parseRegistryTarget('harbor.local/a/-b'))).toContain('path component "-b" of prefix "a/-b"');
     expect(usageMessage(() => parseRegistryTarget('harbor.local/m:1'))).toContain('path component "m:1"');
     expect(usageMessage(() => parseRegistryTarget('bad_host/x'))).toContain('registry "bad_host" is not a valid host name');
+    expect(usageMessage(() => parseRegistryTarget('h.local:99999/x'))).toBe('invalid registry "h.local:99999/x": port 99999 is not between 1 and 65535');
     expect(usageMessage(() => parseRegistryTarget(''))).toBe(
       'invalid registry "": give a registry as HOST[:PORT][/PREFIX]',
     );
