@@ -8,9 +8,11 @@
 import {
   isManifestMediaType,
   formatPlatform,
+  platformFromConfig,
   platformFromDescriptor,
   type Descriptor,
   type ParsedManifest,
+  type Platform,
 } from '@ferry/oci-client';
 import type { BundleKind, BundleReader } from './reader/bundle-reader.js';
 
@@ -222,20 +224,11 @@ async function configPlatform(
   reader: BundleReader,
   root: Descriptor,
   getManifest: (d: Descriptor) => Promise<ParsedManifest>,
-): Promise<ReturnType<typeof platformFromDescriptor>> {
+): Promise<Platform | undefined> {
   if (!reader.hasBlob(root.digest)) return undefined;
   const m = await getManifest(root);
   if (m.kind !== 'image') return undefined;
   const config = m.manifest.config;
   if (!reader.hasBlob(config.digest) || config.size > 1024 * 1024) return undefined;
-  try {
-    const doc = JSON.parse((await reader.readBlob(config)).toString('utf8')) as { os?: unknown; architecture?: unknown; variant?: unknown };
-    if (typeof doc.os !== 'string' || typeof doc.architecture !== 'string' || !doc.os || !doc.architecture) return undefined;
-    return platformFromDescriptor({
-      platform: { os: doc.os, architecture: doc.architecture, ...(typeof doc.variant === 'string' && doc.variant ? { variant: doc.variant } : {}) },
-    });
-  } catch (e) {
-    if (e instanceof SyntaxError) return undefined; // not a JSON config (an artifact): no platform
-    throw e;
-  }
+  return platformFromConfig(await reader.readBlob(config));
 }

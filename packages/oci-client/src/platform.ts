@@ -149,3 +149,19 @@ export function platformMatches(wanted: Platform, actual: Platform): boolean {
   }
   return true;
 }
+
+/**
+ * The platform an image config declares (`os`, `architecture`, `variant`), or
+ * undefined when the bytes are not such a config (an artifact's, or not JSON).
+ */
+export function platformFromConfig(bytes: Uint8Array): Platform | undefined {
+  let doc: { os?: unknown; architecture?: unknown; variant?: unknown };
+  try {
+    doc = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof doc !== 'object' || doc === null) return undefined;
+  if (typeof doc.os !== 'string' || typeof doc.architecture !== 'string' || !doc.os || !doc.architecture) return undefined;
+  return { os: doc.os, architecture: doc.architecture, ...(typeof doc.variant === 'string' && doc.variant ? { variant: doc.variant } : {}) };
+}

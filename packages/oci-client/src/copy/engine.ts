@@ -5,7 +5,7 @@
  * child manifests by digest, then the root, then the tag, so a tag never points
  * at something missing.
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Descriptor } from '../manifest.js';
 import type { BlobOutcome, ImageSink, ImageSource } from './places.js';
@@ -72,7 +72,7 @@ export class CopyEngine {
     const stop: { failure?: unknown } = {};
     const settled = await Promise.allSettled(
       plan.blobs.map((blob) =>
-        this.copyBlob(source, sink, blob, stop).catch((e: unknown) => {
+        this.copyBlob(source, sink, blob, stop, plan.fetched).catch((e: unknown) => {
           stop.failure ??= e;
           throw e;
         }),
@@ -100,7 +100,7 @@ export class CopyEngine {
     }
   }
 
-  private copyBlob(source: ImageSource, sink: ImageSink, blob: Descriptor, stop: { failure?: unknown }): Promise<BlobOutcome> {
+  private copyBlob(source: ImageSource, sink: ImageSink, blob: Descriptor, stop: { failure?: unknown }, fetched: Map<string, Buffer>): Promise<BlobOutcome> {
     const key = `${sink.name}\0${blob.digest}`;
     const shared = this.inflight.get(key);
     if (shared) {
@@ -116,7 +116,7 @@ export class CopyEngine {
       return this.limit(() => {
         // Not started once every image that wants it has failed; one live image is enough to go on.
         if (waiters.every((w) => w.failure !== undefined)) return Promise.reject(waiters[0]!.failure as Error);
-        return this.transfer(source, sink, blob, mountFrom);
+        return this.transfer(source, sink, blob, fetched, mountFrom);
       });
     };
     const promise = run();
@@ -130,14 +130,20 @@ export class CopyEngine {
     return promise;
   }
 
-  private async transfer(source: ImageSource, sink: ImageSink, blob: Descriptor, mountHint?: string): Promise<BlobOutcome> {
+  private async transfer(source: ImageSource, sink: ImageSink, blob: Descriptor, fetched: Map<string, Buffer>, mountHint?: string): Promise<BlobOutcome> {
     let outcome: BlobOutcome;
     if (await sink.hasBlob(blob)) {
       outcome = 'skipped';
     } else {
       const sameRegistry = source.location && sink.location && source.location.registry === sink.location.registry;
       const progress = (bytes: number): void => this.emit({ type: 'blob-progress', digest: blob.digest, bytes });
-      const open = async (): Promise<Readable> => source.openBlob(blob, progress);
+      const open = async (): Promise<Readable> => {
+        // Read and checked while planning (a config): no second fetch.
+        const known = fetched.get(blob.digest);
+        if (!known) return source.openBlob(blob, progress);
+        progress(known.length);
+        return Readable.from([known]);
+      };
       const from = sameRegistry ? source.location!.repository : (mountHint ?? this.opts.mountFrom?.(sink, blob));
       outcome = await sink.putBlob(blob, open, from);
     }

@@ -7,7 +7,7 @@
 import { Buffer } from 'node:buffer';
 import { FerryError } from '../errors.js';
 import { MediaType, parseManifest, referencedDescriptors, type Descriptor, type ParsedManifest } from '../manifest.js';
-import { formatPlatform, platformFromDescriptor, platformMatches, type Platform } from '../platform.js';
+import { formatPlatform, platformFromConfig, platformFromDescriptor, platformMatches, type Platform } from '../platform.js';
 import type { ImageSource } from './places.js';
 
 export interface ImagePlan {
@@ -23,6 +23,11 @@ export interface ImagePlan {
   platforms: string[];
   /** True when a platform filter dropped children of the upstream index. */
   filtered: boolean;
+  /**
+   * Blobs read (and digest-checked) while planning, by digest: a single-platform
+   * image's config. The copy takes them from here instead of fetching them again.
+   */
+  fetched: Map<string, Buffer>;
 }
 
 export interface PlanOptions {
@@ -39,6 +44,7 @@ export async function planImage(source: ImageSource, reference: string, opts: Pl
   const manifests: ParsedManifest[] = [];
   const blobs = new Map<string, Descriptor>();
   const platforms: string[] = [];
+  const fetched = new Map<string, Buffer>();
   let root = upstream;
   let filtered = false;
 
@@ -50,7 +56,7 @@ export async function planImage(source: ImageSource, reference: string, opts: Pl
     }
   } else if (upstream.kind === 'image') {
     // A single-platform image says its platform only in its config.
-    const actual = await configPlatform(source, upstream);
+    const actual = await configPlatform(source, upstream, fetched);
     if (actual) platforms.push(formatPlatform(actual));
     if (opts.platforms?.length && actual && !opts.platforms.some((w) => platformMatches(w, actual))) {
       throw new FerryError(
@@ -79,7 +85,7 @@ export async function planImage(source: ImageSource, reference: string, opts: Pl
   };
   await visit(root, 0);
   manifests.push(root);
-  return { root, upstreamDigest: upstream.digest, manifests, blobs: [...blobs.values()], platforms, filtered };
+  return { root, upstreamDigest: upstream.digest, manifests, blobs: [...blobs.values()], platforms, filtered, fetched };
 }
 
 /** The children of an index to keep for `wanted` platforms, with the attestations of kept images. */
@@ -113,7 +119,7 @@ function filteredIndex(index: ParsedManifest & { kind: 'index' }, keep: Descript
 }
 
 /** The platform an image config names, for image manifests (not artifacts). */
-async function configPlatform(source: ImageSource, m: ParsedManifest & { kind: 'image' }): Promise<Platform | undefined> {
+async function configPlatform(source: ImageSource, m: ParsedManifest & { kind: 'image' }, fetched: Map<string, Buffer>): Promise<Platform | undefined> {
   const config = m.manifest.config;
   if (config.mediaType !== MediaType.OCI_CONFIG && config.mediaType !== MediaType.DOCKER_CONFIG) return undefined;
   if (config.size > 1024 * 1024) return undefined;
@@ -125,12 +131,7 @@ async function configPlatform(source: ImageSource, m: ParsedManifest & { kind: '
     if (e instanceof FerryError && (e.kind === 'integrity' || e.kind === 'not-found')) return undefined;
     throw e;
   }
-  let doc: { os?: unknown; architecture?: unknown; variant?: unknown };
-  try {
-    doc = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (typeof doc.os !== 'string' || typeof doc.architecture !== 'string') return undefined;
-  return { os: doc.os, architecture: doc.architecture, ...(typeof doc.variant === 'string' && doc.variant ? { variant: doc.variant } : {}) };
+  const bytes = Buffer.concat(chunks);
+  fetched.set(config.digest, bytes);
+  return platformFromConfig(bytes);
 }
