@@ -10,7 +10,7 @@ import { OCI_INDEX, OCI_MANIFEST, type Corpus } from './corpus.js';
 import { measure, run as runCommand, type ProcessUsage } from './proc.js';
 import { manifestDigest, startRegistry, type Registry } from './registry.js';
 import { corpusRefs, pushCorpus } from './seed.js';
-import { ratioTarget, rssTarget, type RunResult, type Suite, type SuiteContext, type Tool } from './suite.js';
+import { ratioTarget, rssTarget, runResult, type Suite, type SuiteContext, type Tool } from './suite.js';
 import { loadTraceText, summarizeLoadTrace } from './trace-summary.js';
 
 const TRACE_PRELOAD = fileURLToPath(new URL('./trace.js', import.meta.url));
@@ -25,18 +25,6 @@ const ACCEPT = [
   'application/vnd.docker.distribution.manifest.list.v2+json',
   'application/vnd.docker.distribution.manifest.v2+json',
 ].join(', ');
-
-function sum(usages: ProcessUsage[], wallMs: number, extra: Partial<RunResult> = {}): RunResult {
-  const rss = usages.map((u) => u.maxRssBytes).filter((x): x is number => x !== undefined);
-  return {
-    wallMs,
-    userS: usages.reduce((n, u) => n + u.userS, 0),
-    sysS: usages.reduce((n, u) => n + u.sysS, 0),
-    maxRssBytes: rss.length ? Math.max(...rss) : undefined,
-    processes: usages.length,
-    ...extra,
-  };
-}
 
 /** An image of the bundle: its name there (ref.name) and where ferry's default mapping puts it. */
 interface BundleImage {
@@ -110,7 +98,7 @@ export const loadSuite: Suite = {
         const u = await measure(process.execPath, [ctx.ferryMain, ...ferryArgs()], { scratch: ctx.workDir, env: ctx.env });
         // ferry's own summary line: what it uploaded, mounted and found already there.
         const s = /blobs (\d+) uploaded, (\d+) mounted, (\d+) already there/.exec(u.stdout);
-        return sum([u], u.wallMs, s ? { counts: { uploaded: Number(s[1]), mounted: Number(s[2]), skipped: Number(s[3]) } } : {});
+        return runResult([u], u.wallMs, s ? { counts: { uploaded: Number(s[1]), mounted: Number(s[2]), skipped: Number(s[3]) } } : {});
       },
       async checkAndClean() {
         await checkImages('ferry');
@@ -149,7 +137,7 @@ export const loadSuite: Suite = {
           );
         }
         const t2 = process.hrtime.bigint();
-        return sum(usages, Number(t2 - t0) / 1e6, { phases: { untar: Number(t1 - t0) / 1e6, copy: Number(t2 - t1) / 1e6 } });
+        return runResult(usages, Number(t2 - t0) / 1e6, { phases: { untar: Number(t1 - t0) / 1e6, copy: Number(t2 - t1) / 1e6 } });
       },
       async checkAndClean() {
         await checkImages('skopeo');
@@ -177,7 +165,7 @@ export const loadSuite: Suite = {
           { scratch: ctx.workDir, env: ctx.env },
         );
         if (!u.stdout.startsWith(`pushed ${blobCount} blobs`)) throw new Error(`${name}: ${u.stdout.trim()}, expected ${blobCount} blobs`);
-        return sum([u], u.wallMs);
+        return runResult([u], u.wallMs);
       },
       async checkAndClean() {
         // fetch-blobs counts only 201s: the registry itself checked every digest.

@@ -7,7 +7,7 @@ import type { Corpus } from './corpus.js';
 import { measure, run as runCommand, type ProcessUsage } from './proc.js';
 import { startRegistry } from './registry.js';
 import { corpusRefs, pushCorpus } from './seed.js';
-import { ratioTarget, rssTarget, type RunResult, type Suite, type SuiteContext, type Tool } from './suite.js';
+import { ratioTarget, rssTarget, runResult, type Suite, type SuiteContext, type Tool } from './suite.js';
 import { packTraceText, summarizeTrace } from './trace-summary.js';
 
 const TRACE_PRELOAD = fileURLToPath(new URL('./trace.js', import.meta.url));
@@ -40,18 +40,6 @@ async function checkLayoutTar(file: string, corpus: Corpus, indexName: string, w
   if ([...want].some((d) => !have.has(d))) throw new Error(`${who}: index.json of ${file} does not list every image`);
 }
 
-function sum(usages: ProcessUsage[], wallMs: number, extra: Partial<RunResult> = {}): RunResult {
-  const rss = usages.map((u) => u.maxRssBytes).filter((x): x is number => x !== undefined);
-  return {
-    wallMs,
-    userS: usages.reduce((n, u) => n + u.userS, 0),
-    sysS: usages.reduce((n, u) => n + u.sysS, 0),
-    maxRssBytes: rss.length ? Math.max(...rss) : undefined,
-    processes: usages.length,
-    ...extra,
-  };
-}
-
 export const packSuite: Suite = {
   name: 'pack',
   description: 'ferry pack vs. skopeo copy --all per image into one OCI layout + tar, vs. tar of the unique blobs',
@@ -78,7 +66,7 @@ export const packSuite: Suite = {
           [ctx.ferryMain, 'pack', ...refs, '-o', out, '-q', '-j', String(ctx.jobs)],
           { scratch: ctx.workDir, env: ctx.env },
         );
-        return sum([u], u.wallMs, { outputBytes: (await stat(out)).size });
+        return runResult([u], u.wallMs, { outputBytes: (await stat(out)).size });
       },
       async checkAndClean() {
         await checkLayoutTar(join(runDir('ferry'), 'bundle.tar'), corpus, 'index.json', 'ferry');
@@ -118,7 +106,7 @@ export const packSuite: Suite = {
         const t1 = process.hrtime.bigint();
         usages.push(await measure('tar', ['-cf', out, '-C', layout, '.'], { scratch: ctx.workDir, env: ctx.env }));
         const t2 = process.hrtime.bigint();
-        return sum(usages, Number(t2 - t0) / 1e6, {
+        return runResult(usages, Number(t2 - t0) / 1e6, {
           phases: { copy: Number(t1 - t0) / 1e6, tar: Number(t2 - t1) / 1e6 },
           outputBytes: (await stat(out)).size,
         });
@@ -139,7 +127,7 @@ export const packSuite: Suite = {
         // The corpus layout's blobs/ directory holds exactly the unique blobs.
         const out = join(runDir('floor'), 'blobs.tar');
         const u = await measure('tar', ['-cf', out, '-C', corpus.dir, 'blobs'], { scratch: ctx.workDir, env: ctx.env });
-        return sum([u], u.wallMs, { outputBytes: (await stat(out)).size });
+        return runResult([u], u.wallMs, { outputBytes: (await stat(out)).size });
       },
       async checkAndClean() {
         const names = await tarEntries(join(runDir('floor'), 'blobs.tar'));
@@ -165,7 +153,7 @@ export const packSuite: Suite = {
           scratch: ctx.workDir,
           env: ctx.env,
         });
-        return sum([u], u.wallMs);
+        return runResult([u], u.wallMs);
       },
       async checkAndClean() {
         // fetch-blobs checks sizes (and digests with --hash) itself and fails otherwise.

@@ -1,6 +1,7 @@
 // What a benchmark suite (pack today, load next) provides to the runner: for
 // one corpus, a set of tools that each do the same job once per call.
 import type { Corpus } from './corpus.js';
+import type { ProcessUsage } from './proc.js';
 import type { Registry } from './registry.js';
 
 export interface RunResult {
@@ -125,5 +126,18 @@ export function rssTarget(subject: string, limitMB: number): Target {
       const peak = Math.max(...xs) / 1e6;
       return { value: `${peak.toFixed(0)} MB`, met: peak < limitMB };
     },
+  };
+}
+
+/** One run's result from the usage of its processes: CPU summed, the largest peak RSS. */
+export function runResult(usages: ProcessUsage[], wallMs: number, extra: Partial<RunResult> = {}): RunResult {
+  const rss = usages.map((u) => u.maxRssBytes).filter((x): x is number => x !== undefined);
+  return {
+    wallMs,
+    userS: usages.reduce((n, u) => n + u.userS, 0),
+    sysS: usages.reduce((n, u) => n + u.sysS, 0),
+    maxRssBytes: rss.length ? Math.max(...rss) : undefined,
+    processes: usages.length,
+    ...extra,
   };
 }

@@ -149,21 +149,19 @@ export class RegistryClient {
       await res.body.dump();
       throw this.notFound(repository, reference);
     }
+    const tooLarge = (size: string): FerryError =>
+      new FerryError('unsupported', `manifest ${reference} in ${this.registry}/${repository} is larger than 4 MiB${size}; refusing it`, {
+        registry: this.registry,
+        repository,
+      });
     const length = Number(header(res.headers, 'content-length'));
     if (length > MAX_MANIFEST_BYTES) {
       await res.body.dump();
-      throw new FerryError('unsupported', `manifest ${reference} in ${this.registry}/${repository} is larger than 4 MiB (${length} bytes); refusing it`, {
-        registry: this.registry,
-        repository,
-      });
+      throw tooLarge(` (${length} bytes)`);
     }
+    // A registry may send no Content-Length: the read itself stops past the limit.
     const bytes = await readLimited(res.body, MAX_MANIFEST_BYTES);
-    if (!bytes) {
-      throw new FerryError('unsupported', `manifest ${reference} in ${this.registry}/${repository} is larger than 4 MiB; refusing it`, {
-        registry: this.registry,
-        repository,
-      });
-    }
+    if (!bytes) throw tooLarge('');
     const parsed = parseManifest(bytes, header(res.headers, 'content-type'));
     const stated = header(res.headers, 'docker-content-digest');
     for (const want of [stated, isDigest(reference) ? reference : undefined]) {
