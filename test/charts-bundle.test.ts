@@ -4,15 +4,14 @@
 // run here, so what it would fetch is checked through the registry API.
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registryFetch, seedImage, startRegistry, type SeededImage, type TestRegistry } from './harness/index.js';
 import { makeTempDir, removeTempDir, run } from './harness/process.js';
+import { SHARED_CHARTS } from './helpers/shared-charts.js';
 import { expectErrorLine, makeFerryHome, runFerry as runFerryIn, type FerryHome, type FerryResult } from './helpers/ferry.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const CERT_MANAGER = resolve(HERE, '../../shared/charts/cert-manager');
+const CERT_MANAGER = join(SHARED_CHARTS, 'cert-manager');
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const HELM_CONFIG = 'application/vnd.cncf.helm.config.v1+json';

@@ -2,7 +2,7 @@
 // and a Harbor fake in front of one, with skopeo as the independent reader
 // (inspect --raw) and writer (oci-archive bundles).
 import { spawn } from 'node:child_process';
-import { copyFile, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import {
   type TestRegistry,
 } from './harness/index.js';
 import { run } from './harness/process.js';
+import { changeByte } from './helpers/tamper.js';
 import {
   expectErrorLine,
   expectImageIn,
@@ -249,16 +250,7 @@ describe('ferry load: integrity, resumption, plan', () => {
     await copyFile(bundle, tampered);
     const entry = (await tarEntries(tampered)).find((e) => e.name === `blobs/sha256/${armLayer.slice(7)}`);
     expect(entry?.size).toBe(app.blobs.get(armLayer)!.length);
-    const fh = await open(tampered, 'r+');
-    try {
-      const at = entry!.offset + (entry!.size >> 1);
-      const b = Buffer.alloc(1);
-      await fh.read(b, 0, 1, at);
-      b[0] = b[0]! ^ 0x01;
-      await fh.write(b, 0, 1, at);
-    } finally {
-      await fh.close();
-    }
+    await changeByte(tampered, entry!.offset + (entry!.size >> 1));
 
     const target = await startRegistry();
     try {
@@ -290,16 +282,7 @@ describe('ferry load: integrity, resumption, plan', () => {
     const badConfig = a.manifests[0]!.configDigest;
     expect(b.blobs.has(badConfig)).toBe(false);
     const entry = (await tarEntries(pair)).find((e) => e.name === `blobs/sha256/${badConfig.slice(7)}`)!;
-    const fh = await open(pair, 'r+');
-    try {
-      const at = entry.offset + 2;
-      const c = Buffer.alloc(1);
-      await fh.read(c, 0, 1, at);
-      c[0] = c[0]! ^ 0x01;
-      await fh.write(c, 0, 1, at);
-    } finally {
-      await fh.close();
-    }
+    await changeByte(pair, entry.offset + 2);
     const target = await startRegistry();
     try {
       const r = await runFerry(['load', pair, '--to', `${target.host}/p`, '-q', '-j', '1']);

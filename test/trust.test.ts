@@ -1,10 +1,11 @@
 // Signed bundles and `ferry verify`: keys, tampering of each part, refusal under --key.
-import { copyFile, mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { indexTar } from '@ferry/bundler';
 import { registryFetch, seedImage, startRegistry, type SeededImage, type TestRegistry } from './harness/index.js';
+import { changeByte } from './helpers/tamper.js';
 import { expectErrorLine, makeFerryHome, runFerry as runFerryIn, type FerryHome } from './helpers/ferry.js';
 
 let reg: TestRegistry;
@@ -41,13 +42,7 @@ async function tampered(bundle: string, entry: string, name: string, change?: (b
   await copyFile(bundle, out);
   const e = (await indexTar(out)).get(entry);
   if (!e) throw new Error(`no entry ${entry}`);
-  const pos = e.offset + (at ?? Math.floor(e.size / 2));
-  const fh = await open(out, 'r+');
-  const b = Buffer.alloc(1);
-  await fh.read(b, 0, 1, pos);
-  b[0] = change ? change(b[0]!) : b[0]! ^ 0x01;
-  await fh.write(b, 0, 1, pos);
-  await fh.close();
+  await changeByte(out, e.offset + (at ?? Math.floor(e.size / 2)), change);
   return out;
 }
 
@@ -137,6 +132,30 @@ describe('ferry load --key', () => {
     expect(expectErrorLine(r, 1)).toBe(`ferry: refusing to load ${bad}: blob ${layer} bytes do not match the digest; nothing was pushed`);
     const catalog = await (await registryFetch(target, '/v2/_catalog')).json();
     expect(catalog).toEqual({ repositories: [] });
+  });
+
+  it('refuses a signed bundle whose index.json, ferry.json or a config changed, before pushing anything', async () => {
+    const text = async (file: string, entry: string): Promise<string> => {
+      const e = (await indexTar(file)).get(entry)!;
+      return (await readFile(file)).subarray(e.offset, e.offset + e.size).toString();
+    };
+    const config = app.manifests[1]!.configDigest;
+    const cases = [
+      // A letter of a reference name (still valid JSON), a letter of the tool name, a config byte.
+      await tampered(signed, 'index.json', 'load-index.tar', () => 'E'.charCodeAt(0), (await text(signed, 'index.json')).indexOf('team/app') + 1),
+      await tampered(signed, 'ferry.json', 'load-ferry.tar', (c) => c + 1, (await text(signed, 'ferry.json')).indexOf('"tool"') + 10),
+      await tampered(signed, blobEntry(config), 'load-config.tar'),
+    ];
+    const lines = [];
+    for (const bad of cases) {
+      const r = await run(['load', bad, '--to', `${target.host}/keyed-meta`, '--key', join(dir, 'ours.pub')]);
+      lines.push(expectErrorLine(r, 1));
+    }
+    expect(lines[0]).toMatch(/was changed after signing: index\.json or ferry\.json differ from what was signed/);
+    expect(lines[1]).toMatch(/was changed after signing: index\.json or ferry\.json differ from what was signed/);
+    expect(lines[2]).toBe(`ferry: refusing to load ${cases[2]}: blob ${config} bytes do not match the digest; nothing was pushed`);
+    const catalog = await (await registryFetch(target, '/v2/_catalog')).json();
+    expect(catalog.repositories.filter((r: string) => r.startsWith('keyed-meta'))).toEqual([]);
   });
 
   it('loads an intact signed bundle', async () => {

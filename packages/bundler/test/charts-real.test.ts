@@ -1,17 +1,15 @@
 // Discovery on real public charts, read in place from ../shared/charts (next to
-// the repository): every image a default render puts in a container must be
+// the repository, or FERRY_SHARED_CHARTS): every image a default render puts in a container must be
 // found as used, every optional one found, and nothing reported that the chart
 // does not reference. The expected lists were derived by hand (see each chart's
 // expected-images-notes.md).
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { discoverImages, type DiscoveryResult } from '../src/charts/discover.js';
 import { imagesReport } from '../src/charts/report.js';
 
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const SHARED_CHARTS = resolve(REPO_ROOT, '..', 'shared', 'charts');
+import { SHARED_CHARTS } from '../../../test/helpers/shared-charts.js';
 
 function list(chart: string, file: string): string[] {
   return readFileSync(join(SHARED_CHARTS, chart, file), 'utf8')
@@ -38,7 +36,7 @@ describe.each(CHARTS)('real chart %s', (name) => {
   };
 
   it('is there to read', () => {
-    expect(existsSync(join(dir, 'Chart.yaml')), `${dir} (the shared real charts) must exist`).toBe(true);
+    expect(existsSync(join(dir, 'Chart.yaml')), `${dir} (the shared real charts; set FERRY_SHARED_CHARTS if they are not in ../shared/charts) must exist`).toBe(true);
     expect(expected.length).toBeGreaterThan(0);
   });
 
