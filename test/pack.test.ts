@@ -86,6 +86,11 @@ describe('ferry pack', () => {
     const ferry = JSON.parse(await text('tar', ['-xOf', out, 'ferry.json']));
     expect(ferry.totals.blobs).toBe(unique.size);
     expect(ferry.totals.logicalBytes).toBeGreaterThan(ferry.totals.bytes);
+    // inspect reports what de-duplication saved.
+    const inspected = JSON.parse((await runFerry(['inspect', out, '--json'])).stdout);
+    expect(inspected.totals).toMatchObject({ blobs: unique.size, bytes: ferry.totals.bytes, logicalBytes: ferry.totals.logicalBytes });
+    expect(inspected.totals.saved).toBe(ferry.totals.logicalBytes - ferry.totals.bytes);
+    expect(inspected.totals.saved).toBeGreaterThan(0);
     const index = JSON.parse(await text('tar', ['-xOf', out, 'index.json']));
     expect(index.manifests[1].annotations).toEqual({
       'io.containerd.image.name': `${reg.host}/team/tools:2.0`,
