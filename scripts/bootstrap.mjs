@@ -8,5 +8,5 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const pm = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).packageManager;
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
 
-run('npx', ['--yes', pm, 'install', '--frozen-lockfile=' + (process.env.CI ? 'true' : 'false'), '--reporter=silent']);
+run('npx', ['--yes', pm, 'install', `--frozen-lockfile=${process.env.CI ? 'true' : 'false'}`, '--reporter=silent']);
 run(process.execPath, ['node_modules/typescript/bin/tsc', '-b', 'packages/oci-client', 'packages/bundler', 'packages/cli']);

@@ -5,17 +5,17 @@
 // and the digest check (`ferry verify --against`).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { OciClient, MediaType } from '../packages/oci-client/dist/index.js';
+import { MediaType, OciClient } from '../packages/oci-client/dist/index.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const ferryBin = join(root, 'packages/cli/dist/main.js');
-const sha256 = (b) => 'sha256:' + createHash('sha256').update(b).digest('hex');
+const sha256 = (b) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 function ensureRegistryBinary() {
   if (spawnSync('sh', ['-c', 'command -v docker-registry'], { stdio: 'ignore' }).status === 0) return;
@@ -38,19 +38,24 @@ async function startRegistry(dir, name) {
   const storage = join(dir, name);
   mkdirSync(storage);
   const config = join(dir, `${name}.yml`);
-  writeFileSync(config, [
-    'version: 0.1',
-    'log: { level: error }',
-    `storage: { filesystem: { rootdirectory: ${storage} }, delete: { enabled: true } }`,
-    `http: { addr: "127.0.0.1:${port}" }`,
-    '',
-  ].join('\n'));
+  writeFileSync(
+    config,
+    [
+      'version: 0.1',
+      'log: { level: error }',
+      `storage: { filesystem: { rootdirectory: ${storage} }, delete: { enabled: true } }`,
+      `http: { addr: "127.0.0.1:${port}" }`,
+      '',
+    ].join('\n'),
+  );
   const child = spawn('docker-registry', ['serve', config], { stdio: 'ignore' });
   const host = `127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
     try {
       if ((await fetch(`http://${host}/v2/`)).ok) return { host, child };
-    } catch { /* not up yet */ }
+    } catch {
+      /* not up yet */
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   child.kill();
@@ -65,14 +70,14 @@ function layer(size) {
   header.write('0000644\0', 100);
   header.write('0000000\0', 108);
   header.write('0000000\0', 116);
-  header.write(size.toString(8).padStart(11, '0') + '\0', 124);
+  header.write(`${size.toString(8).padStart(11, '0')}\0`, 124);
   header.write('00000000000\0', 136);
   header.write('        ', 148);
   header.write('0', 156);
   header.write('ustar\x0000', 257);
   let sum = 0;
   for (const b of header) sum += b;
-  header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
   const pad = Buffer.alloc((512 - (size % 512)) % 512);
   return gzipSync(Buffer.concat([header, data, pad, Buffer.alloc(1024)]));
 }
@@ -89,9 +94,16 @@ async function pushGeneratedImage(client, host, repo, tag, base) {
   for (const [arch, variant] of [['amd64'], ['arm64', 'v8']]) {
     const layers = [await blobs(base, MediaType.OCI_LAYER_GZIP), await blobs(layer(512 * 1024), MediaType.OCI_LAYER_GZIP)];
     const config = Buffer.from(JSON.stringify({ architecture: arch, os: 'linux', ...(variant ? { variant } : {}), rootfs: { type: 'layers', diff_ids: [] } }));
-    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, config: await blobs(config, MediaType.OCI_CONFIG), layers }));
+    const manifest = Buffer.from(
+      JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, config: await blobs(config, MediaType.OCI_CONFIG), layers }),
+    );
     await reg.putManifest(repo, sha256(manifest), manifest, MediaType.OCI_MANIFEST);
-    children.push({ mediaType: MediaType.OCI_MANIFEST, digest: sha256(manifest), size: manifest.length, platform: { architecture: arch, os: 'linux', ...(variant ? { variant } : {}) } });
+    children.push({
+      mediaType: MediaType.OCI_MANIFEST,
+      digest: sha256(manifest),
+      size: manifest.length,
+      platform: { architecture: arch, os: 'linux', ...(variant ? { variant } : {}) },
+    });
   }
   const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: children }));
   await reg.putManifest(repo, tag, index, MediaType.OCI_INDEX);
@@ -115,7 +127,11 @@ try {
   // Three images (linux/amd64 + linux/arm64/v8), all on one shared base layer.
   const base = layer(256 * 1024);
   const refs = [];
-  for (const [repo, tag] of [['demo/web', '1.0'], ['demo/api', '2.3'], ['library/tools', '0.9']]) {
+  for (const [repo, tag] of [
+    ['demo/web', '1.0'],
+    ['demo/api', '2.3'],
+    ['library/tools', '0.9'],
+  ]) {
     const digest = await pushGeneratedImage(client, a.host, repo, tag, base);
     refs.push(`${a.host}/${repo}:${tag}`);
     console.log(`pushed ${a.host}/${repo}:${tag} = ${digest}`);

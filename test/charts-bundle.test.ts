@@ -6,10 +6,10 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registryFetch, seedImage, startRegistry, type SeededImage, type TestRegistry } from './harness/index.js';
+import { registryFetch, type SeededImage, seedImage, startRegistry, type TestRegistry } from './harness/index.js';
 import { makeTempDir, removeTempDir, run } from './harness/process.js';
+import { expectErrorLine, type FerryHome, type FerryResult, makeFerryHome, runFerry as runFerryIn } from './helpers/ferry.js';
 import { SHARED_CHARTS } from './helpers/shared-charts.js';
-import { expectErrorLine, makeFerryHome, runFerry as runFerryIn, type FerryHome, type FerryResult } from './helpers/ferry.js';
 
 const CERT_MANAGER = join(SHARED_CHARTS, 'cert-manager');
 
@@ -63,11 +63,15 @@ interface FerryJsonChart {
   images: Array<{ ref: string; usage: string; packed: boolean }>;
 }
 
-async function ferryJson(tar: string): Promise<{ inputs: { references: string[]; charts: string[] }; images: Array<{ ref: string; digest: string }>; charts: FerryJsonChart[] }> {
+async function ferryJson(
+  tar: string,
+): Promise<{ inputs: { references: string[]; charts: string[] }; images: Array<{ ref: string; digest: string }>; charts: FerryJsonChart[] }> {
   return JSON.parse((await member(tar, 'ferry.json')).toString('utf8'));
 }
 
-async function indexEntries(tar: string): Promise<Array<{ mediaType: string; digest: string; size: number; artifactType?: string; annotations: Record<string, string> }>> {
+async function indexEntries(
+  tar: string,
+): Promise<Array<{ mediaType: string; digest: string; size: number; artifactType?: string; annotations: Record<string, string> }>> {
   return JSON.parse((await member(tar, 'index.json')).toString('utf8')).manifests;
 }
 
@@ -93,15 +97,7 @@ async function writeChart(root: string): Promise<void> {
       'unknownField: dropped by helm',
       '',
     ].join('\n'),
-    'values.yaml': [
-      'image:',
-      `  repository: ${h}/apps/web`,
-      '  tag: ""',
-      'sidecar:',
-      '  enabled: false',
-      `  image: ${h}/apps/sidecar:2.0`,
-      '',
-    ].join('\n'),
+    'values.yaml': ['image:', `  repository: ${h}/apps/web`, '  tag: ""', 'sidecar:', '  enabled: false', `  image: ${h}/apps/sidecar:2.0`, ''].join('\n'),
     'templates/deployment.yaml': [
       'apiVersion: apps/v1',
       'kind: Deployment',
@@ -176,7 +172,15 @@ describe('ferry pack --chart', () => {
     ]);
     expect(ferry.charts).toHaveLength(1);
     const chart = ferry.charts[0]!;
-    expect(chart).toMatchObject({ ref: `charts/demo:${TAG}`, name: 'demo', version: VERSION, appVersion: '1.0', source: chartDir, upstreamDigest: null, mediaType: OCI_MANIFEST });
+    expect(chart).toMatchObject({
+      ref: `charts/demo:${TAG}`,
+      name: 'demo',
+      version: VERSION,
+      appVersion: '1.0',
+      source: chartDir,
+      upstreamDigest: null,
+      mediaType: OCI_MANIFEST,
+    });
     expect(chart.images).toEqual([
       { ref: `${src.host}/apps/hook:3.0`, usage: 'used', packed: true },
       { ref: `${src.host}/apps/sidecar:2.0`, usage: 'optional', packed: false },
@@ -185,7 +189,13 @@ describe('ferry pack --chart', () => {
     // The images first, in order, then the chart: named by ref.name only, marked by artifactType.
     const index = await indexEntries(bundle);
     expect(index).toHaveLength(3);
-    expect(index[2]).toEqual({ mediaType: OCI_MANIFEST, digest: chart.digest, size: expect.any(Number), annotations: { [REF_NAME]: `charts/demo:${TAG}` }, artifactType: HELM_CONFIG });
+    expect(index[2]).toEqual({
+      mediaType: OCI_MANIFEST,
+      digest: chart.digest,
+      size: expect.any(Number),
+      annotations: { [REF_NAME]: `charts/demo:${TAG}` },
+      artifactType: HELM_CONFIG,
+    });
     const names = (await run('tar', ['-tf', bundle])).toString('utf8');
     expect(names).not.toContain(sidecar.digest.slice(7));
   });
@@ -238,7 +248,7 @@ describe('ferry pack --chart', () => {
     expect(chartYaml.equals(await readFile(join(chartDir, 'Chart.yaml')))).toBe(true);
   });
 
-  it('is deterministic with SOURCE_DATE_EPOCH: a second pack is byte-identical, whatever the files\' mtimes', async () => {
+  it("is deterministic with SOURCE_DATE_EPOCH: a second pack is byte-identical, whatever the files' mtimes", async () => {
     const again = join(dir, 'demo-again.tar');
     for (const f of ['Chart.yaml', 'values.yaml', 'templates/hook.yaml']) await utimes(join(chartDir, f), new Date(), new Date('2001-02-03T04:05:06Z'));
     ok(await runFerry(['pack', `${src.host}/apps/web:1.0`, '--chart', chartDir, '-o', again, '-q', '-j', '1'], { SOURCE_DATE_EPOCH: SDE }));
@@ -249,13 +259,26 @@ describe('ferry pack --chart', () => {
     const out = join(dir, 'optional.tar');
     const r = ok(await runFerry(['pack', '--chart', chartDir, '--chart-optional-images', '-o', out, '--json']));
     const summary = JSON.parse(r.stdout);
-    expect(summary.images.map((i: { ref: string }) => i.ref)).toEqual([`${src.host}/apps/hook:3.0`, `${src.host}/apps/sidecar:2.0`, `${src.host}/apps/web:1.0`]);
+    expect(summary.images.map((i: { ref: string }) => i.ref)).toEqual([
+      `${src.host}/apps/hook:3.0`,
+      `${src.host}/apps/sidecar:2.0`,
+      `${src.host}/apps/web:1.0`,
+    ]);
     expect(summary.charts[0].images.every((i: { packed: boolean }) => i.packed)).toBe(true);
 
     const inspect = JSON.parse(ok(await runFerry(['inspect', out, '--json'])).stdout);
     expect(inspect.images.map((i: { reference: string }) => i.reference)).toHaveLength(3);
     expect(inspect.charts).toEqual([
-      expect.objectContaining({ reference: `charts/demo:${TAG}`, name: 'demo', version: VERSION, appVersion: '1.0', source: chartDir, blobs: 3, complete: true, images: { used: 2, optional: 1, packed: 3 } }),
+      expect.objectContaining({
+        reference: `charts/demo:${TAG}`,
+        name: 'demo',
+        version: VERSION,
+        appVersion: '1.0',
+        source: chartDir,
+        blobs: 3,
+        complete: true,
+        images: { used: 2, optional: 1, packed: 3 },
+      }),
     ]);
     expect(inspect.totals.unreferenced.blobs).toBe(0);
     const table = ok(await runFerry(['inspect', out])).stdout;
@@ -294,7 +317,11 @@ describe('ferry pack --chart', () => {
     const r = ok(await runFerry(['pack', '--spec', spec, '-o', join(dir, 'spec.tar'), '--json']));
     const chart = JSON.parse(r.stdout).charts[0];
     expect(chart.source).toBe(join(dir, 'src/demo'));
-    expect(chart.images.find((i: { ref: string }) => i.ref.endsWith('/apps/sidecar:2.0'))).toEqual({ ref: `${src.host}/apps/sidecar:2.0`, usage: 'used', packed: true });
+    expect(chart.images.find((i: { ref: string }) => i.ref.endsWith('/apps/sidecar:2.0'))).toEqual({
+      ref: `${src.host}/apps/sidecar:2.0`,
+      usage: 'used',
+      packed: true,
+    });
   });
 
   it('refuses a chart that is not there or not a chart, and a bad spec entry, with one line and exit 2', async () => {
@@ -329,7 +356,14 @@ describe('ferry load of a bundle with a chart', () => {
 
     const dry = JSON.parse(ok(await runFerry(['load', bundle, '--to', `${dst.host}/mirror`, '--dry-run', '--json'])).stdout);
     expect(dry.charts).toEqual([
-      expect.objectContaining({ name: 'demo', version: VERSION, target: `${dst.host}/mirror/charts/demo:${TAG}`, status: 'planned', blobsToPush: 2, blobsPresent: 0 }),
+      expect.objectContaining({
+        name: 'demo',
+        version: VERSION,
+        target: `${dst.host}/mirror/charts/demo:${TAG}`,
+        status: 'planned',
+        blobsToPush: 2,
+        blobsPresent: 0,
+      }),
     ]);
 
     const mapping = join(dir, 'mapping.json');
@@ -359,7 +393,10 @@ describe('ferry load of a bundle with a chart', () => {
     expect(Buffer.from(await layer.arrayBuffer()).equals(await blob(bundle, manifest.layers[0].digest))).toBe(true);
 
     // Its images are there too, with their digests.
-    for (const [repo, image] of [['apps/web:1.0', web], ['apps/hook:3.0', hook]] as const) {
+    for (const [repo, image] of [
+      ['apps/web:1.0', web],
+      ['apps/hook:3.0', hook],
+    ] as const) {
       const [name, tag] = repo.split(':');
       const res = await registryFetch(dst, `/v2/mirror/${name}/manifests/${tag}`, { method: 'HEAD', headers: { accept: OCI_MANIFEST } });
       expect(res.headers.get('docker-content-digest')).toBe(image.digest);
@@ -370,7 +407,8 @@ describe('ferry load of a bundle with a chart', () => {
   });
 
   it('--map charts=DST or charts/NAME=DST moves the chart; --keep-source-registry does not', async () => {
-    const plan = async (...args: string[]) => JSON.parse(ok(await runFerry(['load', bundle, '--to', dst.host, ...args, '--dry-run', '--json'])).stdout).charts[0].target;
+    const plan = async (...args: string[]) =>
+      JSON.parse(ok(await runFerry(['load', bundle, '--to', dst.host, ...args, '--dry-run', '--json'])).stdout).charts[0].target;
     expect(await plan('--map', 'charts=helm/stable')).toBe(`${dst.host}/helm/stable/demo:${TAG}`);
     expect(await plan('--map', 'charts/demo=apps/demo-chart', '--map', 'charts=other')).toBe(`${dst.host}/apps/demo-chart:${TAG}`);
     expect(await plan('--keep-source-registry')).toBe(`${dst.host}/charts/demo:${TAG}`);
@@ -393,7 +431,11 @@ describe('charts from a .tgz and from a registry', () => {
       expect(start.status).toBe(202);
       const location = new URL(start.headers.get('location')!, src.url);
       location.searchParams.set('digest', sha256(b));
-      const res = await registryFetch(src, location.pathname + location.search, { method: 'PUT', body: b, headers: { 'content-type': 'application/octet-stream' } });
+      const res = await registryFetch(src, location.pathname + location.search, {
+        method: 'PUT',
+        body: b,
+        headers: { 'content-type': 'application/octet-stream' },
+      });
       expect(res.status).toBe(201);
     }
     const bytes = Buffer.from(
@@ -441,7 +483,9 @@ describe('charts from a .tgz and from a registry', () => {
 describe('the real cert-manager chart', () => {
   it('packs its four used images from a registry named with --set, and the chart with helm metadata', async () => {
     const names = ['cainjector', 'controller', 'startupapicheck', 'webhook'];
-    const seeded = await Promise.all(names.map((n) => seedImage(src, `jetstack/cert-manager-${n}:v1.21.1`, { single: true, layers: 1, layerSize: 1024, seed: n })));
+    const seeded = await Promise.all(
+      names.map((n) => seedImage(src, `jetstack/cert-manager-${n}:v1.21.1`, { single: true, layers: 1, layerSize: 1024, seed: n })),
+    );
     const out = join(dir, 'cert-manager.tar');
     const r = ok(await runFerry(['pack', '--chart', CERT_MANAGER, '--set', `imageRegistry=${src.host}`, '-o', out, '--json', '-q']));
     const summary = JSON.parse(r.stdout);
@@ -455,7 +499,20 @@ describe('the real cert-manager chart', () => {
     ]);
     const manifest = JSON.parse((await blob(out, chart.digest)).toString('utf8'));
     const config = JSON.parse((await blob(out, manifest.config.digest)).toString('utf8'));
-    expect(Object.keys(config)).toEqual(['name', 'home', 'sources', 'version', 'description', 'keywords', 'maintainers', 'icon', 'apiVersion', 'appVersion', 'annotations', 'kubeVersion']);
+    expect(Object.keys(config)).toEqual([
+      'name',
+      'home',
+      'sources',
+      'version',
+      'description',
+      'keywords',
+      'maintainers',
+      'icon',
+      'apiVersion',
+      'appVersion',
+      'annotations',
+      'kubeVersion',
+    ]);
     expect(config.annotations['artifacthub.io/prerelease']).toBe('false');
     expect(manifest.annotations['org.opencontainers.image.source']).toBe('https://github.com/cert-manager/cert-manager');
     expect(manifest.annotations['org.opencontainers.image.authors']).toBe('cert-manager-maintainers (cert-manager-maintainers@googlegroups.com)');

@@ -4,9 +4,9 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { seedImage, startRegistry, type SeededImage, type TestRegistry } from './harness/index.js';
+import { type SeededImage, seedImage, startRegistry, type TestRegistry } from './harness/index.js';
 import { freePort } from './harness/net.js';
-import { copyResult, expectErrorLine, expectImageIn, makeFerryHome, runFerry, type FerryHome } from './helpers/ferry.js';
+import { copyResult, expectErrorLine, expectImageIn, type FerryHome, makeFerryHome, runFerry } from './helpers/ferry.js';
 
 let home: FerryHome;
 beforeAll(async () => {

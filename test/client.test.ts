@@ -4,28 +4,28 @@
 // monolithic uploads, and not-found errors.
 import { createServer } from 'node:http';
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   CopyEngine,
+  type Credential,
   CredentialStore,
+  digestOf,
   FerryError,
   MediaType,
   OciClient,
-  RegistryPlace,
-  digestOf,
   planImage,
-  type Credential,
   type RegistryClient,
+  RegistryPlace,
 } from '@ferry/oci-client';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
+  type FaultProxy,
   registryFetch,
-  seedImage,
+  type SeededImage,
   seededBytes,
+  seedImage,
   sha256Digest,
   startFaultProxy,
   startRegistry,
-  type FaultProxy,
-  type SeededImage,
   type TestRegistry,
 } from './harness/index.js';
 import { closeServer, listen } from './harness/net.js';
@@ -146,11 +146,7 @@ describe('plain registry behind a recording proxy', () => {
     const pager = await startTagPager(reg);
     try {
       expect(await client.registry(pager.host).listTags('tags/app', 2)).toEqual(['t1', 't2', 't3', 't4', 't5']);
-      expect(pager.requests).toEqual([
-        '/v2/tags/app/tags/list?n=2',
-        '/v2/tags/app/tags/list?last=t2&n=2',
-        '/v2/tags/app/tags/list?last=t4&n=2',
-      ]);
+      expect(pager.requests).toEqual(['/v2/tags/app/tags/list?n=2', '/v2/tags/app/tags/list?last=t2&n=2', '/v2/tags/app/tags/list?last=t4&n=2']);
     } finally {
       await pager.stop();
     }
@@ -180,7 +176,10 @@ describe('plain registry behind a recording proxy', () => {
       const chunks: Buffer[] = [];
       const error = await (async () => {
         for await (const c of stream) chunks.push(c as Buffer);
-      })().then(() => undefined, (e: unknown) => e);
+      })().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       return { body: Buffer.concat(chunks), error };
     };
     const good = await read(registry.getBlob('tags/app', { digest, size: bytes.length }));

@@ -4,31 +4,22 @@
 // of the source.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
+  type BlobOrigin,
+  type FaultProxy,
   OCI_INDEX,
   OCI_MANIFEST,
   registryFetch,
+  type SeededImage,
   seedImage,
   sha256Digest,
   skopeoInspectRaw,
   startBlobOrigin,
   startFaultProxy,
   startRegistry,
-  type BlobOrigin,
-  type FaultProxy,
-  type SeededImage,
   type TestRegistry,
   type TokenRequest,
 } from './harness/index.js';
-import {
-  alice,
-  copyResult,
-  expectErrorLine,
-  expectImageIn,
-  headStatus,
-  makeFerryHome,
-  runFerry,
-  type FerryHome,
-} from './helpers/ferry.js';
+import { alice, copyResult, expectErrorLine, expectImageIn, type FerryHome, headStatus, makeFerryHome, runFerry } from './helpers/ferry.js';
 
 let plain: TestRegistry;
 let tls: TestRegistry;
@@ -107,9 +98,7 @@ describe('copy of a two-platform index keeps every digest', () => {
   });
 
   test('htpasswd -> token registry, asking the token server for push on the target only', async () => {
-    const { result: res, requests } = await tokenRequestsDuring(() =>
-      ferry('copy', '--json', `${htpasswd.host}/hp/app:1.0`, `${token.host}/tok/app:1.0`),
-    );
+    const { result: res, requests } = await tokenRequestsDuring(() => ferry('copy', '--json', `${htpasswd.host}/hp/app:1.0`, `${token.host}/tok/app:1.0`));
     expect(copyResult(res)).toMatchObject({ digest: image.digest, blobs: { uploaded: 6, mounted: 0, skipped: 0 } });
     await expectImageIn(token, 'tok/app:1.0', image);
     expect(requests.length).toBeGreaterThan(0);
@@ -124,9 +113,7 @@ describe('copy of a two-platform index keeps every digest', () => {
   });
 
   test('token -> plain registry, asking the token server for pull on the source only', async () => {
-    const { result: res, requests } = await tokenRequestsDuring(() =>
-      ferry('copy', '--json', `${token.host}/tok/app:1.0`, `${plain.host}/back/app:1.0`),
-    );
+    const { result: res, requests } = await tokenRequestsDuring(() => ferry('copy', '--json', `${token.host}/tok/app:1.0`, `${plain.host}/back/app:1.0`));
     expect(copyResult(res)).toMatchObject({ digest: image.digest, blobs: { uploaded: 6, mounted: 0, skipped: 0 } });
     await expectImageIn(plain, 'back/app:1.0', image);
     expect(requests.length).toBeGreaterThan(0);
@@ -147,16 +134,18 @@ describe('copy of a two-platform index keeps every digest', () => {
   });
 
   test('within one registry, blobs are mounted from the source repository', async () => {
-    const { result: res, requests } = await tokenRequestsDuring(() =>
-      ferry('copy', '--json', `${token.host}/tok/app:1.0`, `${token.host}/tok/mounted:2.0`),
-    );
+    const { result: res, requests } = await tokenRequestsDuring(() => ferry('copy', '--json', `${token.host}/tok/app:1.0`, `${token.host}/tok/mounted:2.0`));
     expect(copyResult(res)).toMatchObject({ digest: image.digest, blobs: { uploaded: 0, mounted: 6, skipped: 0 }, bytes: 0 });
     await expectImageIn(token, 'tok/mounted:2.0', image);
     // Reads of the source need pull there; the target needs pull and push; a
     // mount needs both in one token.
     const allowed = [scope('repository:tok/app', 'pull'), scope('repository:tok/mounted', 'pull', 'push')];
     const seen = requests.flatMap((r) => r.scopes);
-    for (const s of seen) expect(allowed.some((re) => re.test(s)), s).toBe(true);
+    for (const s of seen)
+      expect(
+        allowed.some((re) => re.test(s)),
+        s,
+      ).toBe(true);
     expect(seen.some((s) => allowed[1]!.test(s))).toBe(true);
   });
 });
@@ -212,7 +201,7 @@ describe('references by digest', () => {
     expect(((await tags.json()) as { tags: string[] | null }).tags ?? []).toEqual([]);
   });
 
-  test('a destination digest that is not the image\'s is bad input', async () => {
+  test("a destination digest that is not the image's is bad input", async () => {
     const other = image.manifests[0]!.digest;
     const res = await ferry('copy', `${plain.host}/src/app:1.0`, `${plain.host}/pinned/other@${other}`);
     expect(expectErrorLine(res, 2)).toContain(`names digest ${other}, but the copied image is ${image.digest}`);
@@ -277,8 +266,7 @@ describe('faults between ferry and the source registry', () => {
     await Promise.all([source?.stop(), sink?.stop(), faultHome?.remove()]);
   });
 
-  const copyVia = (src: string, dst: string) =>
-    runFerry(['copy', '--json', `${proxy.host}/${src}`, `${sink.host}/${dst}`], { home: faultHome });
+  const copyVia = (src: string, dst: string) => runFerry(['copy', '--json', `${proxy.host}/${src}`, `${sink.host}/${dst}`], { home: faultHome });
 
   /** Arrival times of the proxy's requests, by index into proxy.requests. */
   function recordTimes(p: FaultProxy): number[] {

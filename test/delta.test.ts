@@ -3,9 +3,9 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registryFetch, seedImage, startRegistry, type SeededImage, type TestRegistry } from './harness/index.js';
+import { registryFetch, type SeededImage, seedImage, startRegistry, type TestRegistry } from './harness/index.js';
 import { run as runTool } from './harness/process.js';
-import { expectErrorLine, expectImageIn, makeFerryHome, runFerry as runFerryIn, type FerryHome } from './helpers/ferry.js';
+import { expectErrorLine, expectImageIn, type FerryHome, makeFerryHome, runFerry as runFerryIn } from './helpers/ferry.js';
 
 let src: TestRegistry;
 let home: FerryHome;
@@ -70,7 +70,9 @@ describe('load of a delta', () => {
     try {
       const r = await run(['load', delta, '--to', `${empty.host}/m`]);
       const line = expectErrorLine(r, 1);
-      expect(line).toMatch(/^ferry: the target lacks \d+ blobs that .* does not carry; they are in its base bundle sha256:[0-9a-f]{64}: load that first; nothing was pushed\. Missing: sha256:/);
+      expect(line).toMatch(
+        /^ferry: the target lacks \d+ blobs that .* does not carry; they are in its base bundle sha256:[0-9a-f]{64}: load that first; nothing was pushed\. Missing: sha256:/,
+      );
       const v1Blobs = new Set<string>([...img.a!.blobs.keys(), ...img.b!.blobs.keys()]);
       for (const d of [...img.b2!.blobs.keys()].filter((x) => v1Blobs.has(x))) expect(line).toContain(d);
       expect(await (await registryFetch(empty, '/v2/_catalog')).json()).toEqual({ repositories: [] });

@@ -7,20 +7,20 @@ import { join } from 'node:path';
 import { fetch } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import {
+  type BlobOrigin,
+  type FaultProxy,
   makeOciLayout,
   OCI_INDEX,
   OCI_MANIFEST,
+  type RegistryOptions,
   registryFetch,
+  type SeededImage,
   seedImage,
   sha256Digest,
   skopeoInspectRaw,
   startBlobOrigin,
   startFaultProxy,
   startRegistry,
-  type BlobOrigin,
-  type FaultProxy,
-  type RegistryOptions,
-  type SeededImage,
   type TestRegistry,
 } from './harness/index.js';
 
@@ -102,15 +102,11 @@ describe('token auth', () => {
       `Bearer realm="${tokenServer().url}/token",service="ferry-test-registry",scope="repository:team/app:pull"`,
     );
 
-    const tokenRes = await fetch(
-      `${tokenServer().url}/token?service=ferry-test-registry&scope=repository:team/app:pull`,
-    );
+    const tokenRes = await fetch(`${tokenServer().url}/token?service=ferry-test-registry&scope=repository:team/app:pull`);
     const { token, access_token, expires_in } = (await tokenRes.json()) as Record<string, unknown>;
     expect(token).toBe(access_token);
     expect(expires_in).toBe(300);
-    expect(tokenServer().requests.at(-1)?.granted).toEqual([
-      { type: 'repository', name: 'team/app', actions: [] },
-    ]);
+    expect(tokenServer().requests.at(-1)?.granted).toEqual([{ type: 'repository', name: 'team/app', actions: [] }]);
     const refused = await fetch(`${reg.url}/v2/team/app/manifests/1.0`, {
       headers: { authorization: `Bearer ${String(token)}` },
     });
@@ -129,9 +125,7 @@ describe('token auth', () => {
     const alice = await registryFetch(reg, '/v2/_catalog');
     expect(alice.status).toBe(200);
     expect(await alice.json()).toEqual({ repositories: ['team/app'] });
-    expect(tokenServer().requests.at(-1)?.granted).toEqual([
-      { type: 'registry', name: 'catalog', actions: ['*'] },
-    ]);
+    expect(tokenServer().requests.at(-1)?.granted).toEqual([{ type: 'registry', name: 'catalog', actions: ['*'] }]);
     expect((await registryFetch(reg, '/v2/_catalog', { creds: bob })).status).toBe(401);
   });
 });

@@ -9,27 +9,27 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type HarborFake,
   registryFetch,
+  type SeededImage,
   seedImage,
   skopeoInspectRaw,
   startHarborFake,
   startRegistry,
-  type HarborFake,
-  type SeededImage,
   type TestRegistry,
 } from './harness/index.js';
 import { run } from './harness/process.js';
-import { changeByte } from './helpers/tamper.js';
 import {
   expectErrorLine,
   expectImageIn,
   FERRY_MAIN,
+  type FerryHome,
+  type FerryResult,
   headStatus,
   makeFerryHome,
   runFerry as runFerryIn,
-  type FerryHome,
-  type FerryResult,
 } from './helpers/ferry.js';
+import { changeByte } from './helpers/tamper.js';
 
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -99,7 +99,11 @@ async function tarEntries(file: string): Promise<Array<{ name: string; offset: n
   while (pos + 512 <= buf.length) {
     const h = buf.subarray(pos, pos + 512);
     if (h.every((b) => b === 0)) break;
-    const str = (o: number, n: number) => h.subarray(o, o + n).toString('utf8').replace(/\0.*$/s, '');
+    const str = (o: number, n: number) =>
+      h
+        .subarray(o, o + n)
+        .toString('utf8')
+        .replace(/\0.*$/s, '');
     const prefix = str(345, 155);
     const name = (prefix ? `${prefix}/` : '') + str(0, 100);
     let size = parseInt(str(124, 12).trim(), 8);
@@ -173,7 +177,10 @@ describe('ferry load: round trip registry:2 -> pack -> load', () => {
         const second = loadJson(await runFerry(['load', bundle, '--to', to, '--json'], h));
         expect(second.blobs).toEqual({ uploaded: 0, mounted: 0, skipped: repoBlobs });
         expect(second.bytes).toBe(0);
-        expect(second.images.map((i) => [i.digest, i.status])).toEqual([[app.digest, 'loaded'], [single.digest, 'loaded']]);
+        expect(second.images.map((i) => [i.digest, i.status])).toEqual([
+          [app.digest, 'loaded'],
+          [single.digest, 'loaded'],
+        ]);
         await expectBothLoaded(target, 'mirror/x');
         if (auth === 'token') {
           // ferry asked for push rights on the mapped repositories, as alice.
@@ -225,8 +232,16 @@ describe('ferry load: round trip registry:2 -> pack -> load', () => {
   it('loads an oci-archive written by skopeo copy --all, with the same digests', async () => {
     const archive = join(dir, 'skopeo.tar');
     // skopeo takes everything after the path's colon as the image name, host:port included.
-    await run('skopeo', ['--insecure-policy', 'copy', '--quiet', '--all', '--preserve-digests', '--src-tls-verify=false',
-      `docker://${appRef}`, `oci-archive:${archive}:${appRef}`]);
+    await run('skopeo', [
+      '--insecure-policy',
+      'copy',
+      '--quiet',
+      '--all',
+      '--preserve-digests',
+      '--src-tls-verify=false',
+      `docker://${appRef}`,
+      `oci-archive:${archive}:${appRef}`,
+    ]);
     const index = JSON.parse((await run('tar', ['-xOf', archive, 'index.json'])).toString());
     expect(index.manifests[0].annotations['org.opencontainers.image.ref.name']).toBe(appRef);
     const target = await startRegistry();
@@ -412,7 +427,9 @@ describe('ferry load: bad input exits 2 with one line, before anything is pushed
 
   it('refuses a bad --to, a bad --map and a --mapping-out that is neither YAML nor JSON', async () => {
     let r = await runFerry(['load', bundle, '--to', 'Bad Host']);
-    expect(expectErrorLine(r, 2)).toBe('ferry: invalid registry "Bad Host": registry "Bad Host" is not a valid host name, IP address or [IPv6] address with optional :port');
+    expect(expectErrorLine(r, 2)).toBe(
+      'ferry: invalid registry "Bad Host": registry "Bad Host" is not a valid host name, IP address or [IPv6] address with optional :port',
+    );
     r = await runFerry(['load', bundle, '--to', `http://${target.host}`]);
     expect(expectErrorLine(r, 2)).toContain('leave out the scheme "http://"');
     r = await runFerry(['load', bundle, '--to', `${target.host}/Mirror`]);
@@ -428,12 +445,12 @@ describe('ferry load: bad input exits 2 with one line, before anything is pushed
     const notBundle = join(dir, 'not-a-bundle.tar');
     await writeFile(notBundle, Buffer.from('hello, this is not a tar file\n'.repeat(40)));
     let r = await runFerry(['load', notBundle, '--to', target.host]);
-    expect(expectErrorLine(r, 2)).toMatch(new RegExp(`^ferry: ${escape(notBundle)} is not a bundle`));
+    expect(expectErrorLine(r, 2)).toMatch(new RegExp(`^ferry: ${escapeRegExp(notBundle)} is not a bundle`));
     r = await runFerry(['load', join(dir, 'missing.tar'), '--to', target.host]);
     expect(expectErrorLine(r, 2)).toBe(`ferry: bundle ${join(dir, 'missing.tar')} does not exist`);
     // A directory that is not an OCI layout.
     r = await runFerry(['load', join(dir), '--to', target.host]);
-    expect(expectErrorLine(r, 2)).toMatch(new RegExp(`^ferry: ${escape(dir)} is not a bundle: it has no oci-layout file`));
+    expect(expectErrorLine(r, 2)).toMatch(new RegExp(`^ferry: ${escapeRegExp(dir)} is not a bundle: it has no oci-layout file`));
     r = await runFerry(['load', bundle]);
     expect(expectErrorLine(r, 2)).toBe("ferry: required option '--to <registry>' not specified");
     expect(await catalog(target)).toEqual([]);
@@ -477,7 +494,11 @@ describe('ferry load into Harbor (fake API in front of registry:2)', () => {
       expect(r.images.map((i) => i.digest)).toEqual([app.digest, single.digest]);
       await expectPushed('mirror');
       // Through the fake too, with its own auth.
-      expect((await run('skopeo', ['inspect', '--raw', '--tls-verify=false', '--creds', `admin:${users.admin}`, `docker://${harbor.host}/mirror/team/app:1.0`])).equals(app.indexBytes!)).toBe(true);
+      expect(
+        (
+          await run('skopeo', ['inspect', '--raw', '--tls-verify=false', '--creds', `admin:${users.admin}`, `docker://${harbor.host}/mirror/team/app:1.0`])
+        ).equals(app.indexBytes!),
+      ).toBe(true);
 
       // Again: the project exists, nothing is created, nothing uploaded.
       const again = loadJson(await runFerry(['load', bundle, '--to', `${harbor.host}/mirror`, '--harbor-create-projects', '--json'], h));
@@ -496,7 +517,19 @@ describe('ferry load into Harbor (fake API in front of registry:2)', () => {
       await h.login({ [harbor.host]: ROBOT });
       const before = harbor.creations.length;
       const r = loadJson(
-        await runFerry(['load', bundle, '--to', `${harbor.host}/robots`, '--map', `${src.host}/team/single=${harbor.host}/singles/team/single`, '--harbor-create-projects', '--json'], h),
+        await runFerry(
+          [
+            'load',
+            bundle,
+            '--to',
+            `${harbor.host}/robots`,
+            '--map',
+            `${src.host}/team/single=${harbor.host}/singles/team/single`,
+            '--harbor-create-projects',
+            '--json',
+          ],
+          h,
+        ),
       );
       expect(r.images.map((i) => i.target)).toEqual([`${harbor.host}/robots/team/app:1.0`, `${harbor.host}/singles/team/single:1.0`]);
       expect(r.projectsCreated.sort()).toEqual([`${harbor.host}/robots`, `${harbor.host}/singles`]);
@@ -599,7 +632,6 @@ describe('ferry load into Harbor (fake API in front of registry:2)', () => {
   });
 });
 
-function escape(s: string): string {
+function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
-

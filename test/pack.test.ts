@@ -1,13 +1,13 @@
 // `ferry pack` against a real registry:2, with skopeo as the independent reader.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile, readdir, rm, stat, writeFile, mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registryFetch, seedImage, skopeoInspectRaw, startRegistry, type SeededImage, type TestRegistry } from './harness/index.js';
-import { FERRY_MAIN, makeFerryHome, runFerry as runFerryIn, type FerryHome } from './helpers/ferry.js';
+import { registryFetch, type SeededImage, seedImage, skopeoInspectRaw, startRegistry, type TestRegistry } from './harness/index.js';
 import { run } from './harness/process.js';
+import { FERRY_MAIN, type FerryHome, makeFerryHome, runFerry as runFerryIn } from './helpers/ferry.js';
 
 let reg: TestRegistry;
 let fresh: TestRegistry;
@@ -20,7 +20,10 @@ let home: FerryHome;
 const runFerry = (args: string[], opts: { env?: Record<string, string> } = {}) => runFerryIn(args, { home, ...opts });
 const text = async (file: string, args: string[]) => (await run(file, args)).toString('utf8');
 
-const sha256File = async (p: string) => createHash('sha256').update(await readFile(p)).digest('hex');
+const sha256File = async (p: string) =>
+  createHash('sha256')
+    .update(await readFile(p))
+    .digest('hex');
 
 beforeAll(async () => {
   [reg, fresh] = await Promise.all([startRegistry(), startRegistry()]);
@@ -55,12 +58,24 @@ describe('ferry pack', () => {
     expect(summary.images[0].digest).toBe(app.digest);
     expect(summary.images[0].platforms).toEqual(['linux/amd64', 'linux/arm64/v8']);
 
-    for (const [ref, image] of [[refs[0]!, app], [refs[1]!, tools], [refs[2]!, single]] as const) {
+    for (const [ref, image] of [
+      [refs[0]!, app],
+      [refs[1]!, tools],
+      [refs[2]!, single],
+    ] as const) {
       const raw = await run('skopeo', ['inspect', '--raw', `oci-archive:${out}:${ref}`]);
       expect(sha256(raw)).toBe(image.digest);
     }
     // Into a fresh registry with skopeo: same digests.
-    await run('skopeo', ['--insecure-policy', 'copy', '--all', '--preserve-digests', `oci-archive:${out}:${refs[0]}`, `docker://${fresh.host}/copied/app:1.0`, '--dest-tls-verify=false']);
+    await run('skopeo', [
+      '--insecure-policy',
+      'copy',
+      '--all',
+      '--preserve-digests',
+      `oci-archive:${out}:${refs[0]}`,
+      `docker://${fresh.host}/copied/app:1.0`,
+      '--dest-tls-verify=false',
+    ]);
     const copied = await skopeoInspectRaw(fresh, 'copied/app:1.0');
     expect(sha256(copied)).toBe(app.digest);
     for (const m of app.manifests) {
@@ -222,5 +237,5 @@ describe('ferry pack', () => {
 });
 
 function sha256(b: Buffer | string): string {
-  return 'sha256:' + createHash('sha256').update(b).digest('hex');
+  return `sha256:${createHash('sha256').update(b).digest('hex')}`;
 }

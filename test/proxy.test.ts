@@ -2,11 +2,11 @@
 // proxy; it serves the name "registry.test" from a local registry, so the name is
 // never looked up (test processes resolve only loopback names).
 import { createServer, type Server } from 'node:http';
-import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedImage, startRegistry, type SeededImage, type TestRegistry } from './harness/index.js';
-import { copyResult, expectErrorLine, expectImageIn, makeFerryHome, runFerry, type FerryHome } from './helpers/ferry.js';
+import { type SeededImage, seedImage, startRegistry, type TestRegistry } from './harness/index.js';
+import { copyResult, expectErrorLine, expectImageIn, type FerryHome, makeFerryHome, runFerry } from './helpers/ferry.js';
 
 interface ProxyLog {
   method: string;

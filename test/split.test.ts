@@ -5,8 +5,8 @@ import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedImage, startRegistry, type SeededImage, type TestRegistry } from './harness/index.js';
-import { expectErrorLine, expectImageIn, makeFerryHome, runFerry as runFerryIn, type FerryHome } from './helpers/ferry.js';
+import { type SeededImage, seedImage, startRegistry, type TestRegistry } from './harness/index.js';
+import { expectErrorLine, expectImageIn, type FerryHome, makeFerryHome, runFerry as runFerryIn } from './helpers/ferry.js';
 
 let reg: TestRegistry;
 let home: FerryHome;

@@ -2,11 +2,11 @@
 import { copyFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { indexTar } from '@ferry/bundler';
-import { registryFetch, seedImage, startRegistry, type SeededImage, type TestRegistry } from './harness/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registryFetch, type SeededImage, seedImage, startRegistry, type TestRegistry } from './harness/index.js';
+import { expectErrorLine, type FerryHome, makeFerryHome, runFerry as runFerryIn } from './helpers/ferry.js';
 import { changeByte } from './helpers/tamper.js';
-import { expectErrorLine, makeFerryHome, runFerry as runFerryIn, type FerryHome } from './helpers/ferry.js';
 
 let reg: TestRegistry;
 let target: TestRegistry;
@@ -74,7 +74,9 @@ describe('ferry verify', () => {
     let r = await run(['verify', unsigned, '--key', join(dir, 'ours.pub')]);
     expect(expectErrorLine(r, 1)).toBe(`ferry: ${unsigned} is not signed (no ferry.sig); refusing it under --key`);
     r = await run(['verify', signed, '--key', join(dir, 'theirs.pub')]);
-    expect(expectErrorLine(r, 1)).toMatch(new RegExp(`^ferry: ${signed} is signed by another key \\(sha256:[0-9a-f]{64}\\), not by the given key \\(sha256:[0-9a-f]{64}\\)$`));
+    expect(expectErrorLine(r, 1)).toMatch(
+      new RegExp(`^ferry: ${signed} is signed by another key \\(sha256:[0-9a-f]{64}\\), not by the given key \\(sha256:[0-9a-f]{64}\\)$`),
+    );
   });
 
   it('names a changed layer and the image it breaks, with or without a key', async () => {
@@ -104,7 +106,9 @@ describe('ferry verify', () => {
     const at = text.indexOf('team/app') + 1;
     const bad = await tampered(signed, 'index.json', 'bad-index.tar', () => 'E'.charCodeAt(0), at);
     let r = await run(['verify', bad, '--key', join(dir, 'ours.pub')]);
-    expect(expectErrorLine(r, 1)).toMatch(/was changed after signing: index\.json or ferry\.json differ from what was signed \(bundle id sha256:[0-9a-f]{64}, signed sha256:[0-9a-f]{64}\)$/);
+    expect(expectErrorLine(r, 1)).toMatch(
+      /was changed after signing: index\.json or ferry\.json differ from what was signed \(bundle id sha256:[0-9a-f]{64}, signed sha256:[0-9a-f]{64}\)$/,
+    );
     // Without a key, the disagreement with ferry.json is reported.
     r = await run(['verify', bad]);
     expect(r.code).toBe(1);
@@ -130,7 +134,7 @@ describe('ferry load --key', () => {
     const bad = await tampered(signed, blobEntry(layer), 'bad-load.tar');
     const r = await run(['load', bad, '--to', `${target.host}/keyed`, '--key', join(dir, 'ours.pub')]);
     expect(expectErrorLine(r, 1)).toBe(`ferry: refusing to load ${bad}: blob ${layer} bytes do not match the digest; nothing was pushed`);
-    const catalog = await (await registryFetch(target, '/v2/_catalog')).json();
+    const catalog = (await (await registryFetch(target, '/v2/_catalog')).json()) as { repositories: string[] };
     expect(catalog).toEqual({ repositories: [] });
   });
 
@@ -154,7 +158,7 @@ describe('ferry load --key', () => {
     expect(lines[0]).toMatch(/was changed after signing: index\.json or ferry\.json differ from what was signed/);
     expect(lines[1]).toMatch(/was changed after signing: index\.json or ferry\.json differ from what was signed/);
     expect(lines[2]).toBe(`ferry: refusing to load ${cases[2]}: blob ${config} bytes do not match the digest; nothing was pushed`);
-    const catalog = await (await registryFetch(target, '/v2/_catalog')).json();
+    const catalog = (await (await registryFetch(target, '/v2/_catalog')).json()) as { repositories: string[] };
     expect(catalog.repositories.filter((r: string) => r.startsWith('keyed-meta'))).toEqual([]);
   });
 
@@ -199,7 +203,9 @@ describe('ferry verify --against', () => {
       { source: refs[1], target: `${to}/team/other:1`, expected: other.digest, actual: null, status: 'missing', missingChildren: [] },
       expect.objectContaining({ target: `${to}/team/third:1`, actual: replaced.digest, status: 'different' }),
     ]);
-    expect(r.stderr).toBe(`ferry: ${to} does not hold what ${bundle} holds: ${to}/team/app:1.0 incomplete, ${to}/team/other:1 missing, ${to}/team/third:1 different\n`);
+    expect(r.stderr).toBe(
+      `ferry: ${to} does not hold what ${bundle} holds: ${to}/team/app:1.0 incomplete, ${to}/team/other:1 missing, ${to}/team/third:1 different\n`,
+    );
   });
 });
 

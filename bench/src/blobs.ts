@@ -1,6 +1,6 @@
 // Deterministic blob content: seeded pseudo-random bytes, ustar archives and
 // gzip, streamed to disk so a 400 MB layer never sits in memory.
-import { createCipheriv, createHash, randomBytes, type Hash } from 'node:crypto';
+import { createCipheriv, createHash, type Hash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -67,7 +67,7 @@ function* seededChunks(seed: string, size: number): Generator<Buffer> {
 function tarHeader(name: string, size: number): Buffer {
   const h = Buffer.alloc(BLOCK);
   const octal = (offset: number, length: number, value: number) => {
-    h.write(value.toString(8).padStart(length - 1, '0') + '\0', offset, length, 'ascii');
+    h.write(`${value.toString(8).padStart(length - 1, '0')}\0`, offset, length, 'ascii');
   };
   if (Buffer.byteLength(name) > 100) throw new Error(`tar entry name too long: ${name}`);
   h.write(name, 0, 100, 'utf8');
@@ -81,7 +81,7 @@ function tarHeader(name: string, size: number): Buffer {
   h.write('ustar\x0000', 257, 8, 'ascii');
   let sum = 0;
   for (const byte of h) sum += byte;
-  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
+  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'ascii');
   return h;
 }
 

@@ -2,7 +2,7 @@
 // seeds as one OCI image layout per corpus and cached under the work dir.
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { filesFor, rng, seedOf, sha256, writeJsonBlob, writeLayer, type Blob, type LayerBlob } from './blobs.js';
+import { type Blob, filesFor, type LayerBlob, rng, seedOf, sha256, writeJsonBlob, writeLayer } from './blobs.js';
 
 export const MB = 1_000_000;
 
@@ -109,10 +109,7 @@ function corpusA(): CorpusSpec {
     return { i, base: i % 3, own, sharedTop: i % 4 === 3 };
   });
   const baseBytes = bases.flat().reduce((n, l) => n + l.payload, 0) * platforms.length;
-  const ownBytes = draft.reduce(
-    (n, d) => n + d.own.reduce((m, s, k) => m + s * (d.sharedTop && k === d.own.length - 1 ? 1 : platforms.length), 0),
-    0,
-  );
+  const ownBytes = draft.reduce((n, d) => n + d.own.reduce((m, s, k) => m + s * (d.sharedTop && k === d.own.length - 1 ? 1 : platforms.length), 0), 0);
   const scale = (target - baseBytes) / ownBytes;
   const images = draft.map((d): ImageSpec => {
     const name = `app${String(d.i + 1).padStart(2, '0')}`;

@@ -19,7 +19,7 @@
 // blob as it sends it: the least a Node.js client that checks what it pushes must do.
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, createReadStream, ftruncateSync, openSync, readFileSync, write } from 'node:fs';
-import { Agent, get, request, type IncomingMessage } from 'node:http';
+import { Agent, get, type IncomingMessage, request } from 'node:http';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';

@@ -3,12 +3,12 @@
 // (POST + monolithic PUT of the unique blobs, nothing else) vs. that floor plus
 // a client-side sha256 (node-minimal), each run into a fresh registry:2 started
 // before the timing.
-import { readdir, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { OCI_INDEX, OCI_MANIFEST, type Corpus } from './corpus.js';
-import { measure, run as runCommand, type ProcessUsage } from './proc.js';
-import { manifestDigest, startRegistry, type Registry } from './registry.js';
+import { type Corpus, OCI_INDEX, OCI_MANIFEST } from './corpus.js';
+import { measure, type ProcessUsage, run as runCommand } from './proc.js';
+import { manifestDigest, type Registry, startRegistry } from './registry.js';
 import { corpusRefs, pushCorpus } from './seed.js';
 import { ratioTarget, rssTarget, runResult, type Suite, type SuiteContext, type Tool } from './suite.js';
 import { loadTraceText, summarizeLoadTrace } from './trace-summary.js';
@@ -126,8 +126,11 @@ export const loadSuite: Suite = {
               'skopeo',
               [
                 '--insecure-policy',
-                '--tmpdir', join(runDir('skopeo'), 'tmp'),
-                'copy', '--quiet', '--all',
+                '--tmpdir',
+                join(runDir('skopeo'), 'tmp'),
+                'copy',
+                '--quiet',
+                '--all',
                 '--dest-tls-verify=false',
                 `oci:${layout}:${i.refName}`,
                 `docker://${host()}/${i.target}`,

@@ -8,12 +8,12 @@ import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os'
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureCorpus, MB, type Corpus, type CorpusId } from './corpus.js';
-import { haveGnuTime, removeOnExit, run } from './proc.js';
-import { summarizeProfile, type ProfileSummary } from './profile.js';
+import { type Corpus, type CorpusId, ensureCorpus, MB } from './corpus.js';
 import { loadSuite } from './load.js';
 import { packSuite } from './pack.js';
-import { median, medianWall, type Measurement, type Suite, type SuiteInstance } from './suite.js';
+import { haveGnuTime, removeOnExit, run } from './proc.js';
+import { type ProfileSummary, summarizeProfile } from './profile.js';
+import { type Measurement, median, medianWall, type Suite, type SuiteInstance } from './suite.js';
 
 const BENCH_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const REPO_DIR = resolve(BENCH_DIR, '..');
@@ -138,9 +138,7 @@ function corpusReport(r: CorpusResult, inst: Pick<SuiteInstance, 'subject' | 'ba
     `### (${c.id}) ${c.title}\n\n` +
     `${c.images.length} images, ${c.platforms} image manifests, ${c.blobCount} distinct blobs (${c.layers} layers), ` +
     `${(c.uniqueBytes / MB).toFixed(1)} MB unique, ${(c.logicalBytes / MB).toFixed(1)} MB logical.\n\n`;
-  const rows: string[][] = [
-    ['tool', 'median s', 'runs s', 'CPU s (user+sys)', 'registry CPU s', 'peak RSS MB', ...inst.baselines.map((b) => `÷ ${b}`)],
-  ];
+  const rows: string[][] = [['tool', 'median s', 'runs s', 'CPU s (user+sys)', 'registry CPU s', 'peak RSS MB', ...inst.baselines.map((b) => `÷ ${b}`)]];
   for (const tool of tools) {
     const ms = r.measurements.filter((m) => m.tool === tool);
     if (!ms.length) continue;
@@ -169,7 +167,9 @@ function corpusReport(r: CorpusResult, inst: Pick<SuiteInstance, 'subject' | 'ba
   const counted = r.measurements.filter((m) => m.counts);
   for (const tool of new Set(counted.map((m) => m.tool))) {
     const c = counted.find((m) => m.tool === tool)!.counts!;
-    notes += `\n${tool} reported: ${Object.entries(c).map(([k, v]) => `${k} ${v}`).join(', ')}.`;
+    notes += `\n${tool} reported: ${Object.entries(c)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}.`;
   }
   const targets = r.targets
     .map((t) => `- target ${t.description}: ${t.value} — ${t.met === undefined ? 'not measured' : t.met ? '**met**' : '**NOT met**'}`)
@@ -181,7 +181,10 @@ function corpusReport(r: CorpusResult, inst: Pick<SuiteInstance, 'subject' | 'ba
       `\n\nferry main-thread CPU profile (one extra untimed run, ${seconds(p.totalMs)} s sampled):\n\n` +
       table([['area', 's', 'share'], ...p.byArea.slice(0, 10).map((a) => [a.area, seconds(a.ms), `${(a.share * 100).toFixed(1)}%`])]) +
       '\n\n' +
-      table([['function (self time)', 's', 'share'], ...p.topFunctions.slice(0, 12).map((f) => [`\`${f.fn}\``, seconds(f.ms), `${(f.share * 100).toFixed(1)}%`])]);
+      table([
+        ['function (self time)', 's', 'share'],
+        ...p.topFunctions.slice(0, 12).map((f) => [`\`${f.fn}\``, seconds(f.ms), `${(f.share * 100).toFixed(1)}%`]),
+      ]);
   }
   const trace = r.traceText ? `\n\n${r.traceText}` : '';
   return `${head}${table(rows)}\n${notes}\n\n${targets}${profile}${trace}\n`;
@@ -219,7 +222,9 @@ async function main(): Promise<void> {
   if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(jobs) || jobs < 1) throw new Error(`--runs and -j take positive whole numbers\n${USAGE}`);
   const builtMain = resolve(values.ferry ?? join(REPO_DIR, 'packages', 'cli', 'dist', 'main.js'));
   if (!existsSync(builtMain)) {
-    throw new Error(`${builtMain} does not exist: build ferry first (node node_modules/typescript/bin/tsc -b packages/oci-client packages/bundler packages/cli)`);
+    throw new Error(
+      `${builtMain} does not exist: build ferry first (node node_modules/typescript/bin/tsc -b packages/oci-client packages/bundler packages/cli)`,
+    );
   }
   if (!haveGnuTime) log('GNU time (/usr/bin/time) not found: CPU time and peak RSS will not be measured');
 
@@ -233,7 +238,15 @@ async function main(): Promise<void> {
   await run(process.execPath, [ferryMain, '--version']);
   for (const suite of suites as Suite[]) {
     await runSuite(suite, {
-      corpora, runs, jobs, only, workDir, scratch, env, info, ferryMain,
+      corpora,
+      runs,
+      jobs,
+      only,
+      workDir,
+      scratch,
+      env,
+      info,
+      ferryMain,
       resultsDir: resolve(values.results),
       cpuProf: values['cpu-prof'],
       trace: values.trace,
@@ -326,8 +339,8 @@ async function runSuite(suite: Suite, settings: RunSettings): Promise<void> {
       results.push(result);
       baselines = inst.baselines;
       const section = corpusReport(result, inst, toolNames);
-      markdown += section + '\n';
-      process.stdout.write(section + '\n');
+      markdown += `${section}\n`;
+      process.stdout.write(`${section}\n`);
     } finally {
       await inst.teardown();
     }
@@ -360,7 +373,7 @@ async function runSuite(suite: Suite, settings: RunSettings): Promise<void> {
   const file = join(resultsDir, `${suite.name}-${started.toISOString().replace(/[:.]/g, '-')}.json`);
   await writeFile(
     file,
-    JSON.stringify(
+    `${JSON.stringify(
       {
         suite: suite.name,
         started: started.toISOString(),
@@ -373,7 +386,7 @@ async function runSuite(suite: Suite, settings: RunSettings): Promise<void> {
       },
       null,
       2,
-    ) + '\n',
+    )}\n`,
   );
   log(`results: ${file} (${durationS.toFixed(0)} s in all)`);
 }

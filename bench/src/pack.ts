@@ -4,7 +4,7 @@ import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Corpus } from './corpus.js';
-import { measure, run as runCommand, type ProcessUsage } from './proc.js';
+import { measure, type ProcessUsage, run as runCommand } from './proc.js';
 import { startRegistry } from './registry.js';
 import { corpusRefs, pushCorpus } from './seed.js';
 import { ratioTarget, rssTarget, runResult, type Suite, type SuiteContext, type Tool } from './suite.js';
@@ -16,7 +16,10 @@ const FETCH_BLOBS = fileURLToPath(new URL('./fetch-blobs.js', import.meta.url));
 /** Entry names of a tar, without a leading "./". */
 async function tarEntries(file: string): Promise<string[]> {
   const out = await runCommand('tar', ['-tf', file]);
-  return out.split('\n').filter(Boolean).map((n) => n.replace(/^\.\//, ''));
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .map((n) => n.replace(/^\.\//, ''));
 }
 
 async function tarMember(file: string, name: string): Promise<string> {
@@ -61,11 +64,10 @@ export const packSuite: Suite = {
       },
       async run() {
         const out = join(runDir('ferry'), 'bundle.tar');
-        const u = await measure(
-          process.execPath,
-          [ctx.ferryMain, 'pack', ...refs, '-o', out, '-q', '-j', String(ctx.jobs)],
-          { scratch: ctx.workDir, env: ctx.env },
-        );
+        const u = await measure(process.execPath, [ctx.ferryMain, 'pack', ...refs, '-o', out, '-q', '-j', String(ctx.jobs)], {
+          scratch: ctx.workDir,
+          env: ctx.env,
+        });
         return runResult([u], u.wallMs, { outputBytes: (await stat(out)).size });
       },
       async checkAndClean() {
@@ -92,8 +94,11 @@ export const packSuite: Suite = {
               'skopeo',
               [
                 '--insecure-policy',
-                '--tmpdir', join(runDir('skopeo'), 'tmp'),
-                'copy', '--quiet', '--all',
+                '--tmpdir',
+                join(runDir('skopeo'), 'tmp'),
+                'copy',
+                '--quiet',
+                '--all',
                 '--src-tls-verify=false',
                 `docker://${ref}`,
                 // One shared layout; the image is named by its full reference, as in a ferry bundle.

@@ -1,18 +1,17 @@
 // Child processes: run one to completion with its wall time and, through GNU
 // time, its CPU time and peak RSS; keep track of long-lived ones so nothing
 // outlives the benchmark.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 
 const GNU_TIME = '/usr/bin/time';
 
 /** GNU time's -f/-o work only with GNU time, not the shell builtin or BSD time. */
 export const haveGnuTime: boolean =
-  existsSync(GNU_TIME) &&
-  /GNU/.test(((r) => `${r.stdout}${r.stderr}`)(spawnSync(GNU_TIME, ['--version'], { encoding: 'utf8' })));
+  existsSync(GNU_TIME) && /GNU/.test(((r) => `${r.stdout}${r.stderr}`)(spawnSync(GNU_TIME, ['--version'], { encoding: 'utf8' })));
 
 export interface ProcessUsage {
   wallMs: number;

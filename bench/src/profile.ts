@@ -64,11 +64,12 @@ export async function summarizeProfile(file: string, top = 15): Promise<ProfileS
     const key = `${f.functionName || '(anonymous)'} ${short ? `${short}:${f.lineNumber + 1}` : ''}`.trim();
     fns.set(key, (fns.get(key) ?? 0) + us);
   }
-  const rows = (m: Map<string, number>) =>
-    [...m].sort((a, b) => b[1] - a[1]).map(([k, us]) => ({ k, ms: us / 1000, share: us / total }));
+  const rows = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]).map(([k, us]) => ({ k, ms: us / 1000, share: us / total }));
   return {
     totalMs: total / 1000,
     byArea: rows(areas).map(({ k, ms, share }) => ({ area: k, ms, share })),
-    topFunctions: rows(fns).slice(0, top).map(({ k, ms, share }) => ({ fn: k, ms, share })),
+    topFunctions: rows(fns)
+      .slice(0, top)
+      .map(({ k, ms, share }) => ({ fn: k, ms, share })),
   };
 }

@@ -1,6 +1,6 @@
 // A fresh registry:2 (Debian's docker-registry, CNCF Distribution 2.8) on
 // 127.0.0.1 with an ephemeral port and its own temporary storage.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';

@@ -4,7 +4,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureCorpus, type CorpusId } from './corpus.js';
+import { type CorpusId, ensureCorpus } from './corpus.js';
 import { removeOnExit } from './proc.js';
 import { startRegistry } from './registry.js';
 import { corpusRefs, pushCorpus } from './seed.js';
@@ -22,9 +22,9 @@ await mkdir(scratch, { recursive: true });
 const registry = await startRegistry(join(scratch, 'registries'));
 await pushCorpus(corpus, registry, scratch);
 const list = join(scratch, 'refs.txt');
-await writeFile(list, corpusRefs(corpus, registry).join('\n') + '\n');
+await writeFile(list, `${corpusRefs(corpus, registry).join('\n')}\n`);
 log(`registry ${registry.host} (pid ${registry.pid}) holds corpus (${id}); references in ${list}; Ctrl-C to stop`);
-process.stdout.write(corpusRefs(corpus, registry).join('\n') + '\n');
+process.stdout.write(`${corpusRefs(corpus, registry).join('\n')}\n`);
 // proc.ts stops the registry and removes its storage on SIGINT/SIGTERM.
 removeOnExit(scratch);
 setInterval(() => undefined, 1 << 30);

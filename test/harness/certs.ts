@@ -18,15 +18,23 @@ export async function makeServerTls(dir: string): Promise<ServerTls> {
   await mkdir(dir, { recursive: true });
   const f = (name: string) => join(dir, name);
   await run('openssl', [
-    'req', '-x509', ...EC_KEY, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2',
-    '-subj', '/CN=ferry-test-ca',
-    '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    'req',
+    '-x509',
+    ...EC_KEY,
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.pem'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=ferry-test-ca',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
   ]);
-  await run('openssl', [
-    'req', '-new', ...EC_KEY, '-keyout', f('server.key'), '-out', f('server.csr'),
-    '-subj', '/CN=localhost',
-  ]);
+  await run('openssl', ['req', '-new', ...EC_KEY, '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=localhost']);
   await writeFile(
     f('server.ext'),
     [
@@ -37,8 +45,21 @@ export async function makeServerTls(dir: string): Promise<ServerTls> {
     ].join('\n'),
   );
   await run('openssl', [
-    'x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'),
-    '-CAcreateserial', '-days', '2', '-extfile', f('server.ext'), '-out', f('server.pem'),
+    'x509',
+    '-req',
+    '-in',
+    f('server.csr'),
+    '-CA',
+    f('ca.pem'),
+    '-CAkey',
+    f('ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    f('server.ext'),
+    '-out',
+    f('server.pem'),
   ]);
   return { caFile: f('ca.pem'), certFile: f('server.pem'), keyFile: f('server.key') };
 }
@@ -57,8 +78,19 @@ export async function makeSigningCert(dir: string): Promise<SigningCert> {
   const keyFile = join(dir, 'token.key');
   const certFile = join(dir, 'token.pem');
   await run('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile,
-    '-days', '2', '-subj', '/CN=ferry-test-token-signer',
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
+    '-days',
+    '2',
+    '-subj',
+    '/CN=ferry-test-token-signer',
   ]);
   return { key: await readFile(keyFile, 'utf8'), cert: await readFile(certFile, 'utf8'), certFile };
 }

@@ -49,14 +49,10 @@ export interface FaultProxy {
 
 // Hop-by-hop headers describe one connection, not the message (RFC 9110 7.6.1);
 // node sets its own for each side.
-const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade',
-]);
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade']);
 
 function endToEnd(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
-  return Object.fromEntries(
-    Object.entries(headers).filter(([name]) => !HOP_BY_HOP.has(name) && name !== 'host'),
-  );
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !HOP_BY_HOP.has(name) && name !== 'host'));
 }
 
 /** Response headers as a flat [name, value, …] list, keeping repeated headers as sent. */
@@ -92,10 +88,7 @@ function forward(
   headers: OutgoingHttpHeaders,
   respond: (upstreamRes: IncomingMessage) => void,
 ): void {
-  const upstreamReq = httpRequest(
-    { agent, host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers },
-    respond,
-  );
+  const upstreamReq = httpRequest({ agent, host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers }, respond);
   upstreamReq.on('error', (error) => {
     if (res.headersSent) {
       res.destroy();
@@ -120,10 +113,7 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
 
   const takeRule = (method: string, path: string): FaultAction | undefined => {
     const entry = rules.find(
-      ({ rule, remaining }) =>
-        remaining > 0 &&
-        (rule.method === undefined || rule.method.toUpperCase() === method) &&
-        rule.path.test(path),
+      ({ rule, remaining }) => remaining > 0 && (rule.method === undefined || rule.method.toUpperCase() === method) && rule.path.test(path),
     );
     if (!entry) return undefined;
     entry.remaining--;
@@ -252,7 +242,10 @@ export async function startBlobOrigin(upstreamUrl: string): Promise<BlobOrigin> 
       }),
     );
     forward(agent, upstream, req, res, headers, (upstreamRes) => {
-      res.writeHead(upstreamRes.statusCode ?? 502, responseHeaders(upstreamRes, (_, value) => value));
+      res.writeHead(
+        upstreamRes.statusCode ?? 502,
+        responseHeaders(upstreamRes, (_, value) => value),
+      );
       upstreamRes.pipe(res);
     });
   });

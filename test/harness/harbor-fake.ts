@@ -88,9 +88,7 @@ export interface HarborFakeOptions {
 // Harbor project names: lowercase letters, digits and ._- separators, 1 to 255 characters.
 const PROJECT_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 
-const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade',
-]);
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade']);
 
 interface Grant {
   user: string;
@@ -98,10 +96,7 @@ interface Grant {
   access: Map<string, Set<string>>;
 }
 
-type V2Access =
-  | { target: 'login' }
-  | { target: 'catalog' }
-  | { target: 'repository'; name: string; action: 'pull' | 'push' | 'delete' };
+type V2Access = { target: 'login' } | { target: 'catalog' } | { target: 'repository'; name: string; action: 'pull' | 'push' | 'delete' };
 
 export async function startHarborFake(opts: HarborFakeOptions): Promise<HarborFake> {
   if (opts.backend.auth !== 'none' || opts.backend.url.startsWith('https:')) {
@@ -171,9 +166,7 @@ export async function startHarborFake(opts: HarborFakeOptions): Promise<HarborFa
       const page = Math.max(1, Number(url.searchParams.get('page') ?? 1) || 1);
       const size = Math.min(100, Math.max(1, Number(url.searchParams.get('page_size') ?? 10) || 10));
       const all = [...projects.values()].filter((p) => p.name.includes(name));
-      const list = all
-        .slice((page - 1) * size, page * size)
-        .map((p) => ({ project_id: p.id, name: p.name, metadata: { public: String(p.public) } }));
+      const list = all.slice((page - 1) * size, page * size).map((p) => ({ project_id: p.id, name: p.name, metadata: { public: String(p.public) } }));
       send(200, list, { 'x-total-count': String(all.length) });
       return;
     }
@@ -229,7 +222,10 @@ export async function startHarborFake(opts: HarborFakeOptions): Promise<HarborFa
       return;
     }
     const access = new Map<string, Set<string>>();
-    const scopes = url.searchParams.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
+    const scopes = url.searchParams
+      .getAll('scope')
+      .flatMap((s) => s.split(' '))
+      .filter(Boolean);
     for (const scope of scopes) {
       const first = scope.indexOf(':');
       const last = scope.lastIndexOf(':');
@@ -238,7 +234,10 @@ export async function startHarborFake(opts: HarborFakeOptions): Promise<HarborFa
       const project = projects.get(name.split('/')[0]!);
       // Harbor's repository filter: no actions on a missing project; anonymous users may pull public ones.
       const allowed = !project ? [] : user ? ['pull', 'push', 'delete', '*'] : project.public ? ['pull'] : [];
-      const granted = scope.slice(last + 1).split(',').filter((a) => allowed.includes(a));
+      const granted = scope
+        .slice(last + 1)
+        .split(',')
+        .filter((a) => allowed.includes(a));
       access.set(name, new Set([...(access.get(name) ?? []), ...granted]));
     }
     const token = randomBytes(24).toString('base64url');
@@ -271,10 +270,16 @@ export async function startHarborFake(opts: HarborFakeOptions): Promise<HarborFa
 
   const refuse = (req: IncomingMessage, res: ServerResponse, wwwAuthenticate: string, message: string): void => {
     req.resume();
-    sendJson(res, 401, { errors: [{ code: 'UNAUTHORIZED', message }] }, {
-      'docker-distribution-api-version': 'registry/2.0',
-      'www-authenticate': wwwAuthenticate,
-    }, req.method === 'HEAD');
+    sendJson(
+      res,
+      401,
+      { errors: [{ code: 'UNAUTHORIZED', message }] },
+      {
+        'docker-distribution-api-version': 'registry/2.0',
+        'www-authenticate': wwwAuthenticate,
+      },
+      req.method === 'HEAD',
+    );
   };
 
   const v2 = (req: IncomingMessage, res: ServerResponse, url: URL): void => {
@@ -283,21 +288,29 @@ export async function startHarborFake(opts: HarborFakeOptions): Promise<HarborFa
     const auth = req.headers.authorization ?? '';
     const bearer = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
     const grant = bearer ? tokens.get(bearer) : undefined;
-    const user = bearer ? grant?.user || undefined : basicUser(req) ?? undefined;
+    const user = bearer ? grant?.user || undefined : (basicUser(req) ?? undefined);
     if (a?.target === 'login' || a?.target === 'catalog' || a === undefined) {
-      if (!user) return refuse(req, res, challenge(req, a ?? { target: 'login' }), 'unauthorized');
+      if (!user) {
+        refuse(req, res, challenge(req, a ?? { target: 'login' }), 'unauthorized');
+        return;
+      }
     } else {
-      if (!auth && method === 'HEAD') return refuse(req, res, challenge(req, a), 'authorize header needed to send HEAD to repository');
+      if (!auth && method === 'HEAD') {
+        refuse(req, res, challenge(req, a), 'authorize header needed to send HEAD to repository');
+        return;
+      }
       const projectName = a.name.split('/')[0]!;
       if (!projects.has(projectName)) {
         refusals.push({ method, path: req.url ?? '/', project: projectName });
         const notFound = `project ${projectName} not found`;
-        return refuse(req, res, '', `${notFound}: ${notFound}`);
+        refuse(req, res, '', `${notFound}: ${notFound}`);
+        return;
       }
       const can = bearer ? (grant?.access.get(a.name)?.has(a.action) ?? false) || (grant?.access.get(a.name)?.has('*') ?? false) : user !== undefined;
       if (!can) {
         const why = `unauthorized to access repository: ${a.name}, action: ${a.action}`;
-        return refuse(req, res, challenge(req, a), `${why}: ${why}`);
+        refuse(req, res, challenge(req, a), `${why}: ${why}`);
+        return;
       }
     }
     forward(req, res);
@@ -365,14 +378,12 @@ export async function startHarborFake(opts: HarborFakeOptions): Promise<HarborFa
 
 /** The end-to-end request headers, without credentials meant for the fake: the backend has no auth. */
 function endToEnd(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
-  return Object.fromEntries(
-    Object.entries(headers).filter(([name]) => !HOP_BY_HOP.has(name) && name !== 'host' && name !== 'authorization'),
-  );
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !HOP_BY_HOP.has(name) && name !== 'host' && name !== 'authorization'));
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}, head = false): void {
   // Harbor's error writer ends the JSON with a newline (fmt.Fprintln).
-  const bytes = body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body) + '\n');
+  const bytes = body === undefined ? Buffer.alloc(0) : Buffer.from(`${JSON.stringify(body)}\n`);
   res.writeHead(status, {
     ...(body === undefined ? {} : { 'content-type': 'application/json; charset=utf-8' }),
     'content-length': bytes.length,

@@ -4,10 +4,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeLayer, sha256Digest } from './layer.js';
 import { makeTempDir, removeTempDir, run } from './process.js';
-import { defaultCredentials, registryFetch } from './registry-fetch.js';
 import type { TestRegistry } from './registry.js';
+import { defaultCredentials, registryFetch } from './registry-fetch.js';
 
-export { registryFetch, type Credentials, type RegistryFetchInit } from './registry-fetch.js';
+export { type Credentials, type RegistryFetchInit, registryFetch } from './registry-fetch.js';
 
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -73,9 +73,7 @@ export async function makeOciLayout(dir: string, spec: ImageSpec = {}): Promise<
   const seed = spec.seed ?? 'ferry';
   const layerCount = spec.layers ?? 2;
   const layerSize = spec.layerSize ?? 64 * 1024;
-  const platforms = spec.single
-    ? [spec.platforms?.[0] ?? 'linux/amd64']
-    : (spec.platforms ?? DEFAULT_PLATFORMS);
+  const platforms = spec.single ? [spec.platforms?.[0] ?? 'linux/amd64'] : (spec.platforms ?? DEFAULT_PLATFORMS);
 
   const blobDir = join(dir, 'blobs', 'sha256');
   await mkdir(blobDir, { recursive: true });
@@ -182,11 +180,7 @@ function defaultSkopeoCreds(reg: TestRegistry): string | undefined {
  * Generates an image (see {@link makeOciLayout}) and pushes it to
  * `reg` as "repo:tag" with skopeo, as alice when the registry has auth.
  */
-export async function seedImage(
-  reg: TestRegistry,
-  repoAndTag: string,
-  spec: ImageSpec = {},
-): Promise<SeededImage> {
+export async function seedImage(reg: TestRegistry, repoAndTag: string, spec: ImageSpec = {}): Promise<SeededImage> {
   const { repo, tag } = splitRepoTag(repoAndTag);
   const dir = await makeTempDir('ferry-image-');
   try {
@@ -195,8 +189,11 @@ export async function seedImage(
     await run('skopeo', [
       // No trust policy needed for pushing test images; skopeo's scratch files stay in our temp dir.
       '--insecure-policy',
-      '--tmpdir', dir,
-      'copy', '--quiet', '--all',
+      '--tmpdir',
+      dir,
+      'copy',
+      '--quiet',
+      '--all',
       // Without it skopeo may rewrite manifests, and the generated digests would not match.
       '--preserve-digests',
       ...skopeoRegistryFlags(reg, 'dest-', defaultSkopeoCreds(reg)),
@@ -216,9 +213,7 @@ async function assertStored(reg: TestRegistry, repo: string, tag: string, image:
   });
   const stored = Buffer.from(await res.arrayBuffer());
   if (!res.ok || sha256Digest(stored) !== image.digest) {
-    throw new Error(
-      `skopeo stored ${repo}:${tag} as ${res.status} ${sha256Digest(stored)}, expected ${image.digest}`,
-    );
+    throw new Error(`skopeo stored ${repo}:${tag} as ${res.status} ${sha256Digest(stored)}, expected ${image.digest}`);
   }
 }
 
@@ -227,14 +222,6 @@ async function assertStored(reg: TestRegistry, repo: string, tag: string, image:
  * "repo@sha256:…"). `creds` is "user:password"; default alice when the
  * registry has auth.
  */
-export function skopeoInspectRaw(
-  reg: TestRegistry,
-  ref: string,
-  opts: { creds?: string } = {},
-): Promise<Buffer> {
-  return run('skopeo', [
-    'inspect', '--raw',
-    ...skopeoRegistryFlags(reg, '', opts.creds ?? defaultSkopeoCreds(reg)),
-    `docker://${reg.host}/${ref}`,
-  ]);
+export function skopeoInspectRaw(reg: TestRegistry, ref: string, opts: { creds?: string } = {}): Promise<Buffer> {
+  return run('skopeo', ['inspect', '--raw', ...skopeoRegistryFlags(reg, '', opts.creds ?? defaultSkopeoCreds(reg)), `docker://${reg.host}/${ref}`]);
 }

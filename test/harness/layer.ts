@@ -24,7 +24,7 @@ function tarHeader(name: string, size: number): Buffer {
     header.write(value, offset, length, 'ascii');
   };
   const octal = (offset: number, length: number, value: number) => {
-    field(offset, length, value.toString(8).padStart(length - 1, '0') + '\0');
+    field(offset, length, `${value.toString(8).padStart(length - 1, '0')}\0`);
   };
   if (Buffer.byteLength(name) > 100) throw new Error(`tar entry name too long: ${name}`);
   field(0, 100, name);
@@ -38,7 +38,7 @@ function tarHeader(name: string, size: number): Buffer {
   field(257, 8, 'ustar\x0000');
   let sum = 0;
   for (const byte of header) sum += byte;
-  field(148, 8, sum.toString(8).padStart(6, '0') + '\0 ');
+  field(148, 8, `${sum.toString(8).padStart(6, '0')}\0 `);
   return header;
 }
 

@@ -1,7 +1,8 @@
 // Loopback-only networking helpers shared by the harness servers.
+
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createServer } from 'node:net';
-import { readFileSync } from 'node:fs';
 import { Agent, type Dispatcher } from 'undici';
 
 export const LOOPBACK = '127.0.0.1';

@@ -1,7 +1,7 @@
 // Child processes and temp dirs owned by the harness, with a last-resort
 // cleanup when the test worker exits, so no registry or temp dir outlives a
 // crashed or interrupted test run.
-import { execFile, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -81,14 +81,9 @@ export class CommandError extends Error {
 /** Runs a command to completion and returns its stdout as exact bytes. */
 export function run(file: string, args: string[], timeoutMs = 60_000): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    execFile(
-      file,
-      args,
-      { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024, timeout: timeoutMs },
-      (error, stdout, stderr) => {
-        if (error) reject(new CommandError(`${file} ${args.join(' ')}`, stderr.toString(), error));
-        else resolve(stdout);
-      },
-    );
+    execFile(file, args, { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024, timeout: timeoutMs }, (error, stdout, stderr) => {
+      if (error) reject(new CommandError(`${file} ${args.join(' ')}`, stderr.toString(), error));
+      else resolve(stdout);
+    });
   });
 }

@@ -26,11 +26,7 @@ export function defaultCredentials(reg: TestRegistry): Credentials | undefined {
 }
 
 /** Fetches `path` (e.g. "/v2/team/app/blobs/sha256:...") from the registry, authenticating if challenged. */
-export async function registryFetch(
-  reg: TestRegistry,
-  path: string,
-  init: RegistryFetchInit = {},
-): Promise<Response> {
+export async function registryFetch(reg: TestRegistry, path: string, init: RegistryFetchInit = {}): Promise<Response> {
   const creds = init.creds === undefined ? defaultCredentials(reg) : init.creds;
   const dispatcher = dispatcherFor(reg.caFile);
   const send = (authorization?: string) =>
@@ -73,11 +69,7 @@ export function parseChallenge(header: string): Challenge | undefined {
   return { scheme: match[1].toLowerCase(), params };
 }
 
-async function fetchToken(
-  params: Record<string, string>,
-  creds: Credentials,
-  caFile: string | undefined,
-): Promise<string> {
+async function fetchToken(params: Record<string, string>, creds: Credentials, caFile: string | undefined): Promise<string> {
   if (!params.realm) throw new Error('Bearer challenge without realm');
   const url = new URL(params.realm);
   if (params.service) url.searchParams.set('service', params.service);

@@ -1,22 +1,16 @@
 // Real CNCF Distribution 2.8 registries (Debian's docker-registry) on
 // loopback, one temp dir each, in the auth and TLS variants the tests need.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { randomBytes } from 'node:crypto';
 import { hashSync } from 'bcryptjs';
 import { request } from 'undici';
 import { makeServerTls, makeSigningCert } from './certs.js';
 import { dispatcherFor, freePort, LOOPBACK } from './net.js';
 import { makeTempDir, removeTempDir, stopChild, trackChild } from './process.js';
-import {
-  DEFAULT_USERS,
-  defaultAcl,
-  startTokenServer,
-  type Acl,
-  type TestTokenServer,
-} from './token-server.js';
+import { type Acl, DEFAULT_USERS, defaultAcl, startTokenServer, type TestTokenServer } from './token-server.js';
 
 export type RegistryAuth = 'none' | 'htpasswd' | 'token';
 
@@ -131,7 +125,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
 async function writeHtpasswd(dir: string, users: Record<string, string>): Promise<string> {
   const file = join(dir, 'htpasswd');
   const lines = Object.entries(users).map(([user, password]) => `${user}:${hashSync(password, 5)}`);
-  await writeFile(file, lines.join('\n') + '\n');
+  await writeFile(file, `${lines.join('\n')}\n`);
   return file;
 }
 

@@ -1,7 +1,7 @@
 // A Docker token-spec authorization server
 // (https://distribution.github.io/distribution/spec/auth/token/), just big
 // enough for registry 2.8 and the clients under test.
-import { createPrivateKey, randomUUID, sign, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, type KeyObject, randomUUID, sign, X509Certificate } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { closeServer, listen } from './net.js';
 
@@ -77,7 +77,10 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TestTo
       return;
     }
     // A scope parameter may itself hold several space-separated scopes.
-    const scopes = url.searchParams.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
+    const scopes = url.searchParams
+      .getAll('scope')
+      .flatMap((s) => s.split(' '))
+      .filter(Boolean);
     const record: TokenRequest = { scopes, granted: [], status: 200 };
     requests.push(record);
 
@@ -136,7 +139,10 @@ function grant(acl: Acl, user: string | undefined, scope: string): Access[] {
   const type = scope.slice(0, first);
   const name = scope.slice(first + 1, last);
   const allowed = acl(user, name, type);
-  const requested = scope.slice(last + 1).split(',').filter(Boolean);
+  const requested = scope
+    .slice(last + 1)
+    .split(',')
+    .filter(Boolean);
   return [{ type, name, actions: requested.filter((action) => allowed.includes(action)) }];
 }
 

@@ -5,13 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { expect } from 'vitest';
-import {
-  registryFetch,
-  sha256Digest,
-  skopeoInspectRaw,
-  type SeededImage,
-  type TestRegistry,
-} from '../harness/index.js';
+import { registryFetch, type SeededImage, sha256Digest, skopeoInspectRaw, type TestRegistry } from '../harness/index.js';
 import { makeTempDir, removeTempDir } from '../harness/process.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -39,9 +33,7 @@ export interface RunOptions {
 const DROPPED_ENV = /^(https?_proxy|no_proxy|all_proxy|docker_config|home)$/i;
 
 export function runFerry(args: string[], opts: RunOptions): Promise<FerryResult> {
-  const env: NodeJS.ProcessEnv = Object.fromEntries(
-    Object.entries(process.env).filter(([key]) => !DROPPED_ENV.test(key)),
-  );
+  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !DROPPED_ENV.test(key)));
   env.HOME = opts.home.dir;
   env.DOCKER_CONFIG = opts.home.dockerConfig;
   // Only loopback names resolve in ferry processes started by tests (see loopback-only.mjs).
@@ -91,10 +83,7 @@ export async function makeFerryHome(): Promise<FerryHome> {
     dockerConfig,
     configFile,
     async login(auths) {
-      const entries = Object.entries(auths).map(([host, { user, password }]) => [
-        host,
-        { auth: Buffer.from(`${user}:${password}`).toString('base64') },
-      ]);
+      const entries = Object.entries(auths).map(([host, { user, password }]) => [host, { auth: Buffer.from(`${user}:${password}`).toString('base64') }]);
       await mkdir(dirname(configFile), { recursive: true });
       await writeFile(configFile, JSON.stringify({ auths: Object.fromEntries(entries) }));
     },

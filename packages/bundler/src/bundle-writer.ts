@@ -6,13 +6,13 @@
  * appears only after every blob is in place and checked.
  */
 import { createHash } from 'node:crypto';
-import { appendFile, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { appendFile, type FileHandle, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import { type BlobOutcome, type Descriptor, FerryError, type ImageSink, type ParsedManifest, parseDigest } from '@ferry/oci-client';
 import pLimit from 'p-limit';
-import { FerryError, parseDigest, type BlobOutcome, type Descriptor, type ImageSink, type ParsedManifest } from '@ferry/oci-client';
 import { END_OF_ARCHIVE } from './format/tar.js';
 import type { BundleLayout, LayoutEntry } from './layout.js';
-import { SplitFile, partName, type PositionalFile } from './volumes.js';
+import { type PositionalFile, partName, SplitFile } from './volumes.js';
 
 /** The files a bundle is written as: one, or parts of at most `partSize` bytes. */
 function outputFiles(out: string, total: number, partSize: number | undefined): Array<{ partial: string; final: string; size: number }> {
@@ -88,7 +88,7 @@ export class BundleWriter implements ImageSink {
         kept = await verifyOnDisk(fh, layout, previous!.done);
       } else {
         await rm(journalPath, { force: true });
-        await appendFile(journalPath, JSON.stringify(head) + '\n');
+        await appendFile(journalPath, `${JSON.stringify(head)}\n`);
       }
       const w = new BundleWriter(out, layout, fh, files, kept);
       await w.writeFixedParts();
@@ -201,7 +201,7 @@ export class BundleWriter implements ImageSink {
   private markDone(digest: string): void {
     if (this.closed) return;
     this.finished.add(digest);
-    const line = JSON.stringify({ done: digest }) + '\n';
+    const line = `${JSON.stringify({ done: digest })}\n`;
     this.journalWrites = this.journalWrites.then(async () => {
       this.journalHandle ??= await open(this.journal, 'a');
       await this.journalHandle.write(line);

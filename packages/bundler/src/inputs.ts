@@ -5,8 +5,8 @@
  * normalized and duplicates collapse to one, keeping the first position.
  */
 import { readFile } from 'node:fs/promises';
+import { formatReference, type Platform, parsePlatformList, parseReference, usageError } from '@ferry/oci-client';
 import { z } from 'zod';
-import { formatReference, parsePlatformList, parseReference, usageError, type Platform } from '@ferry/oci-client';
 import type { ChartRequest } from './charts/pack-charts.js';
 
 /** A chart in the spec: its path or oci:// reference, or that with values as `ferry images` takes them. */
@@ -92,7 +92,12 @@ export async function readPackSpec(path: string): Promise<PackSpec> {
   const r = packSpecSchema.safeParse(doc ?? {});
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    const where = issue.path.length ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[') : '(top level)';
+    const where = issue.path.length
+      ? issue.path
+          .map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))
+          .join('.')
+          .replace(/\.\[/g, '[')
+      : '(top level)';
     throw usageError(`${path}: ${where}: ${issue.message}`);
   }
   return r.data;
@@ -149,4 +154,3 @@ async function readText(path: string, what: string): Promise<string> {
     throw usageError(`cannot read ${what} ${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
 }
-

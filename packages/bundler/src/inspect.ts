@@ -6,13 +6,13 @@
  * The report is plain JSON data: it is the `--json` output.
  */
 import {
-  isManifestMediaType,
-  formatPlatform,
-  platformFromConfig,
-  platformFromDescriptor,
   type Descriptor,
+  formatPlatform,
+  isManifestMediaType,
   type ParsedManifest,
   type Platform,
+  platformFromConfig,
+  platformFromDescriptor,
 } from '@ferry/oci-client';
 import type { BundleKind, BundleReader } from './reader/bundle-reader.js';
 
@@ -143,7 +143,7 @@ export async function inspectBundle(reader: BundleReader): Promise<InspectReport
 
     if (platforms.length === 0) {
       const fromFerry = ferryImages.find((i) => i.digest === root.digest && i.ref === ref) ?? ferryImages.find((i) => i.digest === root.digest);
-      if (fromFerry && fromFerry.platforms.length) platforms.push(...fromFerry.platforms);
+      if (fromFerry?.platforms.length) platforms.push(...fromFerry.platforms);
       else if (isManifestMediaType(root.mediaType) || root.platform) {
         const p = root.platform ? platformFromDescriptor(root) : await configPlatform(reader, root, getManifest);
         if (p && p.os !== 'unknown') platforms.push(formatPlatform(p));
@@ -220,11 +220,7 @@ function sum(m: Map<string, number>): number {
 }
 
 /** The platform a single-platform image's config declares (os, architecture, variant). */
-async function configPlatform(
-  reader: BundleReader,
-  root: Descriptor,
-  getManifest: (d: Descriptor) => Promise<ParsedManifest>,
-): Promise<Platform | undefined> {
+async function configPlatform(reader: BundleReader, root: Descriptor, getManifest: (d: Descriptor) => Promise<ParsedManifest>): Promise<Platform | undefined> {
   if (!reader.hasBlob(root.digest)) return undefined;
   const m = await getManifest(root);
   if (m.kind !== 'image') return undefined;

@@ -64,4 +64,3 @@ export function planLayout(meta: MetaFile[], blobs: PlannedBlob[], mtime: number
   }
   return { entries, blobs: byDigest, totalSize: offset + END_OF_ARCHIVE.length, endOffset: offset };
 }
-

@@ -5,29 +5,29 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import pLimit from 'p-limit';
 import {
   CopyEngine,
-  MediaType,
-  RegistryPlace,
-  formatPlatform,
-  parseReference,
-  planImage,
   type CopyEvent,
   type Descriptor,
+  formatPlatform,
   type ImagePlan,
   type ImageSource,
+  MediaType,
   type OciClient,
   type ParsedManifest,
   type Platform,
+  parseReference,
+  planImage,
+  RegistryPlace,
   usageError,
 } from '@ferry/oci-client';
+import pLimit from 'p-limit';
 import { BundleWriter } from './bundle-writer.js';
-import { FORMAT_VERSION, serializeFerryJson, type BundleChart, type BundleImage, type FerryJson } from './format/ferry-json.js';
 import type { ChartRequest, PreparedChart } from './charts/pack-charts.js';
-import { planLayout, type MetaFile, type PlannedBlob } from './layout.js';
-import { fingerprint, signBundleId } from './trust/keys.js';
+import { type BundleChart, type BundleImage, type FerryJson, FORMAT_VERSION, serializeFerryJson } from './format/ferry-json.js';
+import { type MetaFile, type PlannedBlob, planLayout } from './layout.js';
 import type { BundleReader } from './reader/bundle-reader.js';
+import { fingerprint, signBundleId } from './trust/keys.js';
 
 export const TOOL = 'ferry 0.1.0';
 export const OCI_LAYOUT = Buffer.from('{"imageLayoutVersion":"1.0.0"}');
@@ -88,7 +88,9 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     : [];
   const references = [...new Set([...opts.references, ...prepared.flatMap((c) => c.images.filter((i) => i.packed).map((i) => i.ref))])];
   const images = await resolveAll(opts, references, concurrency);
-  const charts = await Promise.all(prepared.map(async (chart) => ({ chart, ref: chart.ref, source: chart.place, plan: await planImage(chart.place, chart.digest) })));
+  const charts = await Promise.all(
+    prepared.map(async (chart) => ({ chart, ref: chart.ref, source: chart.place, plan: await planImage(chart.place, chart.digest) })),
+  );
   const entries: ResolvedImage[] = [...images, ...charts];
   for (const { ref, plan } of images) {
     if (plan.filtered) {
@@ -112,7 +114,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     ferry.base = { id: opts.base.bundleId, reliesOn: reliesOn.map((b) => ({ digest: b.digest, size: b.size })) };
   }
   const ferryBytes = serializeFerryJson(ferry);
-  const bundleId = 'sha256:' + createHash('sha256').update(indexJson).update(ferryBytes).digest('hex');
+  const bundleId = `sha256:${createHash('sha256').update(indexJson).update(ferryBytes).digest('hex')}`;
   const meta: MetaFile[] = [
     { name: 'oci-layout', bytes: OCI_LAYOUT },
     { name: 'index.json', bytes: indexJson },
@@ -191,7 +193,9 @@ function orderedBlobs(plans: ImagePlan[]): PlannedBlob[] {
     }
   }
   for (const plan of plans) {
-    const configDigests = new Set(plan.manifests.filter((m) => m.kind === 'image').map((m) => (m as ParsedManifest & { kind: 'image' }).manifest.config.digest));
+    const configDigests = new Set(
+      plan.manifests.filter((m) => m.kind === 'image').map((m) => (m as ParsedManifest & { kind: 'image' }).manifest.config.digest),
+    );
     for (const b of plan.blobs) {
       if (seen.has(b.digest)) continue;
       seen.add(b.digest);
@@ -206,22 +210,26 @@ function bundleIndex(images: ResolvedImage[], charts: ResolvedChart[]): object {
     schemaVersion: 2,
     mediaType: MediaType.OCI_INDEX,
     manifests: [
-      ...images.map(({ ref, plan }): Descriptor => ({
-        mediaType: plan.root.mediaType,
-        digest: plan.root.digest,
-        size: plan.root.bytes.byteLength,
-        // Sorted keys, as Go tools write annotation maps.
-        annotations: { [CONTAINERD_NAME]: ref, [REF_NAME]: ref },
-      })),
+      ...images.map(
+        ({ ref, plan }): Descriptor => ({
+          mediaType: plan.root.mediaType,
+          digest: plan.root.digest,
+          size: plan.root.bytes.byteLength,
+          // Sorted keys, as Go tools write annotation maps.
+          annotations: { [CONTAINERD_NAME]: ref, [REF_NAME]: ref },
+        }),
+      ),
       // Charts: named charts/<name>:<tag>, marked by artifactType (see charts/pack-charts.ts);
       // fields in the order of Go's ocispec.Descriptor.
-      ...charts.map(({ ref, plan }): Descriptor => ({
-        mediaType: plan.root.mediaType,
-        digest: plan.root.digest,
-        size: plan.root.bytes.byteLength,
-        annotations: { [REF_NAME]: ref },
-        artifactType: MediaType.HELM_CONFIG,
-      })),
+      ...charts.map(
+        ({ ref, plan }): Descriptor => ({
+          mediaType: plan.root.mediaType,
+          digest: plan.root.digest,
+          size: plan.root.bytes.byteLength,
+          annotations: { [REF_NAME]: ref },
+          artifactType: MediaType.HELM_CONFIG,
+        }),
+      ),
     ],
   };
 }
@@ -275,13 +283,13 @@ function ferryJson(opts: PackOptions, images: ResolvedImage[], charts: ResolvedC
 /** Identifies a pack's plan without its creation time, so a rerun can resume it. */
 function planFingerprint(opts: PackOptions, indexJson: Buffer, blobs: PlannedBlob[]): string {
   const h = createHash('sha256');
-  h.update(TOOL + '\n');
+  h.update(`${TOOL}\n`);
   const signer = opts.signingKey ? fingerprint(createPublicKey(opts.signingKey)) : null;
   h.update(JSON.stringify({ refs: opts.references, platforms: opts.platforms ?? null, sde: opts.sourceDateEpoch ?? null, signer }));
   h.update(indexJson);
   h.update(`base ${opts.base?.bundleId ?? '-'} split ${opts.splitSize ?? 0}\n`);
   for (const b of blobs) h.update(`${b.digest} ${b.size}\n`);
-  return 'sha256:' + h.digest('hex');
+  return `sha256:${h.digest('hex')}`;
 }
 
 /** What a target loaded with `base` holds: the blobs it carries and those it relied on. */

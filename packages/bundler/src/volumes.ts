@@ -4,7 +4,7 @@
  * unsplit bundle byte for byte. A SplitFile presents the parts as one file for
  * positional reads and writes, so nothing is ever joined on disk.
  */
-import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { usageError } from '@ferry/oci-client';
 
@@ -49,7 +49,7 @@ export async function findParts(path: string): Promise<string[] | undefined> {
   else if (!(await exists(path)) && (await exists(partName(path, 0)))) base = path;
   if (base === undefined) return undefined;
   const dir = dirname(base);
-  const prefix = basename(base) + '.part-';
+  const prefix = `${basename(base)}.part-`;
   const names = (await readdir(dir)).filter((n) => n.startsWith(prefix) && /^\d{3,}$/.test(n.slice(prefix.length)));
   const parts = names.map((n) => Number(n.slice(prefix.length))).sort((a, b) => a - b);
   if (parts.length === 0) throw usageError(`no parts of ${base} found (expected ${partName(base, 0)}, …)`);

@@ -6,8 +6,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FerryError, formatReference } from '@ferry/oci-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chartArchive, chartDirectoryFiles, helmArtifact, helmChartConfig, helmIgnores, parseHelmignore } from '../src/charts/helm-artifact.js';
 import { chartTag, parseChartRefName } from '../src/charts/pack-charts.js';
 import { TargetMapper } from '../src/load/mapping.js';
@@ -45,15 +45,27 @@ describe('helmChartConfig: chart.Metadata as Go marshals it', () => {
     );
   });
 
-  it('takes an apiVersion v1 chart\'s dependencies from requirements.yaml', () => {
-    const config = JSON.parse(helmChartConfig({ apiVersion: 'v1', name: 'old', version: '0.1.0' }, { dependencies: [{ name: 'sub', version: '1.x', repository: 'file://charts/sub' }] }).toString());
+  it("takes an apiVersion v1 chart's dependencies from requirements.yaml", () => {
+    const config = JSON.parse(
+      helmChartConfig(
+        { apiVersion: 'v1', name: 'old', version: '0.1.0' },
+        { dependencies: [{ name: 'sub', version: '1.x', repository: 'file://charts/sub' }] },
+      ).toString(),
+    );
     expect(config.dependencies).toEqual([{ name: 'sub', version: '1.x', repository: 'file://charts/sub' }]);
   });
 });
 
 describe('helmArtifact: the manifest helm push writes', () => {
-  it('has no mediaType field, the helm config and one chart layer, and helm\'s annotations', () => {
-    const config = helmChartConfig({ apiVersion: 'v2', name: 'app', version: '1.2.3', home: 'https://h', sources: ['https://s1', 'https://s2'], annotations: { 'org.opencontainers.image.title': 'not used', extra: 'kept' } });
+  it("has no mediaType field, the helm config and one chart layer, and helm's annotations", () => {
+    const config = helmChartConfig({
+      apiVersion: 'v2',
+      name: 'app',
+      version: '1.2.3',
+      home: 'https://h',
+      sources: ['https://s1', 'https://s2'],
+      annotations: { 'org.opencontainers.image.title': 'not used', extra: 'kept' },
+    });
     const a = helmArtifact(config, Buffer.from('layer'), '1970-01-01T00:00:00Z');
     const doc = JSON.parse(Buffer.from(a.manifest.bytes).toString());
     expect(Object.keys(doc)).toEqual(['schemaVersion', 'config', 'layers', 'annotations']);
@@ -125,7 +137,7 @@ describe('charts on load: TARGET/PREFIX/charts/<name>:<tag> unless mapped', () =
   const mapper = (to: string, maps: string[] = []) => new TargetMapper({ to, maps });
   const target = (m: TargetMapper, c: { name: string; tag: string; source?: string }) => formatReference(m.mapChart(c));
 
-  it('uses helm\'s tag for versions with build metadata, and names charts in the bundle', () => {
+  it("uses helm's tag for versions with build metadata, and names charts in the bundle", () => {
     expect(chartTag('1.2.3+build.4')).toBe('1.2.3_build.4');
     expect(parseChartRefName('charts/app:1.2.3_b')).toEqual({ name: 'app', tag: '1.2.3_b' });
     expect(parseChartRefName('docker.io/library/nginx:1')).toBeUndefined();
@@ -135,7 +147,9 @@ describe('charts on load: TARGET/PREFIX/charts/<name>:<tag> unless mapped', () =
     expect(target(mapper('harbor.local/mirror'), { name: 'app', tag: '1.0.0' })).toBe('harbor.local/mirror/charts/app:1.0.0');
     expect(target(mapper('harbor.local'), { name: 'app', tag: '1.0.0' })).toBe('harbor.local/charts/app:1.0.0');
     expect(target(mapper('harbor.local/m', ['charts=helm']), { name: 'app', tag: '1' })).toBe('harbor.local/m/helm/app:1');
-    expect(target(mapper('harbor.local/m', ['charts/app=other.local/x/app-chart', 'charts=helm']), { name: 'app', tag: '1' })).toBe('other.local/x/app-chart:1');
+    expect(target(mapper('harbor.local/m', ['charts/app=other.local/x/app-chart', 'charts=helm']), { name: 'app', tag: '1' })).toBe(
+      'other.local/x/app-chart:1',
+    );
     const src = { name: 'redis', tag: '18.0.0', source: 'oci://registry-1.docker.io/bitnamicharts/redis:18.0.0' };
     expect(target(mapper('harbor.local/m'), src)).toBe('harbor.local/m/charts/redis:18.0.0');
     expect(target(mapper('harbor.local/m', ['registry-1.docker.io/bitnamicharts=bitnami-charts']), src)).toBe('harbor.local/m/bitnami-charts/redis:18.0.0');

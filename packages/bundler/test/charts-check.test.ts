@@ -42,7 +42,14 @@ describe('image lists', () => {
       { reference: 'a.io/y:1', usage: 'optional' as const, charts: [], sources: [] },
     ];
     const bad = checkImageList(images, ['a.io/z:1']);
-    expect(bad).toEqual({ missing: [{ reference: 'a.io/x:1', usage: 'used' }, { reference: 'a.io/y:1', usage: 'optional' }], extra: ['a.io/z:1'], ok: false });
+    expect(bad).toEqual({
+      missing: [
+        { reference: 'a.io/x:1', usage: 'used' },
+        { reference: 'a.io/y:1', usage: 'optional' },
+      ],
+      extra: ['a.io/z:1'],
+      ok: false,
+    });
     expect(formatImageListCheck(bad, 'images.txt')).toBe(
       [
         'missing from images.txt (used by the chart):',
@@ -115,16 +122,16 @@ describe('ferry images (the command)', () => {
 
   it('prints the used images, sorted and normalized; --optional adds the rest', async () => {
     const r = await run({ chart: [SHAPES] });
-    expect(r).toMatchObject({ code: 0, out: SHAPES_USED.join('\n') + '\n' });
+    expect(r).toMatchObject({ code: 0, out: `${SHAPES_USED.join('\n')}\n` });
     expect(r.err).toContain('5 images used, 1 optional (--optional lists them too)');
     out = '';
     const all = await run({ chart: [SHAPES], optional: true });
-    expect(all.out).toBe([...SHAPES_USED, 'docker.io/prom/exporter:v0.1'].sort().join('\n') + '\n');
+    expect(all.out).toBe(`${[...SHAPES_USED, 'docker.io/prom/exporter:v0.1'].sort().join('\n')}\n`);
   });
 
   it('--check exits 1 with a readable diff when the list lacks a used image, 0 when complete', async () => {
     const short = join(work, 'short.txt');
-    await writeFile(short, '# images of shapes\n' + SHAPES_USED.slice(1).join('\n') + '\nexample.com/gone:1\n');
+    await writeFile(short, `# images of shapes\n${SHAPES_USED.slice(1).join('\n')}\nexample.com/gone:1\n`);
     const bad = await run({ chart: [SHAPES], check: short });
     expect(bad.code).toBe(1);
     expect(bad.out).toContain(`missing from ${short} (used by the chart):\n+ docker.io/bitnami/nginx:1.25.3\n`);
@@ -134,7 +141,7 @@ describe('ferry images (the command)', () => {
     out = '';
     err = '';
     const full = join(work, 'full.txt');
-    await writeFile(full, SHAPES_USED.join('\n') + '\n');
+    await writeFile(full, `${SHAPES_USED.join('\n')}\n`);
     const good = await run({ chart: [SHAPES], check: full });
     expect(good.code).toBe(0);
     expect(good.out).toContain(`${full}: OK, every used image is listed`);

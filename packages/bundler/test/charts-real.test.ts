@@ -6,10 +6,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { discoverImages, type DiscoveryResult } from '../src/charts/discover.js';
-import { imagesReport } from '../src/charts/report.js';
-
 import { SHARED_CHARTS } from '../../../test/helpers/shared-charts.js';
+import { type DiscoveryResult, discoverImages } from '../src/charts/discover.js';
+import { imagesReport } from '../src/charts/report.js';
 
 function list(chart: string, file: string): string[] {
   return readFileSync(join(SHARED_CHARTS, chart, file), 'utf8')
@@ -36,7 +35,9 @@ describe.each(CHARTS)('real chart %s', (name) => {
   };
 
   it('is there to read', () => {
-    expect(existsSync(join(dir, 'Chart.yaml')), `${dir} (the shared real charts; set FERRY_SHARED_CHARTS if they are not in ../shared/charts) must exist`).toBe(true);
+    expect(existsSync(join(dir, 'Chart.yaml')), `${dir} (the shared real charts; set FERRY_SHARED_CHARTS if they are not in ../shared/charts) must exist`).toBe(
+      true,
+    );
     expect(expected.length).toBeGreaterThan(0);
   });
 
@@ -66,7 +67,10 @@ describe.each(CHARTS)('real chart %s', (name) => {
     expect(ok.check?.missing.filter((m) => m.usage === 'used')).toEqual([]);
 
     const dropped = expected[expected.length - 1]!;
-    const short = text.split('\n').filter((l) => l.trim() !== dropped).join('\n');
+    const short = text
+      .split('\n')
+      .filter((l) => l.trim() !== dropped)
+      .join('\n');
     const bad = await imagesReport({ charts: [dir], check: { name: 'images.txt', text: short } });
     expect(bad.failure?.exitCode).toBe(1);
     expect(bad.text).toContain(`missing from images.txt (used by the chart):\n+ ${dropped}\n`);
@@ -112,10 +116,20 @@ describe('what makes the real charts hard', () => {
   it('openebs-full: the hook, tpl-rendered init containers, requirements.yaml conditions, and values overridden by parents', async () => {
     const r = await discoverImages({ charts: [join(SHARED_CHARTS, 'openebs-full')] });
     const get = (ref: string) => r.images.find((i) => i.reference === ref);
-    expect(get('docker.io/bitnami/kubectl:1.25.15')?.sources[0]).toMatchObject({ kind: 'template', chart: 'openebs', file: 'templates/pre-upgrade-hook.yaml', usage: 'used' });
+    expect(get('docker.io/bitnami/kubectl:1.25.15')?.sources[0]).toMatchObject({
+      kind: 'template',
+      chart: 'openebs',
+      file: 'templates/pre-upgrade-hook.yaml',
+      usage: 'used',
+    });
     expect(get('docker.io/library/busybox:latest')?.charts).toEqual(['openebs/mayastor']);
     expect(get('docker.io/openebs/mayastor-csi-node:v2.7.1')?.usage).toBe('used');
-    expect(r.charts.filter((c) => !c.enabled).map((c) => c.path).sort()).toEqual([
+    expect(
+      r.charts
+        .filter((c) => !c.enabled)
+        .map((c) => c.path)
+        .sort(),
+    ).toEqual([
       'openebs/mayastor/crds',
       'openebs/mayastor/jaeger-operator',
       'openebs/mayastor/localpv-provisioner',

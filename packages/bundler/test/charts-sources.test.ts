@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadChart } from '../src/charts/chart-load.js';
-import { discoverImages, type DiscoveryResult } from '../src/charts/discover.js';
+import { type DiscoveryResult, discoverImages } from '../src/charts/discover.js';
 import { imagesInManifests } from '../src/charts/manifests.js';
 import { annotatedImages, literalImages, valuesImages } from '../src/charts/sources.js';
 
@@ -88,7 +88,8 @@ describe('rendered manifests (-f)', () => {
   });
 
   it('splits documents as Helm does and keeps going past a broken one', () => {
-    const text = 'kind: Pod\nspec:\n  containers:\n  - image: a:1\n---# comment\nkind: Pod\nspec: {containers: [{image: "b:2"}]}\n---\nkind: Pod\nspec:\n  containers: [ {image: c:3\n---\nkind: Pod\nspec:\n  initContainers:\n  - image: d:4\n';
+    const text =
+      'kind: Pod\nspec:\n  containers:\n  - image: a:1\n---# comment\nkind: Pod\nspec: {containers: [{image: "b:2"}]}\n---\nkind: Pod\nspec:\n  containers: [ {image: c:3\n---\nkind: Pod\nspec:\n  initContainers:\n  - image: d:4\n';
     const { images, problems } = imagesInManifests(text);
     expect(images.map((i) => i.raw)).toEqual(expect.arrayContaining(['a:1', 'b:2', 'd:4']));
     expect(problems).toHaveLength(1);
@@ -103,7 +104,14 @@ describe('values walk', () => {
       worker: { image: { repository: 'ghcr.io/org/worker', tag: '' } },
       cli: { image: { image: 'org/cli', tag: 'v9' } },
       proxy: { image: { name: 'envoyproxy/envoy', tag: 'v1.29.1' } },
-      nginx: { image: { registry: 'registry.k8s.io', image: 'ingress-nginx/controller', tag: 'v1.15.1', digest: 'sha256:594ceea76b01c592858f803f9ff4d2cb40542cae2060410b2c95f75907d659e1' } },
+      nginx: {
+        image: {
+          registry: 'registry.k8s.io',
+          image: 'ingress-nginx/controller',
+          tag: 'v1.15.1',
+          digest: 'sha256:594ceea76b01c592858f803f9ff4d2cb40542cae2060410b2c95f75907d659e1',
+        },
+      },
       logstash: { image: 'docker.elastic.co/logstash/logstash', imageTag: '7.17.3' },
       test: { enabled: true, image: 'bats/bats', tag: 'v1.4.1' },
       metrics: { enabled: false, exporter: { image: { repository: 'prom/exporter', tag: 'v0.1' } } },
@@ -150,13 +158,7 @@ describe('values walk', () => {
   it('in a chart, agrees with the render and marks what only values mention as optional', async () => {
     const r = await discoverImages({ charts: [join(FIXTURES, 'shapes')] });
     expect(byUsage(r)).toEqual({
-      used: [
-        'docker.io/bitnami/nginx:1.25.3',
-        'docker.io/envoyproxy/envoy:v1.29.1',
-        'docker.io/org/cli:v9',
-        'example.com/app:1.2',
-        'ghcr.io/org/worker:3.4.5',
-      ],
+      used: ['docker.io/bitnami/nginx:1.25.3', 'docker.io/envoyproxy/envoy:v1.29.1', 'docker.io/org/cli:v9', 'example.com/app:1.2', 'ghcr.io/org/worker:3.4.5'],
       optional: ['docker.io/prom/exporter:v0.1'],
     });
     const exporter = r.images.find((i) => i.reference === 'docker.io/prom/exporter:v0.1')!;

@@ -2,17 +2,17 @@
 // the umbrella's values overriding its subcharts', --values/--set overrides, and
 // charts given as .tgz files or pulled from a registry (oci://).
 import { createHash } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createGzip } from 'node:zlib';
+import { CredentialStore, FerryError, OciClient } from '@ferry/oci-client';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CredentialStore, FerryError, OciClient } from '@ferry/oci-client';
 import { HELM_CHART_CONFIG_MEDIA_TYPE, HELM_CHART_CONTENT_MEDIA_TYPE, loadChart } from '../src/charts/chart-load.js';
-import { discoverImages, type DiscoveryResult } from '../src/charts/discover.js';
+import { type DiscoveryResult, discoverImages } from '../src/charts/discover.js';
 import { applySet, userValues } from '../src/charts/values.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'charts');
@@ -94,16 +94,25 @@ describe('subcharts', () => {
       ['umbrella/legacy', true, undefined],
       ['umbrella/legacy/nested', true, undefined],
     ]);
-    expect(r.warnings).toEqual([
-      'umbrella: dependency remote 9.9.9 is not in its charts/ directory; its images can only come from annotations',
-    ]);
+    expect(r.warnings).toEqual(['umbrella: dependency remote 9.9.9 is not in its charts/ directory; its images can only come from annotations']);
     const nested = r.images.find((i) => i.reference === 'example.com/nested:0.0.1')!;
     expect(nested.charts).toEqual(['umbrella/legacy/nested']);
     expect(nested.sources).toContainEqual(
-      expect.objectContaining({ kind: 'template', chart: 'umbrella/legacy/nested', file: 'templates/cronjob.yaml', field: 'CronJob/nested containers[nested].image' }),
+      expect.objectContaining({
+        kind: 'template',
+        chart: 'umbrella/legacy/nested',
+        file: 'templates/cronjob.yaml',
+        field: 'CronJob/nested containers[nested].image',
+      }),
     );
     const db = r.images.find((i) => i.reference === 'docker.io/bitnami/postgresql:16.1.0')!;
-    expect(db.sources).toContainEqual({ kind: 'values', chart: 'umbrella/db', usage: 'optional', path: 'image', reason: 'chart disabled: condition db.enabled is false' });
+    expect(db.sources).toContainEqual({
+      kind: 'values',
+      chart: 'umbrella/db',
+      usage: 'optional',
+      path: 'image',
+      reason: 'chart disabled: condition db.enabled is false',
+    });
   });
 
   it('applies --values files then --set on top', async () => {
@@ -226,7 +235,11 @@ describe('oci:// charts', () => {
       }
       const m = /^\/v2\/charts\/cache\/manifests\/(.+)$/.exec(url);
       if (m && (m[1] === '0.1.0' || m[1] === sha(manifest))) {
-        res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': sha(manifest), 'content-length': manifest.length });
+        res.writeHead(200, {
+          'content-type': 'application/vnd.oci.image.manifest.v1+json',
+          'docker-content-digest': sha(manifest),
+          'content-length': manifest.length,
+        });
         return res.end(req.method === 'HEAD' ? undefined : manifest);
       }
       const b = /^\/v2\/charts\/cache\/blobs\/(.+)$/.exec(url);
@@ -248,7 +261,11 @@ describe('oci:// charts', () => {
 
   function client(): OciClient {
     const empty = join(work, 'docker-config');
-    return new OciClient({ env: {}, credentials: new CredentialStore({ env: { DOCKER_CONFIG: empty }, configPath: join(empty, 'config.json') }), retry: { attempts: 1 } });
+    return new OciClient({
+      env: {},
+      credentials: new CredentialStore({ env: { DOCKER_CONFIG: empty }, configPath: join(empty, 'config.json') }),
+      retry: { attempts: 1 },
+    });
   }
 
   it('pulls the chart layer helm push stores and discovers its images', async () => {

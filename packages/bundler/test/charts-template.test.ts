@@ -64,6 +64,7 @@ describe('Go templates', () => {
     expect(render('{{ (fromYaml "a: [1, 2]").a | len }}')).toBe('2');
     expect(render('{{ hasKey (dict "a" 1) "a" }} {{ get (dict "a" 1) "b" | quote }} {{ index (dict "a-b" 2) "a-b" }}')).toBe('true "" 2');
     expect(render('{{ semverCompare ">=1.21-0" .Capabilities.KubeVersion.Version }}', { Capabilities: { KubeVersion: { Version: 'v1.31.0' } } })).toBe('true');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Go's regexp expansion syntax
     expect(render('{{ regexReplaceAll "a(x*)b" "-ab-axxb-" "${1}W" }} {{ regexMatch "^v[0-9]+" "v12" }}')).toBe('-W-xxW- true');
     expect(render('{{ splitList "," "a,b" | join "+" }} {{ (split "/" "x/y")._1 }}')).toBe('a+b y');
     expect(render('{{ int "12" | add 1 }} {{ sub 5 2 }} {{ div 7 2 }} {{ max 1 5 3 }}')).toBe('13 3 3 5');
@@ -88,7 +89,7 @@ describe('Go templates', () => {
     const data = { Files: new Obj(), Values: JSON.parse('{"__proto__": {"polluted": 1}}') as unknown };
     expect(render('{{ .Files.Get }}|{{ .Files.constructor }}|{{ .Files.__proto__ }}|{{ .Values.polluted }}', data)).toBe('ok|||');
     expect(render('{{ $d := dict }}{{ $_ := set $d "__proto__" (dict "polluted" 1) }}{{ $d.polluted }}|{{ len $d }}')).toBe('|1');
-    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
   it('reports syntax errors with the file and line', () => {
@@ -97,7 +98,7 @@ describe('Go templates', () => {
   });
 
   it('turns values into YAML the way Helm does', () => {
-    expect(toYaml({ b: [1, 'two'], a: { c: null, d: 'yes' } })).toBe("a:\n  c: null\n  d: \"yes\"\nb:\n- 1\n- two");
+    expect(toYaml({ b: [1, 'two'], a: { c: null, d: 'yes' } })).toBe('a:\n  c: null\n  d: "yes"\nb:\n- 1\n- two');
     expect(toYaml(undefined)).toBe('null');
   });
 

@@ -4,19 +4,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type InspectReport, inspectBundle } from '../src/inspect.js';
 import { openBundle } from '../src/reader/bundle-reader.js';
-import { inspectBundle, type InspectReport } from '../src/inspect.js';
-import {
-  BlobSet,
-  ferryBundle,
-  ferryJsonFor,
-  indexJson,
-  named,
-  sha256,
-  twoImages,
-  writeLayoutDir,
-  type Desc,
-} from './reader-fixtures.js';
+import { BlobSet, type Desc, ferryBundle, ferryJsonFor, indexJson, named, sha256, twoImages, writeLayoutDir } from './reader-fixtures.js';
 
 let tmp: string;
 beforeAll(async () => {
@@ -201,7 +191,11 @@ describe('inspectBundle', () => {
     const att = blobs.image({ os: 'unknown', architecture: 'unknown' }, [blobs.layer(100)]);
     const idx = blobs.index([
       { ...amd, platform: { os: 'linux', architecture: 'amd64' } },
-      { ...att, platform: { os: 'unknown', architecture: 'unknown' }, annotations: { 'vnd.docker.reference.digest': amd.digest, 'vnd.docker.reference.type': 'attestation-manifest' } },
+      {
+        ...att,
+        platform: { os: 'unknown', architecture: 'unknown' },
+        annotations: { 'vnd.docker.reference.digest': amd.digest, 'vnd.docker.reference.type': 'attestation-manifest' },
+      },
     ]);
     const r = await inspectTar(ferryBundle({ images: [named(idx, 'registry.test/x:1')], blobs }).tar);
     expect(r.images[0]!.platforms).toEqual(['linux/amd64']);

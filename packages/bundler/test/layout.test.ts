@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, openSync, closeSync, writeSync, ftruncateSync, rmSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { planLayout } from '../src/layout.js';
 import { END_OF_ARCHIVE, encodeHeader, headerSize } from '../src/format/tar.js';
+import { planLayout } from '../src/layout.js';
 import { indexTar } from '../src/reader/tar-index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ferry-layout-'));
@@ -48,7 +48,14 @@ describe('planned tar layout', () => {
     const header = encodeHeader({ name: `blobs/sha256/${HEX}`, size, type: 'file', mtime: 0 });
     // The record length counts itself: "19 size=9663676539\n" is 19 bytes.
     expect(header.subarray(512, 512 + 19).toString()).toBe(`19 size=${size}\n`);
-    const layout = planLayout([{ name: 'oci-layout', bytes: Buffer.from('{}') }], [{ digest: `sha256:${HEX}`, size }, { digest: `sha256:${'cd'.repeat(32)}`, size: 10 }], 0);
+    const layout = planLayout(
+      [{ name: 'oci-layout', bytes: Buffer.from('{}') }],
+      [
+        { digest: `sha256:${HEX}`, size },
+        { digest: `sha256:${'cd'.repeat(32)}`, size: 10 },
+      ],
+      0,
+    );
     const path = join(dir, 'huge.tar');
     writeSparse(path, layout);
     const listing = execFileSync('tar', ['-tvf', path], { encoding: 'utf8' });
@@ -66,7 +73,12 @@ describe('planned tar layout', () => {
     const layout = planLayout([{ name: 'oci-layout', bytes: Buffer.from('{}') }], [{ digest: `sha512:${hex512}`, size: 700 }], 0);
     const path = join(dir, 'sha512.tar');
     writeSparse(path, layout);
-    expect(execFileSync('tar', ['-tf', path], { encoding: 'utf8' }).trim().split('\n')).toEqual(['oci-layout', 'blobs/', 'blobs/sha512/', `blobs/sha512/${hex512}`]);
+    expect(execFileSync('tar', ['-tf', path], { encoding: 'utf8' }).trim().split('\n')).toEqual([
+      'oci-layout',
+      'blobs/',
+      'blobs/sha512/',
+      `blobs/sha512/${hex512}`,
+    ]);
     const entry = (await indexTar(path)).get(`blobs/sha512/${hex512}`)!;
     expect(entry).toMatchObject({ size: 700, offset: layout.blobs.get(`sha512:${hex512}`)!.dataOffset });
   });

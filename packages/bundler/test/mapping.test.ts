@@ -1,7 +1,8 @@
 // Where images go on load (DESIGN.md section 3): TargetMapper, without any registry.
-import { describe, expect, it } from 'vitest';
+
 import { FerryError, formatReference, parseReference } from '@ferry/oci-client';
-import { TargetMapper, type MappingOptions } from '../src/load/mapping.js';
+import { describe, expect, it } from 'vitest';
+import { type MappingOptions, TargetMapper } from '../src/load/mapping.js';
 
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 
@@ -182,8 +183,14 @@ describe('TargetMapper: bad --to and --map values are usage errors (exit 2)', ()
     ['docker.io/nginx:1.27=vendor', 'invalid --map "docker.io/nginx:1.27=vendor": "docker.io/nginx:1.27" is not a registry or repository prefix'],
     // A relative destination is named as written, not as the `x/…` it is checked as.
     ['docker.io/bitnami=Vendor', 'invalid --map "docker.io/bitnami=Vendor": prefix must be lowercase ("Vendor")'],
-    ['docker.io/bitnami=https://other.local', 'invalid --map "docker.io/bitnami=https://other.local": leave out the scheme "https://" and give HOST[:PORT][/PREFIX]'],
-    ['docker.io/bitnami=other.local:http/x', 'invalid --map "docker.io/bitnami=other.local:http/x": registry "other.local:http" is not a valid host name, IP address or [IPv6] address with optional :port'],
+    [
+      'docker.io/bitnami=https://other.local',
+      'invalid --map "docker.io/bitnami=https://other.local": leave out the scheme "https://" and give HOST[:PORT][/PREFIX]',
+    ],
+    [
+      'docker.io/bitnami=other.local:http/x',
+      'invalid --map "docker.io/bitnami=other.local:http/x": registry "other.local:http" is not a valid host name, IP address or [IPv6] address with optional :port',
+    ],
   ])('--map %j', (rule, message) => {
     expect(usage(() => new TargetMapper({ to: 'harbor.local/mirror', maps: [rule] }))).toBe(message);
   });

@@ -7,8 +7,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { encodeHeader, END_OF_ARCHIVE, padding } from '../src/format/tar.js';
-import { serializeFerryJson, type FerryJson } from '../src/format/ferry-json.js';
+import { type FerryJson, serializeFerryJson } from '../src/format/ferry-json.js';
+import { END_OF_ARCHIVE, encodeHeader, padding } from '../src/format/tar.js';
 
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -48,10 +48,7 @@ export class BlobSet {
 
   /** A config for a platform, then a manifest of it with these layers. */
   image(platform: { os: string; architecture: string; variant?: string }, layers: Desc[]): Desc {
-    const config = this.add(
-      Buffer.from(JSON.stringify({ ...platform, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) } })),
-      OCI_CONFIG,
-    );
+    const config = this.add(Buffer.from(JSON.stringify({ ...platform, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) } })), OCI_CONFIG);
     const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers }));
     return this.add(manifest, OCI_MANIFEST);
   }
@@ -123,7 +120,7 @@ export function ustarHeader(e: RawEntry): Buffer {
   b.write('0000644\0', 100, 'latin1');
   b.write('0000000\0', 108, 'latin1');
   b.write('0000000\0', 116, 'latin1');
-  b.write(size.toString(8).padStart(11, '0') + '\0', 124, 'latin1');
+  b.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
   b.write('00000000000\0', 136, 'latin1');
   b.fill(0x20, 148, 156);
   b.write(e.type ?? '0', 156, 'latin1');
@@ -133,7 +130,7 @@ export function ustarHeader(e: RawEntry): Buffer {
   let sum = 0;
   for (let i = 0; i < 512; i++) sum += b[i]!;
   if (e.badChecksum) sum += 1;
-  b.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
   return b;
 }
 
@@ -150,7 +147,7 @@ export function base256Header(name: string, size: number): Buffer {
   b.fill(0x20, 148, 156);
   let sum = 0;
   for (let i = 0; i < 512; i++) sum += b[i]!;
-  b.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
   return b;
 }
 
@@ -213,13 +210,10 @@ export function ferryJsonFor(
  * A bundle tar in ferry's format (entry order of DESIGN.md section 2), with the
  * writer's header encoder. `omit` leaves blobs out (a delta bundle).
  */
-export function ferryBundle(opts: {
-  images: Desc[];
-  blobs: BlobSet;
-  ferryJson?: Buffer;
-  signature?: Buffer;
-  omit?: Set<string>;
-}): { tar: Buffer; indexJson: Buffer } {
+export function ferryBundle(opts: { images: Desc[]; blobs: BlobSet; ferryJson?: Buffer; signature?: Buffer; omit?: Set<string> }): {
+  tar: Buffer;
+  indexJson: Buffer;
+} {
   const idx = indexJson(opts.images);
   const parts = [writerEntry('oci-layout', OCI_LAYOUT), writerEntry('index.json', idx)];
   if (opts.ferryJson) parts.push(writerEntry('ferry.json', opts.ferryJson));

@@ -4,14 +4,15 @@ import { mkdir, mkdtemp, open, readFile, rm, symlink, truncate, writeFile } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FerryError } from '@ferry/oci-client';
-import { encodeHeader, END_OF_ARCHIVE } from '../src/format/tar.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { END_OF_ARCHIVE, encodeHeader } from '../src/format/tar.js';
+import { type BundleReader, openBundle } from '../src/reader/bundle-reader.js';
 import { indexTar } from '../src/reader/tar-index.js';
-import { openBundle, type BundleReader } from '../src/reader/bundle-reader.js';
 import {
   BlobSet,
   base256Header,
+  type Desc,
   ferryBundle,
   ferryJsonFor,
   hexOf,
@@ -19,6 +20,7 @@ import {
   named,
   OCI_LAYOUT,
   paxRecords,
+  type RawEntry,
   rawEntry,
   rawTar,
   sha256,
@@ -27,7 +29,6 @@ import {
   writeLayoutDir,
   writerDir,
   writerEntry,
-  type Desc,
 } from './reader-fixtures.js';
 
 let tmp: string;
@@ -104,9 +105,7 @@ describe('indexTar', () => {
       expect(whole.subarray(e.offset, e.offset + e.size).equals(bytes)).toBe(true);
     }
     // Directories are fine, and not listed.
-    expect([...index.keys()].sort()).toEqual(
-      ['index.json', 'oci-layout', ...[...fx.blobs.blobs.keys()].map((d) => `blobs/sha256/${hexOf(d)}`)].sort(),
-    );
+    expect([...index.keys()].sort()).toEqual(['index.json', 'oci-layout', ...[...fx.blobs.blobs.keys()].map((d) => `blobs/sha256/${hexOf(d)}`)].sort());
   });
 
   it('normalizes a leading ./ (tar -C DIR .) and reads POSIX pax and GNU long-name archives', async () => {
@@ -154,7 +153,7 @@ describe('indexTar', () => {
     const file = await tarFile(
       rawTar([
         ...parts,
-        rawEntry({ name: '././@LongLink', type: 'L', data: Buffer.from(name + '\0') }),
+        rawEntry({ name: '././@LongLink', type: 'L', data: Buffer.from(`${name}\0`) }),
         rawEntry({ name: 'truncated-name', data: blob }),
         Buffer.concat([base256Header('ferry.sig', 3), Buffer.from('sig'), Buffer.alloc(509)]),
       ]),
@@ -209,7 +208,11 @@ describe('indexTar', () => {
     ['an absolute path', [{ name: '/etc/passwd', data: Buffer.from('x') }], 'entry "/etc/passwd" has an absolute path'],
     ['an absolute path in the ustar prefix', [{ name: 'passwd', prefix: '/etc', data: Buffer.from('x') }], 'entry "/etc/passwd" has an absolute path'],
     ['a symbolic link', [{ name: 'evil', type: '2', linkname: '/etc/passwd' }], 'entry "evil" is a symbolic link'],
-    ['a symbolic link named like a blob', [{ name: `blobs/sha256/${'b'.repeat(64)}`, type: '2', linkname: '/etc/shadow' }], `entry "blobs/sha256/${'b'.repeat(64)}" is a symbolic link`],
+    [
+      'a symbolic link named like a blob',
+      [{ name: `blobs/sha256/${'b'.repeat(64)}`, type: '2', linkname: '/etc/shadow' }],
+      `entry "blobs/sha256/${'b'.repeat(64)}" is a symbolic link`,
+    ],
     ['a hard link', [{ name: 'index2.json', type: '1', linkname: 'index.json' }], 'entry "index2.json" is a hard link'],
     ['a character device', [{ name: 'null', type: '3' }], 'entry "null" is a character device'],
     ['a block device', [{ name: 'sda', type: '4' }], 'entry "sda" is a block device'],
@@ -347,10 +350,7 @@ describe('openBundle', () => {
 
   it('takes io.containerd.image.name when it is the only name, and the digest when there is none', async () => {
     const fx = twoImages();
-    const images = [
-      { ...fx.app, annotations: { 'io.containerd.image.name': 'docker.io/library/app:1' } },
-      fx.tool,
-    ];
+    const images = [{ ...fx.app, annotations: { 'io.containerd.image.name': 'docker.io/library/app:1' } }, fx.tool];
     const file = await tarFile(ferryBundle({ images, blobs: fx.blobs }).tar);
     const reader = await openBundle(file);
     try {
@@ -515,9 +515,7 @@ describe('openBundle', () => {
     const badFerry = await tarFile(rawTar([...parts, rawEntry({ name: 'ferry.json', data: Buffer.from('{"formatVersion":1}') })]));
     expect((await rejection(openBundle(badFerry))).message).toMatch(`${badFerry} is not a valid ferry bundle: ferry.json is not valid at`);
     const future = await tarFile(rawTar([...parts, rawEntry({ name: 'ferry.json', data: Buffer.from('{"formatVersion":2}') })]));
-    expect((await rejection(openBundle(future))).message).toBe(
-      `${future} is a bundle of format version 2; this ferry reads format version 1: upgrade ferry`,
-    );
+    expect((await rejection(openBundle(future))).message).toBe(`${future} is a bundle of format version 2; this ferry reads format version 1: upgrade ferry`);
     const emptyDir = join(tmp, 'empty-dir');
     await mkdir(emptyDir);
     expect((await rejection(openBundle(emptyDir))).message).toMatch(`${emptyDir} is not a bundle: it has no oci-layout file`);

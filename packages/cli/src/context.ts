@@ -33,12 +33,12 @@ export class Context {
 
   /** A progress or log line on stderr, unless --quiet. */
   log(line: string): void {
-    if (!this.opts.quiet) process.stderr.write(line + '\n');
+    if (!this.opts.quiet) process.stderr.write(`${line}\n`);
   }
 
   /** The command's result: a JSON document with --json, else text lines. */
   result(text: string, json: unknown): void {
-    process.stdout.write(this.opts.json ? JSON.stringify(json, null, 2) + '\n' : text + '\n');
+    process.stdout.write(this.opts.json ? `${JSON.stringify(json, null, 2)}\n` : `${text}\n`);
   }
 }
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
+import { isFerryError } from '@ferry/oci-client';
 /**
  * The `ferry` executable: runs the program and turns every failure into one
  * clear line on stderr and an exit code (2 bad usage or input, 1 failed work).
  */
 import { CommanderError } from 'commander';
-import { isFerryError } from '@ferry/oci-client';
 import { buildProgram } from './program.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -22,12 +22,12 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (isFerryError(e)) {
       process.stderr.write(`ferry: ${e.message}\n`);
-      if (debug && e.stack) process.stderr.write(e.stack + '\n');
+      if (debug && e.stack) process.stderr.write(`${e.stack}\n`);
       return e.exitCode;
     }
     const err = e as Error;
     process.stderr.write(`ferry: unexpected error: ${err?.message ?? String(e)}${debug ? '' : ' (run with --debug for details)'}\n`);
-    if (debug && err?.stack) process.stderr.write(err.stack + '\n');
+    if (debug && err?.stack) process.stderr.write(`${err.stack}\n`);
     return 1;
   }
 }

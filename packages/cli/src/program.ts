@@ -1,6 +1,7 @@
 /** The `ferry` command line: options and subcommands, wired to the command modules. */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { Context, VERSION, type GlobalOptions } from './context.js';
+import { Context, type GlobalOptions, VERSION } from './context.js';
+
 // Command modules are imported when their command runs: start-up loads only what it uses.
 
 function jobs(value: string): number {

@@ -50,7 +50,7 @@ export class Progress {
 
   private line(text: string): void {
     if (!this.enabled || this.live) return;
-    this.out.write(text + '\n');
+    this.out.write(`${text}\n`);
   }
 
   private draw(): void {

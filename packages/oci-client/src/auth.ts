@@ -5,7 +5,7 @@
  */
 import type { Credential } from './credentials.js';
 import { FerryError } from './errors.js';
-import { header, type Transport } from './transport.js';
+import type { Transport } from './transport.js';
 
 export interface Challenge {
   scheme: 'basic' | 'bearer';
@@ -101,7 +101,7 @@ export class RegistryAuth {
     if (c.scheme === 'basic') {
       const cred = await this.credential();
       if (!cred || !('password' in cred)) return undefined;
-      return 'Basic ' + Buffer.from(`${cred.username}:${cred.password}`).toString('base64');
+      return `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString('base64')}`;
     }
     const token = await this.token(scopes);
     return token ? `Bearer ${token}` : undefined;
@@ -149,7 +149,7 @@ export class RegistryAuth {
       const headers: Record<string, string> = {};
       if (cred) {
         url.searchParams.set('account', cred.username);
-        headers.authorization = 'Basic ' + Buffer.from(`${cred.username}:${cred.password}`).toString('base64');
+        headers.authorization = `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString('base64')}`;
       }
       res = await this.transport.request({ method: 'GET', url: url.toString(), headers });
     }
@@ -187,4 +187,3 @@ export class RegistryAuth {
 export function isInsufficientScope(wwwAuthenticate: string | undefined): boolean {
   return parseChallenge(wwwAuthenticate)?.params.error === 'insufficient_scope';
 }
-

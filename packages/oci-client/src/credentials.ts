@@ -20,16 +20,14 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants, promises as fs } from 'node:fs';
+import { promises as fs, constants as fsConstants } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { FerryError, usageError } from './errors.js';
 
 /** What a registry login needs: a username and password, or an OAuth2 identity (refresh) token. */
-export type Credential =
-  | { username: string; password: string }
-  | { identityToken: string; username?: string };
+export type Credential = { username: string; password: string } | { identityToken: string; username?: string };
 
 export interface CredentialStoreOptions {
   /** The docker config file; default `dockerConfigPath(env)`. */
@@ -154,9 +152,7 @@ function existingKey(obj: Record<string, unknown>, name: string): string {
 }
 
 function configError(configPath: string, what: string): FerryError {
-  return usageError(
-    `cannot read docker config ${configPath}: ${what}. Fix the file or point DOCKER_CONFIG at another directory.`,
-  );
+  return usageError(`cannot read docker config ${configPath}: ${what}. Fix the file or point DOCKER_CONFIG at another directory.`);
 }
 
 /** A JSON syntax error as "line L, column C", never quoting the text (it may hold a password). */
@@ -305,8 +301,7 @@ async function isExecutableFile(p: string): Promise<boolean> {
 /** Finds `name` on the PATH of `env` (PATHEXT on Windows). */
 async function findOnPath(name: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
   const pathVar = env.PATH ?? env.Path ?? '';
-  const exts =
-    process.platform === 'win32' ? ['', ...(env.PATHEXT ?? '.EXE;.CMD;.BAT;.COM').split(';').filter(Boolean)] : [''];
+  const exts = process.platform === 'win32' ? ['', ...(env.PATHEXT ?? '.EXE;.CMD;.BAT;.COM').split(';').filter(Boolean)] : [''];
   for (const dir of pathVar.split(path.delimiter)) {
     if (dir === '') continue;
     for (const ext of exts) {
@@ -404,9 +399,7 @@ export class CredentialStore {
 
   private loadConfig(): Promise<DockerConfig> {
     if (!this.config) {
-      const p = readRawConfig(this.configPath).then((raw) =>
-        raw === undefined ? EMPTY_CONFIG : parseConfig(this.configPath, raw),
-      );
+      const p = readRawConfig(this.configPath).then((raw) => (raw === undefined ? EMPTY_CONFIG : parseConfig(this.configPath, raw)));
       this.config = p;
       p.catch(() => {
         if (this.config === p) this.config = undefined;
@@ -487,11 +480,10 @@ export class CredentialStore {
     try {
       parsed = helperGetSchema.parse(JSON.parse(run.stdout));
     } catch {
-      throw new FerryError(
-        'auth',
-        `credential helper ${name} returned malformed output for ${registry} (expected JSON with Username and Secret).`,
-        { registry, operation },
-      );
+      throw new FerryError('auth', `credential helper ${name} returned malformed output for ${registry} (expected JSON with Username and Secret).`, {
+        registry,
+        operation,
+      });
     }
     const username = parsed.Username ?? '';
     const secret = parsed.Secret ?? '';
@@ -500,11 +492,7 @@ export class CredentialStore {
     return { username, password: secret };
   }
 
-  private async helperStore(
-    helper: string,
-    registry: string,
-    cred: { username: string; password: string },
-  ): Promise<void> {
+  private async helperStore(helper: string, registry: string, cred: { username: string; password: string }): Promise<void> {
     const name = `docker-credential-${helper}`;
     const operation = 'storing credentials';
     const input = `${JSON.stringify({ ServerURL: authKeyFor(registry), Username: cred.username, Secret: cred.password })}\n`;
@@ -513,8 +501,7 @@ export class CredentialStore {
       const excerpt = safeExcerpt(run, [cred.password, cred.username]);
       throw new FerryError(
         'auth',
-        `credential helper ${name} failed to store credentials for ${registry}: it ${describeExit(run)}` +
-          `${excerpt ? ` (${excerpt})` : ''}.`,
+        `credential helper ${name} failed to store credentials for ${registry}: it ${describeExit(run)}` + `${excerpt ? ` (${excerpt})` : ''}.`,
         { registry, operation },
       );
     }
@@ -593,8 +580,6 @@ async function writeConfigAtomically(configPath: string, data: Record<string, un
   } catch (e) {
     await handle?.close().catch(() => {});
     await fs.rm(tmp, { force: true }).catch(() => {});
-    throw usageError(
-      `cannot write docker config ${target}: ${(e as NodeJS.ErrnoException).code ?? 'error'}. Check the permissions of ${dir}.`,
-    );
+    throw usageError(`cannot write docker config ${target}: ${(e as NodeJS.ErrnoException).code ?? 'error'}. Check the permissions of ${dir}.`);
   }
 }

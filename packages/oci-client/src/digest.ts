@@ -4,7 +4,7 @@
  * and sha512 (128), exactly as go-digest validates them.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import { FerryError, usageError } from './errors.js';
 
 export type DigestAlgorithm = 'sha256' | 'sha512';
@@ -71,17 +71,11 @@ export function verifyBytes(bytes: Uint8Array, expected: ExpectedContent, contex
   const { algorithm } = parseDigest(expected.digest);
   const ctx = context ?? `content ${expected.digest}`;
   if (expected.size !== undefined && bytes.byteLength !== expected.size) {
-    throw new FerryError(
-      'integrity',
-      integrityMessage(ctx, `expected ${expected.size} bytes but got ${bytes.byteLength}`),
-    );
+    throw new FerryError('integrity', integrityMessage(ctx, `expected ${expected.size} bytes but got ${bytes.byteLength}`));
   }
   const actual = digestOf(bytes, algorithm);
   if (actual !== expected.digest) {
-    throw new FerryError(
-      'integrity',
-      integrityMessage(ctx, `expected digest ${expected.digest} but got ${actual}`),
-    );
+    throw new FerryError('integrity', integrityMessage(ctx, `expected digest ${expected.digest} but got ${actual}`));
   }
 }
 
@@ -111,10 +105,7 @@ export class DigestVerifier extends Transform {
   ) {
     super({ highWaterMark: 1024 * 1024 });
     const { algorithm } = parseDigest(expected.digest);
-    if (
-      expected.size !== undefined &&
-      (!Number.isSafeInteger(expected.size) || expected.size < 0)
-    ) {
+    if (expected.size !== undefined && (!Number.isSafeInteger(expected.size) || expected.size < 0)) {
       throw usageError(`invalid expected size ${expected.size} for ${expected.digest}: it must be a whole number of bytes`);
     }
     this.expectedDigest = expected.digest;
@@ -128,13 +119,7 @@ export class DigestVerifier extends Transform {
     this.bytesSeen += chunk.length;
     if (this.expectedSize !== undefined && this.bytesSeen > this.expectedSize) {
       callback(
-        new FerryError(
-          'integrity',
-          integrityMessage(
-            this.context,
-            `expected ${this.expectedSize} bytes but received more (at least ${this.bytesSeen})`,
-          ),
-        ),
+        new FerryError('integrity', integrityMessage(this.context, `expected ${this.expectedSize} bytes but received more (at least ${this.bytesSeen})`)),
       );
       return;
     }
@@ -160,26 +145,17 @@ export class DigestVerifier extends Transform {
   private finish(): FerryError | undefined {
     this.actualDigest ??= `${this.algorithm}:${this.hash.digest('hex')}`;
     if (this.expectedSize !== undefined && this.bytesSeen !== this.expectedSize) {
-      return new FerryError(
-        'integrity',
-        integrityMessage(this.context, `expected ${this.expectedSize} bytes but received ${this.bytesSeen}`),
-      );
+      return new FerryError('integrity', integrityMessage(this.context, `expected ${this.expectedSize} bytes but received ${this.bytesSeen}`));
     }
     if (this.actualDigest !== this.expectedDigest) {
-      return new FerryError(
-        'integrity',
-        integrityMessage(this.context, `expected digest ${this.expectedDigest} but got ${this.actualDigest}`),
-      );
+      return new FerryError('integrity', integrityMessage(this.context, `expected digest ${this.expectedDigest} but got ${this.actualDigest}`));
     }
     return undefined;
   }
 }
 
 /** Reads a stream to its end and returns its digest and length. */
-export async function hashStream(
-  stream: Readable,
-  algorithm: DigestAlgorithm = 'sha256',
-): Promise<{ digest: string; size: number }> {
+export async function hashStream(stream: Readable, algorithm: DigestAlgorithm = 'sha256'): Promise<{ digest: string; size: number }> {
   const hash = createHash(algorithm);
   let size = 0;
   for await (const chunk of stream) {

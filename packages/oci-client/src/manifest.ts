@@ -36,12 +36,7 @@ export const MediaType = {
 } as const;
 
 /** The Accept list for manifest requests: the four types ferry handles, OCI first. */
-export const MANIFEST_ACCEPT: readonly string[] = [
-  MediaType.OCI_MANIFEST,
-  MediaType.OCI_INDEX,
-  MediaType.DOCKER_MANIFEST,
-  MediaType.DOCKER_MANIFEST_LIST,
-];
+export const MANIFEST_ACCEPT: readonly string[] = [MediaType.OCI_MANIFEST, MediaType.OCI_INDEX, MediaType.DOCKER_MANIFEST, MediaType.DOCKER_MANIFEST_LIST];
 
 /** Registries (distribution, Harbor) refuse manifests over 4 MiB; so does ferry. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -175,11 +170,11 @@ export function parseManifest(bytes: Uint8Array, contentType?: string): ParsedMa
   }
   const body = doc as Record<string, unknown>;
 
-  const bodyType = typeof body['mediaType'] === 'string' ? normalizeMediaType(body['mediaType']) : undefined;
+  const bodyType = typeof body.mediaType === 'string' ? normalizeMediaType(body.mediaType) : undefined;
   const headerType = contentType === undefined ? undefined : normalizeMediaType(contentType);
 
   if (
-    body['schemaVersion'] === 1 ||
+    body.schemaVersion === 1 ||
     (bodyType !== undefined && isSchema1MediaType(bodyType)) ||
     (bodyType === undefined && headerType !== undefined && isSchema1MediaType(headerType))
   ) {
@@ -191,8 +186,8 @@ export function parseManifest(bytes: Uint8Array, contentType?: string): ParsedMa
     mediaType = headerType;
   }
   if (mediaType === undefined) {
-    if (Array.isArray(body['manifests'])) mediaType = MediaType.OCI_INDEX;
-    else if (body['config'] !== undefined) mediaType = MediaType.OCI_MANIFEST;
+    if (Array.isArray(body.manifests)) mediaType = MediaType.OCI_INDEX;
+    else if (body.config !== undefined) mediaType = MediaType.OCI_MANIFEST;
     else {
       throw new FerryError(
         'unsupported',
@@ -214,10 +209,7 @@ export function parseManifest(bytes: Uint8Array, contentType?: string): ParsedMa
     const [first, ...more] = result.error.issues;
     const detail = first === undefined ? 'unknown problem' : `${formatPath(first.path)}: ${first.message}`;
     const extra = more.length === 0 ? '' : ` (and ${more.length} more problem${more.length === 1 ? '' : 's'})`;
-    throw new FerryError(
-      'unsupported',
-      `manifest ${digest} is not a valid ${LABEL[mediaType] ?? mediaType}: ${detail}${extra}.`,
-    );
+    throw new FerryError('unsupported', `manifest ${digest} is not a valid ${LABEL[mediaType] ?? mediaType}: ${detail}${extra}.`);
   }
 
   if (isIndex) {

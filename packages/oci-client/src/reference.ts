@@ -25,12 +25,7 @@ export const DOCKER_HUB = 'docker.io';
 /** The host that actually serves Docker Hub's registry API. */
 export const DOCKER_HUB_API_HOST = 'registry-1.docker.io';
 /** Names that all mean Docker Hub. */
-export const DOCKER_HUB_ALIASES: readonly string[] = [
-  'docker.io',
-  'index.docker.io',
-  'registry-1.docker.io',
-  'registry.hub.docker.com',
-];
+export const DOCKER_HUB_ALIASES: readonly string[] = ['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com'];
 export const DEFAULT_TAG = 'latest';
 /** distribution/reference RepositoryNameTotalLengthMax (applies to the path). */
 export const MAX_REPOSITORY_LENGTH = 255;
@@ -40,14 +35,11 @@ export const MAX_TAG_LENGTH = 128;
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
-const DOMAIN_AND_PORT = new RegExp(
-  `^(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[a-fA-F0-9:]+\\])(?::[0-9]+)?$`,
-);
+const DOMAIN_AND_PORT = new RegExp(`^(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[a-fA-F0-9:]+\\])(?::[0-9]+)?$`);
 const IDENTIFIER = /^[a-f0-9]{64}$/;
 const BARE_DIGEST = /^(?:sha256|sha384|sha512):[0-9a-fA-F]{32,}$/;
 
-const COMPONENT_RULE =
-  'use lowercase letters and digits, separated by ".", "_", "__" or "-"';
+const COMPONENT_RULE = 'use lowercase letters and digits, separated by ".", "_", "__" or "-"';
 
 /** `docker.io` for any Docker Hub alias (case-insensitive), otherwise the host unchanged. */
 export function normalizeRegistry(registry: string): string {
@@ -56,11 +48,7 @@ export function normalizeRegistry(registry: string): string {
 
 /** Whether a first path component is a registry host, as Docker decides it. */
 function looksLikeRegistry(component: string): boolean {
-  return (
-    component === 'localhost' ||
-    /[.:]/.test(component) ||
-    component.toLowerCase() !== component
-  );
+  return component === 'localhost' || /[.:]/.test(component) || component.toLowerCase() !== component;
 }
 
 /** Returns why `path` is not a valid repository path, or undefined. */
@@ -159,9 +147,7 @@ export function parseReference(input: string): Reference {
 
   const repository = registry === DOCKER_HUB && !path.includes('/') ? `library/${path}` : path;
   if (repository.length > MAX_REPOSITORY_LENGTH) {
-    throw bad(
-      `the repository name is ${repository.length} characters long, more than the ${MAX_REPOSITORY_LENGTH} allowed`,
-    );
+    throw bad(`the repository name is ${repository.length} characters long, more than the ${MAX_REPOSITORY_LENGTH} allowed`);
   }
 
   const ref: Reference = { registry, repository };
@@ -249,8 +235,7 @@ export function isLoopbackHost(registry: string): boolean {
  * `127.0.0.1:5000`. The first component is always the registry host.
  */
 export function parseRegistryTarget(input: string): { registry: string; prefix: string } {
-  const bad = (why: string) =>
-    usageError(`invalid registry "${input}": ${why}`);
+  const bad = (why: string) => usageError(`invalid registry "${input}": ${why}`);
   if (input === '') throw bad('give a registry as HOST[:PORT][/PREFIX]');
   const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(input);
   if (scheme) throw bad(`leave out the scheme "${scheme[0]}" and give HOST[:PORT][/PREFIX]`);

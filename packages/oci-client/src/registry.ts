@@ -5,28 +5,13 @@
  * FerryError that names the registry, repository and operation.
  */
 import type { Readable } from 'node:stream';
-import { RegistryAuth, isInsufficientScope, repositoryScope } from './auth.js';
+import { isInsufficientScope, RegistryAuth, repositoryScope } from './auth.js';
 import type { CredentialStore } from './credentials.js';
-import { DigestVerifier, digestOf, parseDigest, isDigest } from './digest.js';
-import { FerryError, type ErrorKind } from './errors.js';
-import {
-  MANIFEST_ACCEPT,
-  MAX_MANIFEST_BYTES,
-  MediaType,
-  descriptorSchema,
-  parseManifest,
-  type Descriptor,
-  type ParsedManifest,
-} from './manifest.js';
+import { DigestVerifier, digestOf, isDigest, parseDigest } from './digest.js';
+import { type ErrorKind, FerryError } from './errors.js';
+import { type Descriptor, descriptorSchema, MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, MediaType, type ParsedManifest, parseManifest } from './manifest.js';
 import { registryApiHost } from './reference.js';
-import {
-  Transport,
-  header,
-  isTransientNetworkError,
-  toNetworkError,
-  type RequestBody,
-  type TransportResponse,
-} from './transport.js';
+import { header, isTransientNetworkError, type RequestBody, type Transport, type TransportResponse, toNetworkError } from './transport.js';
 
 export interface BlobRef {
   digest: string;
@@ -291,12 +276,7 @@ export class RegistryClient {
    * PUT when the size is known, chunked PATCHes otherwise, and falls back from one to
    * the other when a registry refuses it.
    */
-  async pushBlob(
-    repository: string,
-    blob: BlobRef,
-    open: () => Readable | Promise<Readable>,
-    opts: PushBlobOptions = {},
-  ): Promise<PushResult> {
+  async pushBlob(repository: string, blob: BlobRef, open: () => Readable | Promise<Readable>, opts: PushBlobOptions = {}): Promise<PushResult> {
     let chunked = opts.chunked;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -311,12 +291,7 @@ export class RegistryClient {
     }
   }
 
-  private async pushBlobOnce(
-    repository: string,
-    blob: BlobRef,
-    open: () => Readable | Promise<Readable>,
-    opts: PushBlobOptions,
-  ): Promise<PushResult> {
+  private async pushBlobOnce(repository: string, blob: BlobRef, open: () => Readable | Promise<Readable>, opts: PushBlobOptions): Promise<PushResult> {
     const scopes = this.pushScope(repository);
     if (opts.mountFrom && opts.mountFrom !== repository) scopes.push(repositoryScope(opts.mountFrom, ['pull']));
     const query = opts.mountFrom && opts.mountFrom !== repository ? `?mount=${encodeURIComponent(blob.digest)}&from=${encodeURIComponent(opts.mountFrom)}` : '';
@@ -351,7 +326,15 @@ export class RegistryClient {
       await res.body.dump();
       if (res.status === 201) return 'uploaded';
       // 405/413/415/501 refuse a monolithic upload (proxy body limits, registries wanting chunks): go chunked.
-      const again = await this.send({ method: 'POST', path: `/v2/${repository}/blobs/uploads/`, scopes, operation: 'pushing to', repository, headers: { 'content-length': '0' }, expect: [202] });
+      const again = await this.send({
+        method: 'POST',
+        path: `/v2/${repository}/blobs/uploads/`,
+        scopes,
+        operation: 'pushing to',
+        repository,
+        headers: { 'content-length': '0' },
+        expect: [202],
+      });
       await again.body.dump();
       location = this.uploadLocation(again, repository);
     }
@@ -456,11 +439,22 @@ export class RegistryClient {
         found.push(...(body.manifests ?? []).map((d) => descriptorSchema.parse(d) as Descriptor));
         const next = nextLink(res);
         if (next && (pages.has(next) || pages.size >= MAX_PAGES)) {
-          throw new FerryError('registry', `${this.registry} keeps paginating the referrers of ${digest} in ${repository}; giving up`, { registry: this.registry, repository });
+          throw new FerryError('registry', `${this.registry} keeps paginating the referrers of ${digest} in ${repository}; giving up`, {
+            registry: this.registry,
+            repository,
+          });
         }
         if (next) pages.add(next);
         res = next
-          ? await this.send({ method: 'GET', path: next, scopes: this.pullScope(repository), operation: 'listing referrers in', repository, headers: { accept: MediaType.OCI_INDEX }, expect: [200] })
+          ? await this.send({
+              method: 'GET',
+              path: next,
+              scopes: this.pullScope(repository),
+              operation: 'listing referrers in',
+              repository,
+              headers: { accept: MediaType.OCI_INDEX },
+              expect: [200],
+            })
           : undefined;
       }
       if (!artifactType || header(first.headers, 'oci-filters-applied')?.includes('artifactType')) return found;
@@ -655,5 +649,3 @@ function waitDrain(stream: NodeJS.WritableStream & { destroyed?: boolean }): Pro
     stream.on('error', done);
   });
 }
-
-

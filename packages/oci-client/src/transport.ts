@@ -4,9 +4,9 @@
  * `request` sends one logical request and returns the final response.
  */
 import { readFileSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
 import type { Readable } from 'node:stream';
-import { Agent, EnvHttpProxyAgent, request as undiciRequest, type Dispatcher } from 'undici';
+import { rootCertificates } from 'node:tls';
+import { Agent, type Dispatcher, EnvHttpProxyAgent, request as undiciRequest } from 'undici';
 import { FerryError } from './errors.js';
 import { isLoopbackHost } from './reference.js';
 
@@ -307,8 +307,7 @@ export function toNetworkError(e: unknown, url: string): FerryError {
   let why: string;
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') why = `cannot resolve host ${host}`;
   else if (code === 'ECONNREFUSED') why = `connection refused by ${host}`;
-  else if (isCertificateError(e))
-    why = `TLS certificate of ${host} is not trusted (${code}); pass --ca-file with its CA, or --insecure-registry ${host}`;
+  else if (isCertificateError(e)) why = `TLS certificate of ${host} is not trusted (${code}); pass --ca-file with its CA, or --insecure-registry ${host}`;
   else if (code.startsWith('UND_ERR_') && code.includes('TIMEOUT')) why = `timed out talking to ${host}`;
   else why = `network error talking to ${host}: ${describeNetworkError(e)}`;
   return new FerryError('network', why, { registry: host, cause: e });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mergeScopes, parseChallenge, repositoryScope, isInsufficientScope } from '../src/auth.js';
+import { isInsufficientScope, mergeScopes, parseChallenge, repositoryScope } from '../src/auth.js';
 import { parseRetryAfter, redactUrl } from '../src/transport.js';
 
 describe('WWW-Authenticate challenges', () => {
@@ -30,12 +30,7 @@ describe('WWW-Authenticate challenges', () => {
 describe('scopes', () => {
   it('merges actions per repository and keeps other resources apart', () => {
     expect(
-      mergeScopes([
-        repositoryScope('team/app', ['pull']),
-        repositoryScope('team/app', ['push']),
-        repositoryScope('base/img', ['pull']),
-        'registry:catalog:*',
-      ]),
+      mergeScopes([repositoryScope('team/app', ['pull']), repositoryScope('team/app', ['push']), repositoryScope('base/img', ['pull']), 'registry:catalog:*']),
     ).toEqual(['registry:catalog:*', 'repository:base/img:pull', 'repository:team/app:pull,push']);
   });
 

@@ -3,13 +3,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  type Credential,
   CredentialStore,
   DOCKER_HUB_AUTH_KEY,
   dockerConfigPath,
   encodeBasicAuth,
   parseBasicAuth,
   registryOfAuthKey,
-  type Credential,
 } from '../src/credentials.js';
 import { FerryError } from '../src/errors.js';
 
@@ -391,10 +391,7 @@ describe('CredentialStore.store into the config file', () => {
 
   it('runs concurrent stores one after the other without losing either', async () => {
     const s = store();
-    await Promise.all([
-      s.store('a.example.com', { username: 'a', password: '1' }),
-      s.store('b.example.com', { username: 'b', password: '2' }),
-    ]);
+    await Promise.all([s.store('a.example.com', { username: 'a', password: '1' }), s.store('b.example.com', { username: 'b', password: '2' })]);
     expect(Object.keys((await readConfig()).auths as object).sort()).toEqual(['a.example.com', 'b.example.com']);
   });
 
@@ -413,9 +410,7 @@ describe('CredentialStore.store through a helper', () => {
     await writeConfig({ credsStore: 'fake', auths: { 'ghcr.io': { auth: b64('stale:plain') } }, psFormat: 'x' });
     const s = store();
     await s.store('ghcr.io', { username: 'me', password: 'helper-pw' });
-    expect((await helperLog('stores.log')).map((l) => JSON.parse(l) as unknown)).toEqual([
-      { ServerURL: 'ghcr.io', Username: 'me', Secret: 'helper-pw' },
-    ]);
+    expect((await helperLog('stores.log')).map((l) => JSON.parse(l) as unknown)).toEqual([{ ServerURL: 'ghcr.io', Username: 'me', Secret: 'helper-pw' }]);
     const written = await fs.readFile(configPath, 'utf8');
     expect(written).not.toContain(b64('stale:plain'));
     expect(written).not.toContain('helper-pw');

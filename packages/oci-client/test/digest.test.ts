@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
-import { FerryError } from '../src/errors.js';
 import { DigestVerifier, digestOf, hashStream, isDigest, parseDigest, verifyBytes } from '../src/digest.js';
+import { FerryError } from '../src/errors.js';
 
 const EMPTY_SHA256 = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 const hello = new TextEncoder().encode('hello world\n');
@@ -46,19 +46,10 @@ describe('parseDigest / isDigest', () => {
   it('refuses malformed digests with a sentence naming the problem', () => {
     const cases: Array<[string, string]> = [
       ['abc', 'invalid digest "abc": a digest has the form "sha256:" followed by 64 lowercase hexadecimal characters'],
-      [
-        `md5:${'0'.repeat(32)}`,
-        `invalid digest "md5:${'0'.repeat(32)}": the algorithm "md5" is not supported (supported: sha256, sha512)`,
-      ],
-      [
-        `sha384:${'0'.repeat(96)}`,
-        `invalid digest "sha384:${'0'.repeat(96)}": the algorithm "sha384" is not supported (supported: sha256, sha512)`,
-      ],
+      [`md5:${'0'.repeat(32)}`, `invalid digest "md5:${'0'.repeat(32)}": the algorithm "md5" is not supported (supported: sha256, sha512)`],
+      [`sha384:${'0'.repeat(96)}`, `invalid digest "sha384:${'0'.repeat(96)}": the algorithm "sha384" is not supported (supported: sha256, sha512)`],
       ['sha256:abc', 'invalid digest "sha256:abc": a sha256 digest must have 64 lowercase hexadecimal characters after "sha256:", not 3'],
-      [
-        `sha256:${'A'.repeat(64)}`,
-        `invalid digest "sha256:${'A'.repeat(64)}": a sha256 digest must have 64 lowercase hexadecimal characters after "sha256:"`,
-      ],
+      [`sha256:${'A'.repeat(64)}`, `invalid digest "sha256:${'A'.repeat(64)}": a sha256 digest must have 64 lowercase hexadecimal characters after "sha256:"`],
       [
         `sha512:${'a'.repeat(64)}`,
         `invalid digest "sha512:${'a'.repeat(64)}": a sha512 digest must have 128 lowercase hexadecimal characters after "sha512:", not 64`,
@@ -148,10 +139,7 @@ describe('DigestVerifier', () => {
         this.push(Buffer.alloc(8, 0x61));
       },
     });
-    await expectIntegrity(
-      pipeline(endless, v, sink),
-      `integrity check failed for content ${HELLO_SHA256}: expected 12 bytes but received more (at least 16)`,
-    );
+    await expectIntegrity(pipeline(endless, v, sink), `integrity check failed for content ${HELLO_SHA256}: expected 12 bytes but received more (at least 16)`);
     // It stopped at the first chunk past the size; the source only ran ahead by its own buffer.
     expect(v.bytesSeen).toBe(16);
     expect(pulled * 8).toBeLessThan(64 * 1024);

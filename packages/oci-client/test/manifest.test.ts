@@ -2,12 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { digestOf } from '../src/digest.js';
 import { FerryError } from '../src/errors.js';
 import {
-  MANIFEST_ACCEPT,
-  MAX_MANIFEST_BYTES,
-  MediaType,
   descriptorSchema,
   isIndexMediaType,
   isManifestMediaType,
+  MANIFEST_ACCEPT,
+  MAX_MANIFEST_BYTES,
+  MediaType,
   parseManifest,
   referencedDescriptors,
 } from '../src/manifest.js';
@@ -153,16 +153,14 @@ describe('parseManifest', () => {
     };
     const m = parseManifest(enc(doc));
     if (m.kind !== 'image') throw new Error('unreachable');
-    expect((m.manifest as Record<string, unknown>)['futureField']).toEqual({ x: 1 });
-    expect((m.manifest.config as Record<string, unknown>)['vendorThing']).toBe('kept');
+    expect((m.manifest as Record<string, unknown>).futureField).toEqual({ x: 1 });
+    expect((m.manifest.config as Record<string, unknown>).vendorThing).toBe('kept');
   });
 
   it('takes the media type from the body, then Content-Type, then the shape', () => {
     const { mediaType: _omit, ...bare } = dockerManifest;
     // No mediaType in the body: Content-Type decides (parameters ignored).
-    expect(parseManifest(enc(bare), `${MediaType.DOCKER_MANIFEST}; charset=utf-8`).mediaType).toBe(
-      MediaType.DOCKER_MANIFEST,
-    );
+    expect(parseManifest(enc(bare), `${MediaType.DOCKER_MANIFEST}; charset=utf-8`).mediaType).toBe(MediaType.DOCKER_MANIFEST);
     // Body and header disagree: the body wins.
     expect(parseManifest(enc(dockerManifest), MediaType.OCI_MANIFEST).mediaType).toBe(MediaType.DOCKER_MANIFEST);
     // Neither: guessed from the shape; a generic Content-Type is not a manifest type.
@@ -196,17 +194,15 @@ describe('parseManifest', () => {
   });
 
   it('refuses a manifest of 4 MiB + 1 bytes, accepts exactly 4 MiB', () => {
-    const head = JSON.stringify(ociManifest).slice(0, -1) + ',"pad":"';
-    const exact = head + 'x'.repeat(MAX_MANIFEST_BYTES - head.length - 2) + '"}';
+    const head = `${JSON.stringify(ociManifest).slice(0, -1)},"pad":"`;
+    const exact = `${head + 'x'.repeat(MAX_MANIFEST_BYTES - head.length - 2)}"}`;
     expect(exact.length).toBe(MAX_MANIFEST_BYTES);
     expect(parseManifest(enc(exact)).kind).toBe('image');
 
     const over = new Uint8Array(MAX_MANIFEST_BYTES + 1);
     const e = failure(() => parseManifest(over));
     expect(e.kind).toBe('unsupported');
-    expect(e.message).toBe(
-      'manifest of 4194305 bytes is larger than 4 MiB (4194304 bytes), the limit registries enforce; ferry refuses it.',
-    );
+    expect(e.message).toBe('manifest of 4194305 bytes is larger than 4 MiB (4194304 bytes), the limit registries enforce; ferry refuses it.');
   });
 
   it('refuses bytes that are not JSON or not an object', () => {
@@ -251,9 +247,7 @@ describe('parseManifest', () => {
     badSize.config.size = -1;
     bytes = enc(badSize);
     e = failure(() => parseManifest(bytes));
-    expect(e.message).toBe(
-      `manifest ${digestOf(bytes)} is not a valid Docker image manifest: config.size: Too small: expected number to be >=0.`,
-    );
+    expect(e.message).toBe(`manifest ${digestOf(bytes)} is not a valid Docker image manifest: config.size: Too small: expected number to be >=0.`);
 
     const badPlatform = structuredClone(ociIndex) as { manifests: Array<{ platform?: Record<string, unknown> }> };
     badPlatform.manifests[0]!.platform!['os.version'] = 10;
@@ -273,7 +267,7 @@ describe('parseManifest', () => {
     expect(failure(() => parseManifest(mislabelled)).message).toContain('OCI image index: manifests: ');
 
     const many = structuredClone(ociManifest) as Record<string, unknown>;
-    many['layers'] = [{}, {}];
+    many.layers = [{}, {}];
     expect(failure(() => parseManifest(enc(many))).message).toMatch(/layers\[0\]\.mediaType: .* \(and 5 more problems\)\.$/);
   });
 });

@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FerryError } from '../src/errors.js';
-import {
-  formatPlatform,
-  normalizePlatform,
-  parsePlatform,
-  parsePlatformList,
-  platformFromDescriptor,
-  platformMatches,
-} from '../src/platform.js';
+import { formatPlatform, normalizePlatform, parsePlatform, parsePlatformList, platformFromDescriptor, platformMatches } from '../src/platform.js';
 
 function usageMessage(fn: () => unknown): string {
   try {
@@ -51,9 +44,7 @@ describe('parsePlatform / formatPlatform', () => {
     expect(usageMessage(() => parsePlatform('linux/'))).toContain('the architecture is empty');
     expect(usageMessage(() => parsePlatform('/amd64'))).toContain('the operating system is empty');
     expect(usageMessage(() => parsePlatform('linux/arm64/'))).toContain('the variant after the last "/" is empty');
-    expect(usageMessage(() => parsePlatform('linux/*'))).toBe(
-      'invalid platform "linux/*": architecture "*" is not valid (letters, digits, "_", "." and "-")',
-    );
+    expect(usageMessage(() => parsePlatform('linux/*'))).toBe('invalid platform "linux/*": architecture "*" is not valid (letters, digits, "_", "." and "-")');
     expect(usageMessage(() => parsePlatform('li nux/amd64'))).toBe(
       'invalid platform "li nux/amd64": operating system "li nux" is not valid (letters, digits, "_" and "-", optionally followed by "(version)")',
     );
@@ -66,10 +57,7 @@ describe('parsePlatformList', () => {
       { os: 'linux', architecture: 'amd64' },
       { os: 'linux', architecture: 'arm64', variant: 'v8' },
     ]);
-    expect(parsePlatformList(' linux/amd64 , linux/x86_64, linux/arm64,linux/arm64/v8 ').map(formatPlatform)).toEqual([
-      'linux/amd64',
-      'linux/arm64',
-    ]);
+    expect(parsePlatformList(' linux/amd64 , linux/x86_64, linux/arm64,linux/arm64/v8 ').map(formatPlatform)).toEqual(['linux/amd64', 'linux/arm64']);
   });
 
   it('refuses empty lists and entries', () => {

@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FerryError } from '../src/errors.js';
-import {
-  formatReference,
-  isLoopbackHost,
-  parseReference,
-  parseRegistryTarget,
-  registryApiHost,
-  repositoryOf,
-  withDigest,
-  withTag,
-} from '../src/reference.js';
+import { formatReference, isLoopbackHost, parseReference, parseRegistryTarget, registryApiHost, repositoryOf, withDigest, withTag } from '../src/reference.js';
 
 const D = `sha256:${'a'.repeat(64)}`;
 const D2 = `sha256:${'b'.repeat(64)}`;
@@ -89,15 +80,11 @@ describe('parseReference: Docker normalization', () => {
 
 describe('parseReference: errors', () => {
   it('empty', () => {
-    expect(usageMessage(() => parseReference(''))).toBe(
-      'invalid reference "": an image reference must not be empty',
-    );
+    expect(usageMessage(() => parseReference(''))).toBe('invalid reference "": an image reference must not be empty');
   });
 
   it('uppercase repository', () => {
-    expect(usageMessage(() => parseReference('Nginx:1'))).toBe(
-      'invalid reference "Nginx:1": repository name must be lowercase ("Nginx")',
-    );
+    expect(usageMessage(() => parseReference('Nginx:1'))).toBe('invalid reference "Nginx:1": repository name must be lowercase ("Nginx")');
     expect(usageMessage(() => parseReference('docker.io/Library/nginx'))).toBe(
       'invalid reference "docker.io/Library/nginx": repository name must be lowercase ("Library/nginx")',
     );
@@ -112,9 +99,7 @@ describe('parseReference: errors', () => {
   });
 
   it('empty tag', () => {
-    expect(usageMessage(() => parseReference('nginx:'))).toBe(
-      'invalid reference "nginx:": the tag after ":" is empty',
-    );
+    expect(usageMessage(() => parseReference('nginx:'))).toBe('invalid reference "nginx:": the tag after ":" is empty');
   });
 
   it('tag too long', () => {
@@ -132,15 +117,9 @@ describe('parseReference: errors', () => {
     expect(usageMessage(() => parseReference('a___b'))).toContain('path component "a___b"');
     expect(usageMessage(() => parseReference('foo/bar_'))).toContain('path component "bar_"');
     expect(usageMessage(() => parseReference('nginx latest'))).toContain('path component "nginx latest"');
-    expect(usageMessage(() => parseReference('r.io/a//b'))).toBe(
-      'invalid reference "r.io/a//b": repository name "a//b" has an empty path component',
-    );
-    expect(usageMessage(() => parseReference('localhost:5000/'))).toBe(
-      'invalid reference "localhost:5000/": the repository name is missing',
-    );
-    expect(usageMessage(() => parseReference(':1'))).toBe(
-      'invalid reference ":1": the repository name is missing',
-    );
+    expect(usageMessage(() => parseReference('r.io/a//b'))).toBe('invalid reference "r.io/a//b": repository name "a//b" has an empty path component');
+    expect(usageMessage(() => parseReference('localhost:5000/'))).toBe('invalid reference "localhost:5000/": the repository name is missing');
+    expect(usageMessage(() => parseReference(':1'))).toBe('invalid reference ":1": the repository name is missing');
   });
 
   it('bad registry host', () => {
@@ -159,19 +138,13 @@ describe('parseReference: errors', () => {
       `invalid reference "nginx@${md5}": digest "${md5}" is not valid: the algorithm "md5" is not supported (supported: sha256, sha512)`,
     );
     const upper = `sha256:${'A'.repeat(64)}`;
-    expect(usageMessage(() => parseReference(`nginx@${upper}`))).toContain(
-      'a sha256 digest must have 64 lowercase hexadecimal characters',
-    );
-    expect(usageMessage(() => parseReference('nginx@'))).toBe(
-      'invalid reference "nginx@": the digest after "@" is empty',
-    );
+    expect(usageMessage(() => parseReference(`nginx@${upper}`))).toContain('a sha256 digest must have 64 lowercase hexadecimal characters');
+    expect(usageMessage(() => parseReference('nginx@'))).toBe('invalid reference "nginx@": the digest after "@" is empty');
   });
 
   it('refuses a digest or a 64-hex identifier on its own', () => {
     const hex = 'a'.repeat(64);
-    expect(usageMessage(() => parseReference(hex))).toBe(
-      `invalid reference "${hex}": a repository name cannot be a 64-character hexadecimal string`,
-    );
+    expect(usageMessage(() => parseReference(hex))).toBe(`invalid reference "${hex}": a repository name cannot be a 64-character hexadecimal string`);
     expect(usageMessage(() => parseReference(D))).toBe(
       `invalid reference "${D}": a digest alone is not an image reference; name the repository too, e.g. "nginx@${D}"`,
     );
@@ -236,9 +209,7 @@ describe('parseRegistryTarget', () => {
   });
 
   it('names the bad part', () => {
-    expect(usageMessage(() => parseRegistryTarget('harbor.local/Mirror'))).toBe(
-      'invalid registry "harbor.local/Mirror": prefix must be lowercase ("Mirror")',
-    );
+    expect(usageMessage(() => parseRegistryTarget('harbor.local/Mirror'))).toBe('invalid registry "harbor.local/Mirror": prefix must be lowercase ("Mirror")');
     expect(usageMessage(() => parseRegistryTarget('https://harbor.local'))).toBe(
       'invalid registry "https://harbor.local": leave out the scheme "https://" and give HOST[:PORT][/PREFIX]',
     );
@@ -246,8 +217,6 @@ describe('parseRegistryTarget', () => {
     expect(usageMessage(() => parseRegistryTarget('harbor.local/m:1'))).toContain('path component "m:1"');
     expect(usageMessage(() => parseRegistryTarget('bad_host/x'))).toContain('registry "bad_host" is not a valid host name');
     expect(usageMessage(() => parseRegistryTarget('h.local:99999/x'))).toBe('invalid registry "h.local:99999/x": port 99999 is not between 1 and 65535');
-    expect(usageMessage(() => parseRegistryTarget(''))).toBe(
-      'invalid registry "": give a registry as HOST[:PORT][/PREFIX]',
-    );
+    expect(usageMessage(() => parseRegistryTarget(''))).toBe('invalid registry "": give a registry as HOST[:PORT][/PREFIX]');
   });
 });

@@ -7,7 +7,7 @@
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { FerryError, usageError, parseReference, type OciClient } from '@ferry/oci-client';
+import { FerryError, type OciClient, parseReference, usageError } from '@ferry/oci-client';
 import { isMap } from './template-exec.js';
 import { parseYamlValue } from './template-funcs.js';
 import type { Values } from './values.js';
@@ -69,18 +69,18 @@ function parseDeps(raw: unknown, origin: string, file: string): ChartDependency[
   if (raw === null || raw === undefined) return [];
   if (!Array.isArray(raw)) throw usageError(`${origin}: ${file} "dependencies" must be a list`);
   return raw.map((d, i) => {
-    if (!isMap(d) || typeof d['name'] !== 'string' || d['name'] === '') {
+    if (!isMap(d) || typeof d.name !== 'string' || d.name === '') {
       throw usageError(`${origin}: ${file} dependencies[${i}] needs a name`);
     }
-    const tags = Array.isArray(d['tags']) ? d['tags'].map(String) : [];
-    const dep: ChartDependency = { name: d['name'], tags };
-    const alias = str(d['alias']);
+    const tags = Array.isArray(d.tags) ? d.tags.map(String) : [];
+    const dep: ChartDependency = { name: d.name, tags };
+    const alias = str(d.alias);
     if (alias) dep.alias = alias;
-    const condition = str(d['condition']);
+    const condition = str(d.condition);
     if (condition) dep.condition = condition;
-    const version = str(d['version']);
+    const version = str(d.version);
     if (version) dep.version = version;
-    const repository = str(d['repository']);
+    const repository = str(d.repository);
     if (repository) dep.repository = repository;
     return dep;
   });
@@ -101,13 +101,13 @@ export function yamlFile(files: Map<string, Buffer>, path: string, origin: strin
 export function chartFromFiles(all: Map<string, Buffer>, origin: string): Chart {
   const meta = yamlFile(all, 'Chart.yaml', origin);
   if (!isMap(meta)) throw usageError(`${origin} is not a Helm chart: it has no Chart.yaml`);
-  const name = str(meta['name']);
+  const name = str(meta.name);
   if (!name) throw usageError(`${origin}: Chart.yaml has no name`);
-  const apiVersion = str(meta['apiVersion']) ?? 'v1';
-  let dependencies = parseDeps(meta['dependencies'], origin, 'Chart.yaml');
+  const apiVersion = str(meta.apiVersion) ?? 'v1';
+  let dependencies = parseDeps(meta.dependencies, origin, 'Chart.yaml');
   if (dependencies.length === 0 && all.has('requirements.yaml')) {
     const req = yamlFile(all, 'requirements.yaml', origin);
-    if (isMap(req)) dependencies = parseDeps(req['dependencies'], origin, 'requirements.yaml');
+    if (isMap(req)) dependencies = parseDeps(req.dependencies, origin, 'requirements.yaml');
   }
   const valuesDoc = yamlFile(all, 'values.yaml', origin);
   if (valuesDoc !== undefined && valuesDoc !== null && !isMap(valuesDoc)) {
@@ -146,10 +146,10 @@ export function chartFromFiles(all: Map<string, Buffer>, origin: string): Chart 
   return {
     metadata: meta,
     name,
-    version: str(meta['version']) ?? '',
-    appVersion: str(meta['appVersion']),
+    version: str(meta.version) ?? '',
+    appVersion: str(meta.appVersion),
     apiVersion,
-    type: str(meta['type']),
+    type: str(meta.type),
     dependencies,
     defaults: (valuesDoc as Values | null | undefined) ?? {},
     files,
@@ -183,7 +183,7 @@ export function chartFromArchive(data: Buffer, origin: string): Chart {
     const chartTop = [...tops].find((t) => files.has(`${t}/Chart.yaml`));
     if (!chartTop) throw usageError(`${origin} is not a Helm chart archive: no Chart.yaml found`);
     stripped = new Map();
-    for (const [p, d] of files) if (p.startsWith(chartTop + '/')) stripped.set(p.slice(chartTop.length + 1), d);
+    for (const [p, d] of files) if (p.startsWith(`${chartTop}/`)) stripped.set(p.slice(chartTop.length + 1), d);
   }
   const chart = chartFromFiles(stripped, origin);
   chart.archive = data;
@@ -324,9 +324,7 @@ export async function loadOciChart(ref: string, client: OciClient): Promise<Char
   if (manifest.kind !== 'image') {
     throw new FerryError('unsupported', `${ref} is an image index, not a Helm chart (expected a manifest with a ${HELM_CHART_CONTENT_MEDIA_TYPE} layer)`);
   }
-  const layer = manifest.manifest.layers.find(
-    (l) => l.mediaType === HELM_CHART_CONTENT_MEDIA_TYPE || LEGACY_CHART_MEDIA_TYPES.includes(l.mediaType),
-  );
+  const layer = manifest.manifest.layers.find((l) => l.mediaType === HELM_CHART_CONTENT_MEDIA_TYPE || LEGACY_CHART_MEDIA_TYPES.includes(l.mediaType));
   if (!layer) {
     throw new FerryError('unsupported', `${ref} is not a Helm chart: its manifest has no ${HELM_CHART_CONTENT_MEDIA_TYPE} layer`);
   }

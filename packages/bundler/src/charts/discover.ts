@@ -11,10 +11,10 @@
  * or only when something off by default is switched on (an `enabled: false`, a
  * disabled subchart, any false switch in the values).
  */
-import { formatReference, parseReference, type OciClient } from '@ferry/oci-client';
-import { loadChart, type Chart } from './chart-load.js';
+import { formatReference, type OciClient, parseReference } from '@ferry/oci-client';
+import { type Chart, loadChart } from './chart-load.js';
 import { imagesInManifests, lineAt, type ManifestImage } from './manifests.js';
-import { allInstances, renderChart, resolveChart, type ChartInstance, type RenderResult } from './render.js';
+import { allInstances, type ChartInstance, type RenderResult, renderChart, resolveChart } from './render.js';
 import { annotatedImages, literalImages, valuesImages } from './sources.js';
 import { isMap, put, sourceAt } from './template-exec.js';
 import { deepCopy } from './template-funcs.js';
@@ -200,7 +200,7 @@ function findsOf(result: RenderResult, col: Collector, warnProblems: boolean): R
     }
     for (const image of images) {
       const at = sourceAt(r.text, r.segments, image.offset);
-      out.push({ instance: r.instance, file: r.file, image, line: at && at.file.endsWith(`/${r.file}`) ? at.line : undefined });
+      out.push({ instance: r.instance, file: r.file, image, line: at?.file.endsWith(`/${r.file}`) ? at.line : undefined });
     }
   }
   return out;
@@ -273,7 +273,11 @@ async function discoverChart(col: Collector, chart: Chart, user: Values, opts: D
   for (const inst of instances) {
     const trusted = evaluated(inst);
     const trustedDefault = inst.enabled && !defaultFailed.has(inst.path);
-    for (const v of valuesImages(inst.values, inst.chart.appVersion, inst.children.map((c) => c.name))) {
+    for (const v of valuesImages(
+      inst.values,
+      inst.chart.appVersion,
+      inst.children.map((c) => c.name),
+    )) {
       // a reference composed by convention that no render produced: the chart does not follow the convention
       if (v.guesses && trusted && !renderedRefs.has(normalize(v.raw) ?? '')) continue;
       const used = inst.enabled && v.enabled && !trustedDefault;

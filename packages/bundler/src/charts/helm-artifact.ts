@@ -8,23 +8,23 @@
  * `<name>/`, fixed mtime, uid/gid 0, no user names, a gzip header without time
  * or OS variance), so packing the same chart twice gives the same digests.
  */
-import { readFile, readdir, realpath, stat } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import {
-  FerryError,
-  MediaType,
+  type Descriptor,
   digestOf,
+  FerryError,
+  type ImageSource,
+  MediaType,
+  type ParsedManifest,
   parseManifest,
   usageError,
   verifyBytes,
-  type Descriptor,
-  type ImageSource,
-  type ParsedManifest,
 } from '@ferry/oci-client';
-import { isMap } from './template-exec.js';
 import { yamlFile } from './chart-load.js';
+import { isMap } from './template-exec.js';
 
 /** Helm's limit on a chart, uncompressed. */
 const MAX_CHART_BYTES = 100 * 1024 * 1024;
@@ -105,13 +105,13 @@ export function helmChartConfig(chartYaml: Record<string, unknown>, requirements
   const putList = (key: string, value: unknown[]) => {
     if (value.length > 0) out[key] = value;
   };
-  put('name', sanitize(text(m['name'])));
-  put('home', sanitize(text(m['home'])));
-  putList('sources', texts(m['sources']).map(sanitize));
-  put('version', text(m['version']));
-  put('description', sanitize(text(m['description'])));
-  putList('keywords', texts(m['keywords']).map(sanitize));
-  const maintainers = Array.isArray(m['maintainers']) ? m['maintainers'] : [];
+  put('name', sanitize(text(m.name)));
+  put('home', sanitize(text(m.home)));
+  putList('sources', texts(m.sources).map(sanitize));
+  put('version', text(m.version));
+  put('description', sanitize(text(m.description)));
+  putList('keywords', texts(m.keywords).map(sanitize));
+  const maintainers = Array.isArray(m.maintainers) ? m.maintainers : [];
   putList(
     'maintainers',
     maintainers.map((x) => {
@@ -124,40 +124,40 @@ export function helmChartConfig(chartYaml: Record<string, unknown>, requirements
       return o;
     }),
   );
-  put('icon', sanitize(text(m['icon'])));
-  put('apiVersion', text(m['apiVersion']) || 'v1');
-  put('condition', sanitize(text(m['condition'])));
-  put('tags', sanitize(text(m['tags'])));
-  put('appVersion', sanitize(text(m['appVersion'])));
-  if (m['deprecated'] === true) out['deprecated'] = true;
-  if (isMap(m['annotations'])) {
-    const a = m['annotations'];
+  put('icon', sanitize(text(m.icon)));
+  put('apiVersion', text(m.apiVersion) || 'v1');
+  put('condition', sanitize(text(m.condition)));
+  put('tags', sanitize(text(m.tags)));
+  put('appVersion', sanitize(text(m.appVersion)));
+  if (m.deprecated === true) out.deprecated = true;
+  if (isMap(m.annotations)) {
+    const a = m.annotations;
     const keys = Object.keys(a).sort(goCompare);
-    if (keys.length > 0) out['annotations'] = Object.fromEntries(keys.map((k) => [k, text(a[k])]));
+    if (keys.length > 0) out.annotations = Object.fromEntries(keys.map((k) => [k, text(a[k])]));
   }
-  put('kubeVersion', sanitize(text(m['kubeVersion'])));
-  let deps: unknown = m['dependencies'];
+  put('kubeVersion', sanitize(text(m.kubeVersion)));
+  let deps: unknown = m.dependencies;
   // helm's loader decodes requirements.yaml into the same Metadata, after Chart.yaml
-  if (isMap(requirements) && requirements['dependencies'] !== undefined) deps = requirements['dependencies'];
+  if (isMap(requirements) && requirements.dependencies !== undefined) deps = requirements.dependencies;
   if (Array.isArray(deps) && deps.length > 0) {
-    out['dependencies'] = deps.map((x) => {
+    out.dependencies = deps.map((x) => {
       const d = isMap(x) ? x : {};
-      const o: Record<string, unknown> = { name: sanitize(text(d['name'])) };
-      const version = sanitize(text(d['version']));
-      if (version) o['version'] = version;
-      o['repository'] = sanitize(text(d['repository']));
-      const condition = sanitize(text(d['condition']));
-      if (condition) o['condition'] = condition;
-      const tags = texts(d['tags']).map(sanitize);
-      if (tags.length) o['tags'] = tags;
-      if (d['enabled'] === true) o['enabled'] = true;
+      const o: Record<string, unknown> = { name: sanitize(text(d.name)) };
+      const version = sanitize(text(d.version));
+      if (version) o.version = version;
+      o.repository = sanitize(text(d.repository));
+      const condition = sanitize(text(d.condition));
+      if (condition) o.condition = condition;
+      const tags = texts(d.tags).map(sanitize);
+      if (tags.length) o.tags = tags;
+      if (d.enabled === true) o.enabled = true;
       if (Array.isArray(d['import-values']) && d['import-values'].length) o['import-values'] = goValue(d['import-values']);
-      const alias = text(d['alias']);
-      if (alias) o['alias'] = alias;
+      const alias = text(d.alias);
+      if (alias) o.alias = alias;
       return o;
     });
   }
-  put('type', text(m['type']));
+  put('type', text(m.type));
   return Buffer.from(goJson(out));
 }
 
@@ -175,28 +175,30 @@ function helmAnnotations(config: Record<string, unknown>, created: string): Reco
   const add = (k: string, v: unknown) => {
     if (typeof v === 'string' && v.trim() !== '') a[k] = v;
   };
-  add('org.opencontainers.image.description', config['description']);
-  add('org.opencontainers.image.title', config['name']);
-  add('org.opencontainers.image.version', config['version']);
-  add('org.opencontainers.image.url', config['home']);
+  add('org.opencontainers.image.description', config.description);
+  add('org.opencontainers.image.title', config.name);
+  add('org.opencontainers.image.version', config.version);
+  add('org.opencontainers.image.url', config.home);
   add('org.opencontainers.image.created', created);
-  const sources = config['sources'];
+  const sources = config.sources;
   if (Array.isArray(sources) && sources.length > 0) add('org.opencontainers.image.source', sources[0]);
-  const maintainers = config['maintainers'];
+  const maintainers = config.maintainers;
   if (Array.isArray(maintainers) && maintainers.length > 0) {
-    const authors = maintainers
-      .map((m: Record<string, string>) => `${m['name'] ?? ''}${m['email'] ? ` (${m['email']})` : ''}`)
-      .join(', ');
+    const authors = maintainers.map((m: Record<string, string>) => `${m.name ?? ''}${m.email ? ` (${m.email})` : ''}`).join(', ');
     add('org.opencontainers.image.authors', authors);
   }
-  const own = config['annotations'];
+  const own = config.annotations;
   if (isMap(own)) {
     for (const [k, v] of Object.entries(own)) {
       if (k === 'org.opencontainers.image.version' || k === 'org.opencontainers.image.title') continue;
       a[k] = String(v);
     }
   }
-  return Object.fromEntries(Object.keys(a).sort(goCompare).map((k) => [k, a[k]!]));
+  return Object.fromEntries(
+    Object.keys(a)
+      .sort(goCompare)
+      .map((k) => [k, a[k]!]),
+  );
 }
 
 export interface HelmArtifact {
@@ -390,7 +392,7 @@ export async function chartDirectoryFiles(root: string): Promise<Map<string, Buf
 const BLOCK = 512;
 
 function octal(b: Buffer, offset: number, width: number, value: number): void {
-  b.write(value.toString(8).padStart(width - 1, '0') + '\0', offset, width, 'latin1');
+  b.write(`${value.toString(8).padStart(width - 1, '0')}\0`, offset, width, 'latin1');
 }
 
 function ustar(name: string, prefix: string, size: number, typeflag: string, mtime: number): Buffer {
@@ -409,7 +411,7 @@ function ustar(name: string, prefix: string, size: number, typeflag: string, mti
   b.write(prefix, 345, 155, 'utf8');
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += b[i]!;
-  b.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1');
+  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
   return b;
 }
 
@@ -429,8 +431,11 @@ function fileHeader(path: string, size: number, mtime: number): Buffer[] {
   let len = Buffer.byteLength(rest) + 1;
   while (String(len).length + Buffer.byteLength(rest) !== len) len = String(len).length + Buffer.byteLength(rest);
   const record = Buffer.from(`${len}${rest}`);
-  const short = Buffer.from(path).subarray(0, 100).toString('utf8').replace(/\uFFFD+$/, '');
-  return [ustar('PaxHeaders/' + short.slice(-89), '', record.length, 'x', mtime), record, pad(record.length), ustar(short, '', size, '0', mtime)];
+  const short = Buffer.from(path)
+    .subarray(0, 100)
+    .toString('utf8')
+    .replace(/\uFFFD+$/, '');
+  return [ustar(`PaxHeaders/${short.slice(-89)}`, '', record.length, 'x', mtime), record, pad(record.length), ustar(short, '', size, '0', mtime)];
 }
 
 /**

@@ -1,10 +1,20 @@
 export * from './chart-load.js';
-export * from './discover.js';
 export * from './check.js';
+export * from './discover.js';
+export {
+  chartArchive,
+  chartDirectoryFiles,
+  goJson,
+  type HelmArtifact,
+  helmArtifact,
+  helmChartConfig,
+  helmIgnores,
+  MemoryPlace,
+  parseHelmignore,
+} from './helm-artifact.js';
 export { imagesInManifests, type ManifestImage, type ManifestImageField } from './manifests.js';
-export { resolveChart, renderChart, allInstances, type ChartInstance, type RenderResult, type RenderedTemplate } from './render.js';
-export { annotatedImages, valuesImages, literalImages, type AnnotatedImage, type ValuesImage, type LiteralImage } from './sources.js';
-export { applySet, userValues, parseValues, coalesceChartValues, type Values } from './values.js';
-export * from './report.js';
 export * from './pack-charts.js';
-export { helmChartConfig, helmArtifact, chartArchive, chartDirectoryFiles, parseHelmignore, helmIgnores, goJson, MemoryPlace, type HelmArtifact } from './helm-artifact.js';
+export { allInstances, type ChartInstance, type RenderedTemplate, type RenderResult, renderChart, resolveChart } from './render.js';
+export * from './report.js';
+export { type AnnotatedImage, annotatedImages, type LiteralImage, literalImages, type ValuesImage, valuesImages } from './sources.js';
+export { applySet, coalesceChartValues, parseValues, userValues, type Values } from './values.js';

@@ -6,8 +6,9 @@
  * passed to a container as an argument (`--x-image=REF`) or in an environment
  * variable whose name mentions IMAGE are reported too, marked as such.
  */
-import { isMap as isYamlMap, isPair, isScalar, isSeq, type Node as YamlNode, type YAMLMap } from 'yaml';
+
 import { parseReference } from '@ferry/oci-client';
+import { isPair, isScalar, isSeq, isMap as isYamlMap, type YAMLMap, type Node as YamlNode } from 'yaml';
 import { yamlDocuments } from './template-funcs.js';
 
 export type ManifestImageField = 'image' | 'argument' | 'env';

@@ -17,18 +17,10 @@
  */
 import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
-import {
-  FerryError,
-  MediaType,
-  RegistryPlace,
-  parseReference,
-  usageError,
-  type ImageSource,
-  type OciClient,
-} from '@ferry/oci-client';
-import { chartFromArchive, loadChart, type Chart } from './chart-load.js';
+import { FerryError, type ImageSource, MediaType, type OciClient, parseReference, RegistryPlace, usageError } from '@ferry/oci-client';
+import { type Chart, chartFromArchive, loadChart } from './chart-load.js';
 import { discoverImages, type ImageUsage } from './discover.js';
-import { MemoryPlace, chartArchive, chartDirectoryFiles, chartYamlOf, helmArtifact, helmChartConfig, rfc3339 } from './helm-artifact.js';
+import { chartArchive, chartDirectoryFiles, chartYamlOf, helmArtifact, helmChartConfig, MemoryPlace, rfc3339 } from './helm-artifact.js';
 
 /** Marks a chart's entry in index.json (descriptor `artifactType`). */
 export const CHART_ARTIFACT_TYPE = MediaType.HELM_CONFIG;
@@ -120,7 +112,7 @@ async function localArtifact(spec: string, opts: PrepareChartsOptions): Promise<
     const files = await chartDirectoryFiles(spec);
     if (!files.has('Chart.yaml')) throw usageError(`${spec} is not a Helm chart directory: it has no Chart.yaml`);
     const { chartYaml } = chartYamlOf(files, origin);
-    const name = typeof chartYaml['name'] === 'string' ? chartYaml['name'] : '';
+    const name = typeof chartYaml.name === 'string' ? chartYaml.name : '';
     if (!name) throw usageError(`${origin}: Chart.yaml has no name`);
     archive = chartArchive(name, files, opts.sourceDateEpoch ?? 0);
     chart = chartFromArchive(archive, origin);
@@ -185,7 +177,9 @@ export async function prepareCharts(requests: ChartRequest[], opts: PrepareChart
     const same = out.find((c) => c.ref === prepared.ref);
     if (same) {
       if (same.digest !== prepared.digest) {
-        throw usageError(`${same.source} and ${prepared.source} are both chart ${chart.name} ${chart.version} but differ (${same.digest}, ${prepared.digest}); a bundle holds one chart per name and version`);
+        throw usageError(
+          `${same.source} and ${prepared.source} are both chart ${chart.name} ${chart.version} but differ (${same.digest}, ${prepared.digest}); a bundle holds one chart per name and version`,
+        );
       }
       // the same chart twice: one entry, the images of both
       for (const img of images) {
@@ -197,7 +191,9 @@ export async function prepareCharts(requests: ChartRequest[], opts: PrepareChart
       continue;
     }
     const used = images.filter((i) => i.usage === 'used').length;
-    opts.log?.(`chart ${chart.name} ${chart.version}: ${used} image${used === 1 ? '' : 's'} used, ${images.length - used} optional${request.optionalImages ? ' (packed too)' : ''}`);
+    opts.log?.(
+      `chart ${chart.name} ${chart.version}: ${used} image${used === 1 ? '' : 's'} used, ${images.length - used} optional${request.optionalImages ? ' (packed too)' : ''}`,
+    );
     out.push(prepared);
   }
   return out;

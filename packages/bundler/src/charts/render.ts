@@ -6,7 +6,7 @@
  */
 import { posix } from 'node:path';
 import type { Chart, ChartDependency } from './chart-load.js';
-import { hasOwn, isMap, put, TemplateSet, type GoStringer, type Segment } from './template-exec.js';
+import { type GoStringer, hasOwn, isMap, put, type Segment, TemplateSet } from './template-exec.js';
 import { deepCopy, helmFuncs, toYaml } from './template-funcs.js';
 import { coalesceChartValues, pathValue, type Values, type ValuesNode } from './values.js';
 
@@ -74,8 +74,11 @@ function valuesNode(t: TreeNode, keep: (t: TreeNode) => boolean): ValuesNode {
 export function resolveChart(chart: Chart, user: Values, opts: ResolveOptions = {}): ChartInstance {
   const warn = opts.warn ?? (() => {});
   const tree = buildTree(chart, chart.name, undefined, chart.name, warn);
-  const full = coalesceChartValues(valuesNode(tree, () => true), user);
-  const tags = isMap(full['tags']) ? (full['tags'] as Values) : {};
+  const full = coalesceChartValues(
+    valuesNode(tree, () => true),
+    user,
+  );
+  const tags = isMap(full.tags) ? (full.tags as Values) : {};
 
   // processDependencyEnabled: top-down, conditions over tags
   const disabled = new Map<TreeNode, string>();
@@ -100,7 +103,10 @@ export function resolveChart(chart: Chart, user: Values, opts: ResolveOptions = 
           }
         }
         if (dep.condition) {
-          for (const cond of dep.condition.split(',').map((s) => s.trim()).filter(Boolean)) {
+          for (const cond of dep.condition
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)) {
             const v = pathValue(values, cond);
             if (v === undefined) continue;
             if (typeof v === 'boolean') {
@@ -122,7 +128,15 @@ export function resolveChart(chart: Chart, user: Values, opts: ResolveOptions = 
   const isOn = (t: TreeNode) => !disabled.has(t);
   const pruned = coalesceChartValues(valuesNode(tree, isOn), user);
 
-  const build = (t: TreeNode, values: Values, fullValues: Values, path: string, prefix: string, parentEnabled: boolean, parentWhy: string | undefined): ChartInstance => {
+  const build = (
+    t: TreeNode,
+    values: Values,
+    fullValues: Values,
+    path: string,
+    prefix: string,
+    parentEnabled: boolean,
+    parentWhy: string | undefined,
+  ): ChartInstance => {
     const own = disabled.get(t);
     const enabled = parentEnabled && own === undefined;
     const inst: ChartInstance = {
@@ -165,16 +179,49 @@ export const DEFAULT_KUBE_VERSION = 'v1.31.0';
 
 /** Group/versions a `helm template` reports (client-go's scheme, as Helm's DefaultVersionSet). */
 const API_VERSIONS = [
-  'v1', 'admissionregistration.k8s.io/v1', 'admissionregistration.k8s.io/v1beta1', 'admissionregistration.k8s.io/v1alpha1',
-  'apiextensions.k8s.io/v1', 'apiextensions.k8s.io/v1beta1', 'apiregistration.k8s.io/v1',
-  'apps/v1', 'apps/v1beta1', 'apps/v1beta2', 'authentication.k8s.io/v1', 'authentication.k8s.io/v1beta1',
-  'authorization.k8s.io/v1', 'authorization.k8s.io/v1beta1', 'autoscaling/v1', 'autoscaling/v2', 'autoscaling/v2beta1',
-  'autoscaling/v2beta2', 'batch/v1', 'batch/v1beta1', 'certificates.k8s.io/v1', 'certificates.k8s.io/v1beta1',
-  'coordination.k8s.io/v1', 'coordination.k8s.io/v1beta1', 'discovery.k8s.io/v1', 'discovery.k8s.io/v1beta1',
-  'events.k8s.io/v1', 'events.k8s.io/v1beta1', 'extensions/v1beta1', 'flowcontrol.apiserver.k8s.io/v1',
-  'flowcontrol.apiserver.k8s.io/v1beta3', 'networking.k8s.io/v1', 'networking.k8s.io/v1beta1', 'node.k8s.io/v1',
-  'node.k8s.io/v1beta1', 'policy/v1', 'policy/v1beta1', 'rbac.authorization.k8s.io/v1', 'rbac.authorization.k8s.io/v1beta1',
-  'scheduling.k8s.io/v1', 'scheduling.k8s.io/v1beta1', 'storage.k8s.io/v1', 'storage.k8s.io/v1beta1',
+  'v1',
+  'admissionregistration.k8s.io/v1',
+  'admissionregistration.k8s.io/v1beta1',
+  'admissionregistration.k8s.io/v1alpha1',
+  'apiextensions.k8s.io/v1',
+  'apiextensions.k8s.io/v1beta1',
+  'apiregistration.k8s.io/v1',
+  'apps/v1',
+  'apps/v1beta1',
+  'apps/v1beta2',
+  'authentication.k8s.io/v1',
+  'authentication.k8s.io/v1beta1',
+  'authorization.k8s.io/v1',
+  'authorization.k8s.io/v1beta1',
+  'autoscaling/v1',
+  'autoscaling/v2',
+  'autoscaling/v2beta1',
+  'autoscaling/v2beta2',
+  'batch/v1',
+  'batch/v1beta1',
+  'certificates.k8s.io/v1',
+  'certificates.k8s.io/v1beta1',
+  'coordination.k8s.io/v1',
+  'coordination.k8s.io/v1beta1',
+  'discovery.k8s.io/v1',
+  'discovery.k8s.io/v1beta1',
+  'events.k8s.io/v1',
+  'events.k8s.io/v1beta1',
+  'extensions/v1beta1',
+  'flowcontrol.apiserver.k8s.io/v1',
+  'flowcontrol.apiserver.k8s.io/v1beta3',
+  'networking.k8s.io/v1',
+  'networking.k8s.io/v1beta1',
+  'node.k8s.io/v1',
+  'node.k8s.io/v1beta1',
+  'policy/v1',
+  'policy/v1beta1',
+  'rbac.authorization.k8s.io/v1',
+  'rbac.authorization.k8s.io/v1beta1',
+  'scheduling.k8s.io/v1',
+  'scheduling.k8s.io/v1beta1',
+  'storage.k8s.io/v1',
+  'storage.k8s.io/v1beta1',
 ];
 
 class KubeVersion implements GoStringer {
@@ -201,7 +248,7 @@ class APIVersions implements GoStringer {
     return this.set.includes(String(v));
   }
   goString(): string {
-    return '[' + this.set.join(' ') + ']';
+    return `[${this.set.join(' ')}]`;
   }
 }
 
@@ -219,7 +266,14 @@ function globToRegExp(glob: string): RegExp {
       const end = glob.indexOf('}', i);
       if (end < 0) re += '\\{';
       else {
-        re += '(?:' + glob.slice(i + 1, end).split(',').map((s) => s.replace(/[.+^$()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')).join('|') + ')';
+        re +=
+          '(?:' +
+          glob
+            .slice(i + 1, end)
+            .split(',')
+            .map((s) => s.replace(/[.+^$()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*'))
+            .join('|') +
+          ')';
         i = end;
       }
     } else if (c === '[') {
@@ -231,7 +285,7 @@ function globToRegExp(glob: string): RegExp {
       }
     } else re += c.replace(/[.+^$()|\\]/g, '\\$&');
   }
-  return new RegExp('^' + re + '$');
+  return new RegExp(`^${re}$`);
 }
 
 /** `.Files`: the chart's non-template files. */
@@ -266,7 +320,7 @@ class ChartFiles implements GoStringer {
     return [...this.files].sort(([a], [b]) => (a < b ? -1 : 1)).map(([p, d]) => [p, d.toString('utf8')]);
   }
   goString(): string {
-    return 'map[' + [...this.files.keys()].sort().join(' ') + ']';
+    return `map[${[...this.files.keys()].sort().join(' ')}]`;
   }
 }
 
@@ -282,11 +336,11 @@ function chartObject(chart: Chart, isRoot: boolean): Values {
     const key = META_FIELDS[k] ?? k.charAt(0).toUpperCase() + k.slice(1);
     put(out, key, v);
   }
-  out['Name'] = chart.name;
-  out['Version'] = chart.version;
-  out['AppVersion'] = chart.appVersion ?? '';
-  out['IsRoot'] = isRoot;
-  if (!hasOwn(out, 'Annotations')) out['Annotations'] = {};
+  out.Name = chart.name;
+  out.Version = chart.version;
+  out.AppVersion = chart.appVersion ?? '';
+  out.IsRoot = isRoot;
+  if (!hasOwn(out, 'Annotations')) out.Annotations = {};
   return out;
 }
 

@@ -3,8 +3,8 @@
  * `--check LIST` the diff and whether the command must fail (exit 1).
  */
 import { FerryError } from '@ferry/oci-client';
-import { checkImageList, formatImageListCheck, parseImageList, type ImageListCheck } from './check.js';
-import { discoverImages, type DiscoverOptions, type DiscoveryResult } from './discover.js';
+import { checkImageList, formatImageListCheck, type ImageListCheck, parseImageList } from './check.js';
+import { type DiscoverOptions, type DiscoveryResult, discoverImages } from './discover.js';
 
 export interface ImagesReportOptions extends DiscoverOptions {
   /** `--check LIST`: the list file's name and text. */

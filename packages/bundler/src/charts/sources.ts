@@ -7,9 +7,9 @@
  */
 import { posix } from 'node:path';
 import type { Chart } from './chart-load.js';
+import { hasTagOrDigest, looksLikeImage } from './manifests.js';
 import { hasOwn, isMap } from './template-exec.js';
 import { parseYamlValue } from './template-funcs.js';
-import { hasTagOrDigest, looksLikeImage } from './manifests.js';
 import type { Values } from './values.js';
 
 // ---------------------------------------------------------------------------
@@ -42,10 +42,10 @@ function entriesOf(v: unknown): unknown[] {
 function entryImage(e: unknown): { raw: string; name?: string } | undefined {
   if (typeof e === 'string') return { raw: e.trim() };
   if (isMap(e)) {
-    const image = e['image'];
+    const image = e.image;
     if (typeof image === 'string' && image.trim() !== '') {
       const out: { raw: string; name?: string } = { raw: image.trim() };
-      if (typeof e['name'] === 'string') out.name = e['name'];
+      if (typeof e.name === 'string') out.name = e.name;
       return out;
     }
   }
@@ -55,7 +55,7 @@ function entryImage(e: unknown): { raw: string; name?: string } | undefined {
 /** Images a chart declares in Chart.yaml annotations (and a top-level `images` list) and in images.lock. */
 export function annotatedImages(chart: Chart, warn: (m: string) => void = () => {}): AnnotatedImage[] {
   const out: AnnotatedImage[] = [];
-  const annotations = isMap(chart.metadata['annotations']) ? (chart.metadata['annotations'] as Values) : {};
+  const annotations = isMap(chart.metadata.annotations) ? (chart.metadata.annotations as Values) : {};
   const add = (key: string, value: unknown) => {
     for (const e of entriesOf(value)) {
       const img = entryImage(e);
@@ -67,12 +67,12 @@ export function annotatedImages(chart: Chart, warn: (m: string) => void = () => 
     }
   };
   for (const key of IMAGE_ANNOTATIONS) if (hasOwn(annotations, key)) add(key, annotations[key]);
-  if (Array.isArray(chart.metadata['images'])) add('images', chart.metadata['images']);
+  if (Array.isArray(chart.metadata.images)) add('images', chart.metadata.images);
   const lock = chart.files.get('images.lock');
   if (lock) {
     try {
       const doc = parseYamlValue(lock.toString('utf8'));
-      if (isMap(doc)) add('images.lock', doc['images']);
+      if (isMap(doc)) add('images.lock', doc.images);
     } catch (e) {
       warn(`${chart.origin}: images.lock is not valid YAML (${(e as Error).message.split('\n')[0]}); skipped`);
     }
@@ -145,7 +145,7 @@ interface ObjectImage {
 /** The image a values map describes, if it is one of the known shapes. */
 function imageOfObject(m: Values, key: string, ctx: WalkContext): ObjectImage | undefined {
   const guesses: string[] = [];
-  const registryOwn = scalar(m['registry']);
+  const registryOwn = scalar(m.registry);
   let registry = registryOwn;
   if (registryOwn !== undefined && ctx.bitnamiRegistry !== undefined && ctx.bitnamiRegistry !== registryOwn) {
     registry = ctx.bitnamiRegistry;
@@ -157,11 +157,11 @@ function imageOfObject(m: Values, key: string, ctx: WalkContext): ObjectImage | 
     guesses.push('global registry');
     return ctx.globalRegistry;
   };
-  const tag = scalar(m['tag'] ?? m['imageTag'] ?? m['version']);
-  const digest = scalar(m['digest']) ?? scalar(m['sha']);
+  const tag = scalar(m.tag ?? m.imageTag ?? m.version);
+  const digest = scalar(m.digest) ?? scalar(m.sha);
   const imageKey = IMAGE_KEY.test(key);
 
-  const repository = scalar(m['repository']);
+  const repository = scalar(m.repository);
   if (repository !== undefined && (imageKey || hasOwn(m, 'tag') || hasOwn(m, 'digest'))) {
     // {registry, repository, tag, digest}; an empty tag means global.tag or the chart's appVersion
     const reg = globalRegistry(repository);
@@ -177,8 +177,8 @@ function imageOfObject(m: Values, key: string, ctx: WalkContext): ObjectImage | 
     }
     return { raw: withTag(joinRegistry(reg, repository), t, digest), consumed: ['repository'], guesses };
   }
-  const image = scalar(m['image']);
-  if (image !== undefined && typeof m['image'] === 'string') {
+  const image = scalar(m.image);
+  if (image !== undefined && typeof m.image === 'string') {
     if (tag !== undefined || digest !== undefined || registryOwn !== undefined || imageKey) {
       // {registry, image, tag, digest} (ingress-nginx) or {image, tag} / {image, imageTag}
       const reg = globalRegistry(image);
@@ -191,7 +191,7 @@ function imageOfObject(m: Values, key: string, ctx: WalkContext): ObjectImage | 
     }
     return undefined;
   }
-  const name = scalar(m['name']);
+  const name = scalar(m.name);
   if (name !== undefined && imageKey && tag !== undefined && (registryOwn !== undefined || name.includes('/'))) {
     // {registry, name, tag}: only when clearly an image (under an *image key, with a tag and a registry or path)
     return { raw: withTag(joinRegistry(globalRegistry(name), name), tag, digest), consumed: ['name'], guesses };
@@ -200,13 +200,13 @@ function imageOfObject(m: Values, key: string, ctx: WalkContext): ObjectImage | 
 }
 
 function contextOf(values: Values, appVersion: string | undefined): WalkContext {
-  const g = isMap(values['global']) ? (values['global'] as Values) : {};
-  const gImage = isMap(g['image']) ? (g['image'] as Values) : {};
-  const bitnami = scalar(g['imageRegistry']);
+  const g = isMap(values.global) ? (values.global as Values) : {};
+  const gImage = isMap(g.image) ? (g.image as Values) : {};
+  const bitnami = scalar(g.imageRegistry);
   return {
     bitnamiRegistry: bitnami,
-    globalRegistry: bitnami ?? scalar(gImage['registry']) ?? scalar(g['registry']),
-    globalTag: scalar(g['tag']) ?? scalar(gImage['tag']),
+    globalRegistry: bitnami ?? scalar(gImage.registry) ?? scalar(g.registry),
+    globalTag: scalar(g.tag) ?? scalar(gImage.tag),
     appVersion,
   };
 }
@@ -234,14 +234,14 @@ export function valuesImages(values: Values, appVersion: string | undefined, ski
     if (depth > 64) return;
     if (isMap(v)) {
       let off = disabledBy;
-      if (off === undefined && v['enabled'] === false) off = path === '' ? 'enabled' : `${path}.enabled`;
+      if (off === undefined && v.enabled === false) off = path === '' ? 'enabled' : `${path}.enabled`;
       const obj = imageOfObject(v, key, ctx);
       const consumed = new Set<string>();
       if (obj) {
         // name the key holding the reference when the map itself is not an image key
         const at = path === '' ? obj.consumed[0]! : IMAGE_KEY.test(key) ? path : `${path}.${obj.consumed[0]!}`;
         push(obj.raw, at, off, obj.guesses);
-        obj.consumed.forEach((c) => consumed.add(c));
+        for (const c of obj.consumed) consumed.add(c);
       }
       for (const k of Object.keys(v)) {
         if (consumed.has(k)) continue;
@@ -250,7 +250,7 @@ export function valuesImages(values: Values, appVersion: string | undefined, ski
         const p = path === '' ? k : `${path}.${k}`;
         if (typeof child === 'string' && IMAGE_KEY.test(k)) {
           // image: "repo:tag" (with a sibling tag when the string has none)
-          const siblingTag = scalar(v['tag']) ?? scalar(v[`${k}Tag`]) ?? scalar(v['imageTag']);
+          const siblingTag = scalar(v.tag) ?? scalar(v[`${k}Tag`]) ?? scalar(v.imageTag);
           const raw = hasTagOrDigest(child) || siblingTag === undefined ? child.trim() : `${child.trim()}:${siblingTag}`;
           push(raw, p, off);
           continue;
@@ -258,7 +258,7 @@ export function valuesImages(values: Values, appVersion: string | undefined, ski
         walk(child, p, k, off, depth + 1);
       }
     } else if (Array.isArray(v)) {
-      v.forEach((item, i) => walk(item, `${path}[${i}]`, key, disabledBy, depth + 1));
+      for (const [i, item] of v.entries()) walk(item, `${path}[${i}]`, key, disabledBy, depth + 1);
     }
   };
   walk(values, '', '', undefined, 0);
@@ -284,7 +284,9 @@ export function literalImages(chart: Chart): LiteralImage[] {
   for (const t of chart.templates) {
     if (posix.basename(t.path) === 'NOTES.txt') continue;
     // blank out template comments and actions, keeping line structure
-    const text = t.text.replace(/\{\{-?\s*\/\*[\s\S]*?\*\/\s*-?\}\}/g, (m) => m.replace(/[^\n]/g, ' ')).replace(/\{\{[\s\S]*?\}\}/g, (m) => m.replace(/[^\n]/g, ' ').replace(/^ /, '{'));
+    const text = t.text
+      .replace(/\{\{-?\s*\/\*[\s\S]*?\*\/\s*-?\}\}/g, (m) => m.replace(/[^\n]/g, ' '))
+      .replace(/\{\{[\s\S]*?\}\}/g, (m) => m.replace(/[^\n]/g, ' ').replace(/^ /, '{'));
     const originalLines = t.text.split('\n');
     text.split('\n').forEach((lineText, i) => {
       if (/^\s*#/.test(lineText)) return;
@@ -295,7 +297,7 @@ export function literalImages(chart: Chart): LiteralImage[] {
       for (const raw of found) {
         const original = originalLines[i] ?? '';
         // a value glued to a template expression is not a literal
-        if (original.includes(raw + '{{') || original.includes('}}' + raw)) continue;
+        if (original.includes(`${raw}{{`) || original.includes(`}}${raw}`)) continue;
         if (looksLikeImage(raw)) out.push({ raw, file: t.path, line: i + 1 });
       }
     });

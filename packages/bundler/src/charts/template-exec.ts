@@ -7,7 +7,7 @@
  * The output keeps a source map: for every chunk, the template file and line
  * that emitted it, so an image found in the output can name its template line.
  */
-import { isEmptyTree, parseTemplate, type Command, type Node, type Operand, type Pipeline, type Pos } from './template-parse.js';
+import { type Command, isEmptyTree, type Node, type Operand, type Pipeline, type Pos, parseTemplate } from './template-parse.js';
 
 export class TemplateExecError extends Error {
   constructor(
@@ -19,6 +19,7 @@ export class TemplateExecError extends Error {
 }
 
 /** A function callable from templates. `this` is unused; arguments are evaluated values. */
+// biome-ignore lint/suspicious/noExplicitAny: template functions take whatever the template passes
 export type TemplateFunc = (...args: any[]) => unknown;
 
 /** Functions whose arguments are evaluated lazily (Go's and/or short-circuit). */
@@ -35,7 +36,7 @@ export function isMap(v: unknown): v is Record<string, unknown> {
 }
 
 export function hasOwn(o: object, k: string): boolean {
-  return Object.prototype.hasOwnProperty.call(o, k);
+  return Object.hasOwn(o, k);
 }
 
 /** Sets a key as an own property: a `__proto__` key (legal in YAML) must not change the prototype. */
@@ -92,10 +93,17 @@ export function fmtValue(v: unknown): string {
   if (typeof v === 'string') return v;
   if (typeof v === 'number') return formatNumber(v);
   if (typeof v === 'boolean') return v ? 'true' : 'false';
-  if (Array.isArray(v)) return '[' + v.map(fmtValue).join(' ') + ']';
+  if (Array.isArray(v)) return `[${v.map(fmtValue).join(' ')}]`;
   if (isStringer(v)) return v.goString();
   if (isMap(v)) {
-    return 'map[' + Object.keys(v).sort().map((k) => `${k}:${fmtValue(v[k])}`).join(' ') + ']';
+    return (
+      'map[' +
+      Object.keys(v)
+        .sort()
+        .map((k) => `${k}:${fmtValue(v[k])}`)
+        .join(' ') +
+      ']'
+    );
   }
   if (typeof v === 'function') return '<func>';
   return String(v);
@@ -290,7 +298,7 @@ export class TemplateSet {
     const v = this.pipeline(pipe, dot, st, node.pos);
     const decl = node.pipe.decl;
     const entries: Array<[unknown, unknown]> = [];
-    if (Array.isArray(v)) v.forEach((x, i) => entries.push([i, x]));
+    if (Array.isArray(v)) for (const [i, x] of v.entries()) entries.push([i, x]);
     else if (isMap(v)) for (const k of Object.keys(v).sort()) entries.push([k, v[k]]);
     else if (typeof v === 'number' && Number.isInteger(v)) for (let i = 0; i < v; i++) entries.push([i, i]);
     else if (isRangeable(v)) entries.push(...v.rangeEntries());
@@ -338,7 +346,7 @@ export class TemplateSet {
   }
 
   pipeline(pipe: Pipeline, dot: unknown, st: State, pos: Pos): unknown {
-    let v: unknown = undefined;
+    let v: unknown;
     let first = true;
     for (const cmd of pipe.cmds) {
       v = this.command(cmd, dot, st, pos, first ? undefined : { value: v });

@@ -6,8 +6,8 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { posix } from 'node:path';
-import { parse as parseYaml, parseAllDocuments, stringify as stringifyYaml } from 'yaml';
-import { fmtValue, formatNumber, hasOwn, isMap, put, TemplateExecError, truth, type TemplateFunc } from './template-exec.js';
+import { parseAllDocuments, parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { fmtValue, formatNumber, hasOwn, isMap, put, TemplateExecError, type TemplateFunc, truth } from './template-exec.js';
 
 // ---------------------------------------------------------------------------
 // helpers
@@ -157,10 +157,23 @@ function goRegex(re: string, flags = ''): RegExp {
     src = src.slice(m[0].length);
     for (const c of m[1]!) if (c !== 'U' && !f.includes(c)) f += c;
   }
-  src = src.replace(/\\z/g, '$').replace(/\\A/g, '^').replace(/\[\[:(\w+):\]\]/g, (_, cls: string) => {
-    const map: Record<string, string> = { alpha: '[A-Za-z]', digit: '[0-9]', alnum: '[A-Za-z0-9]', space: '\\s', upper: '[A-Z]', lower: '[a-z]', word: '\\w', xdigit: '[0-9A-Fa-f]', punct: '[!-/:-@\\[-`{-~]' };
-    return map[cls] ?? '.';
-  });
+  src = src
+    .replace(/\\z/g, '$')
+    .replace(/\\A/g, '^')
+    .replace(/\[\[:(\w+):\]\]/g, (_, cls: string) => {
+      const map: Record<string, string> = {
+        alpha: '[A-Za-z]',
+        digit: '[0-9]',
+        alnum: '[A-Za-z0-9]',
+        space: '\\s',
+        upper: '[A-Z]',
+        lower: '[a-z]',
+        word: '\\w',
+        xdigit: '[0-9A-Fa-f]',
+        punct: '[!-/:-@\\[-`{-~]',
+      };
+      return map[cls] ?? '.';
+    });
   return new RegExp(src, f);
 }
 
@@ -263,7 +276,14 @@ export function goSprintf(format: string, args: unknown[]): string {
     }
     out += s;
   }
-  if (ai < args.length) out += '%!(EXTRA ' + args.slice(ai).map((a) => `${typeName(a)}=${fmtValue(a)}`).join(', ') + ')';
+  if (ai < args.length)
+    out +=
+      '%!(EXTRA ' +
+      args
+        .slice(ai)
+        .map((a) => `${typeName(a)}=${fmtValue(a)}`)
+        .join(', ') +
+      ')';
   return out;
 }
 
@@ -469,12 +489,12 @@ export function helmFuncs(opts: HelmFuncOptions = {}): Record<string, TemplateFu
     ge: (a: unknown, b: unknown) => compare(a, b) >= 0,
     print: (...a: unknown[]) => goSprint(a),
     printf: (fmt: unknown, ...a: unknown[]) => goSprintf(str(fmt), a),
-    println: (...a: unknown[]) => a.map(fmtValue).join(' ') + '\n',
+    println: (...a: unknown[]) => `${a.map(fmtValue).join(' ')}\n`,
     html: (...a: unknown[]) => goSprint(a).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&#34;').replace(/'/g, '&#39;'),
     js: (...a: unknown[]) => JSON.stringify(goSprint(a)).slice(1, -1),
     urlquery: (...a: unknown[]) => encodeURIComponent(goSprint(a)).replace(/%20/g, '+'),
     call: (fn: unknown, ...a: unknown[]) => {
-      if (typeof fn !== 'function') throw new Error('non-function of type ' + typeName(fn));
+      if (typeof fn !== 'function') throw new Error(`non-function of type ${typeName(fn)}`);
       return fn(...a);
     },
 
@@ -579,34 +599,63 @@ export function helmFuncs(opts: HelmFuncOptions = {}): Record<string, TemplateFu
     abbrev: (n: unknown, s: unknown) => {
       const w = toInt(n);
       const v = str(s);
-      return w < 4 || v.length <= w ? v : v.slice(0, w - 3) + '...';
+      return w < 4 || v.length <= w ? v : `${v.slice(0, w - 3)}...`;
     },
-    initials: (s: unknown) => str(s).split(/\s+/).filter(Boolean).map((w) => w[0]).join(''),
+    initials: (s: unknown) =>
+      str(s)
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((w) => w[0])
+        .join(''),
     randAlphaNum: (n: unknown) => randString(n, ALNUM),
     randAlpha: (n: unknown) => randString(n, ALNUM.slice(0, 52)),
     randNumeric: (n: unknown) => randString(n, '0123456789'),
-    randAscii: (n: unknown) => randString(n, ALNUM + '!#$%&()*+,-./:;<=>?@[]^_{|}~'),
+    randAscii: (n: unknown) => randString(n, `${ALNUM}!#$%&()*+,-./:;<=>?@[]^_{|}~`),
     wrap: (_n: unknown, s: unknown) => str(s),
     wrapWith: (_n: unknown, _w: unknown, s: unknown) => str(s),
     contains: (sub: unknown, s: unknown) => str(s).includes(str(sub)),
     hasPrefix: (p: unknown, s: unknown) => str(s).startsWith(str(p)),
     hasSuffix: (p: unknown, s: unknown) => str(s).endsWith(str(p)),
-    quote: (...a: unknown[]) => a.filter((x) => x !== null && x !== undefined).map((x) => goQuote(str(x))).join(' '),
-    squote: (...a: unknown[]) => a.filter((x) => x !== null && x !== undefined).map((x) => `'${str(x)}'`).join(' '),
-    cat: (...a: unknown[]) => a.filter((x) => x !== null && x !== undefined).map(str).join(' '),
+    quote: (...a: unknown[]) =>
+      a
+        .filter((x) => x !== null && x !== undefined)
+        .map((x) => goQuote(str(x)))
+        .join(' '),
+    squote: (...a: unknown[]) =>
+      a
+        .filter((x) => x !== null && x !== undefined)
+        .map((x) => `'${str(x)}'`)
+        .join(' '),
+    cat: (...a: unknown[]) =>
+      a
+        .filter((x) => x !== null && x !== undefined)
+        .map(str)
+        .join(' '),
     indent: (n: unknown, s: unknown) => {
       const pad = ' '.repeat(Math.max(0, toInt(n)));
-      return pad + str(s).replaceAll('\n', '\n' + pad);
+      return pad + str(s).replaceAll('\n', `\n${pad}`);
     },
     nindent: (n: unknown, s: unknown) => {
       const pad = ' '.repeat(Math.max(0, toInt(n)));
-      return '\n' + pad + str(s).replaceAll('\n', '\n' + pad);
+      return `\n${pad}${str(s).replaceAll('\n', `\n${pad}`)}`;
     },
     replace: (old: unknown, nw: unknown, s: unknown) => str(s).replaceAll(str(old), str(nw)),
     plural: (one: unknown, many: unknown, n: unknown) => (toInt(n) === 1 ? str(one) : str(many)),
-    snakecase: (s: unknown) => str(s).replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/[-\s]+/g, '_').toLowerCase(),
-    kebabcase: (s: unknown) => str(s).replace(/([a-z0-9])([A-Z])/g, '$1-$2').replace(/[_\s]+/g, '-').toLowerCase(),
-    camelcase: (s: unknown) => str(s).split(/[_\s-]+/).map((w) => (w ? w[0]!.toUpperCase() + w.slice(1) : '')).join(''),
+    snakecase: (s: unknown) =>
+      str(s)
+        .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+        .replace(/[-\s]+/g, '_')
+        .toLowerCase(),
+    kebabcase: (s: unknown) =>
+      str(s)
+        .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+        .replace(/[_\s]+/g, '-')
+        .toLowerCase(),
+    camelcase: (s: unknown) =>
+      str(s)
+        .split(/[_\s-]+/)
+        .map((w) => (w ? w[0]!.toUpperCase() + w.slice(1) : ''))
+        .join(''),
     swapcase: (s: unknown) => [...str(s)].map((c) => (c === c.toUpperCase() ? c.toLowerCase() : c.toUpperCase())).join(''),
     shuffle: (s: unknown) => str(s),
     toString: (v: unknown) => str(v),
@@ -615,7 +664,7 @@ export function helmFuncs(opts: HelmFuncOptions = {}): Record<string, TemplateFu
     splitList: (sep: unknown, s: unknown) => str(s).split(str(sep)),
     split: (sep: unknown, s: unknown) => {
       const out: Record<string, string> = {};
-      str(s).split(str(sep)).forEach((p, i) => (out[`_${i}`] = p));
+      for (const [i, p] of str(s).split(str(sep)).entries()) out[`_${i}`] = p;
       return out;
     },
     splitn: (sep: unknown, n: unknown, s: unknown) => {
@@ -623,7 +672,7 @@ export function helmFuncs(opts: HelmFuncOptions = {}): Record<string, TemplateFu
       const k = toInt(n);
       const res = k > 0 && parts.length > k ? [...parts.slice(0, k - 1), parts.slice(k - 1).join(str(sep))] : parts;
       const out: Record<string, string> = {};
-      res.forEach((p, i) => (out[`_${i}`] = p));
+      for (const [i, p] of res.entries()) out[`_${i}`] = p;
       return out;
     },
     sortAlpha: (v: unknown) => list(v).map(str).sort(),
@@ -860,12 +909,21 @@ export function helmFuncs(opts: HelmFuncOptions = {}): Record<string, TemplateFu
     urlParse: (u: unknown) => {
       try {
         const url = new URL(str(u));
-        return { scheme: url.protocol.replace(/:$/, ''), host: url.host, hostname: url.hostname, port: url.port, path: url.pathname, query: url.search.replace(/^\?/, ''), fragment: url.hash.replace(/^#/, ''), userinfo: url.username };
+        return {
+          scheme: url.protocol.replace(/:$/, ''),
+          host: url.host,
+          hostname: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          query: url.search.replace(/^\?/, ''),
+          fragment: url.hash.replace(/^#/, ''),
+          userinfo: url.username,
+        };
       } catch {
         return {};
       }
     },
-    urlJoin: (d: unknown) => (isMap(d) ? `${str(d['scheme'] ?? '')}://${str(d['host'] ?? '')}${str(d['path'] ?? '')}` : ''),
+    urlJoin: (d: unknown) => (isMap(d) ? `${str(d.scheme ?? '')}://${str(d.host ?? '')}${str(d.path ?? '')}` : ''),
     getHostByName: () => '',
   };
   return f;

@@ -94,19 +94,48 @@ function unquoteGo(raw: string, pos: Pos): string {
     }
     const n = raw[++i];
     switch (n) {
-      case 'n': out += '\n'; break;
-      case 't': out += '\t'; break;
-      case 'r': out += '\r'; break;
-      case 'a': out += '\x07'; break;
-      case 'b': out += '\b'; break;
-      case 'f': out += '\f'; break;
-      case 'v': out += '\v'; break;
-      case '\\': out += '\\'; break;
-      case '"': out += '"'; break;
-      case "'": out += "'"; break;
-      case 'x': out += String.fromCharCode(parseInt(raw.slice(i + 1, i + 3), 16)); i += 2; break;
-      case 'u': out += String.fromCodePoint(parseInt(raw.slice(i + 1, i + 5), 16)); i += 4; break;
-      case 'U': out += String.fromCodePoint(parseInt(raw.slice(i + 1, i + 9), 16)); i += 8; break;
+      case 'n':
+        out += '\n';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 'a':
+        out += '\x07';
+        break;
+      case 'b':
+        out += '\b';
+        break;
+      case 'f':
+        out += '\f';
+        break;
+      case 'v':
+        out += '\v';
+        break;
+      case '\\':
+        out += '\\';
+        break;
+      case '"':
+        out += '"';
+        break;
+      case "'":
+        out += "'";
+        break;
+      case 'x':
+        out += String.fromCharCode(parseInt(raw.slice(i + 1, i + 3), 16));
+        i += 2;
+        break;
+      case 'u':
+        out += String.fromCodePoint(parseInt(raw.slice(i + 1, i + 5), 16));
+        i += 4;
+        break;
+      case 'U':
+        out += String.fromCodePoint(parseInt(raw.slice(i + 1, i + 9), 16));
+        i += 8;
+        break;
       default:
         if (n !== undefined && /[0-7]/.test(n)) {
           out += String.fromCharCode(parseInt(raw.slice(i, i + 3), 8));
@@ -219,7 +248,7 @@ function lex(src: string, file: string): Item[] {
           q++;
         }
         q++;
-        const s = unquoteGo('"' + src.slice(start + 1, q - 1) + '"', pos);
+        const s = unquoteGo(`"${src.slice(start + 1, q - 1)}"`, pos);
         toks.push({ t: 'number', v: s.codePointAt(0) ?? 0, sp });
       } else if (c === '$') {
         q++;

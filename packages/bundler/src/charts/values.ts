@@ -180,7 +180,9 @@ export function applySet(target: Values, expr: string): void {
     const raw = assignment.slice(eq + 1);
     let value: unknown;
     if (raw.startsWith('{') && raw.endsWith('}')) {
-      value = splitTopLevel(raw.slice(1, -1), ',').filter((x) => x !== '').map((x) => typed(unescapeValue(x)));
+      value = splitTopLevel(raw.slice(1, -1), ',')
+        .filter((x) => x !== '')
+        .map((x) => typed(unescapeValue(x)));
     } else {
       value = typed(unescapeValue(raw));
     }
@@ -219,8 +221,8 @@ export function coalesceTables(dst: Values, src: Values, merge = false): Values 
 
 /** Parent globals pushed into a subchart's values (parent wins). Mutates dest. */
 export function coalesceGlobals(dest: Values, src: Values): void {
-  const dg: Values = isMap(dest['global']) ? (dest['global'] as Values) : {};
-  const sg: Values = isMap(src['global']) ? (src['global'] as Values) : {};
+  const dg: Values = isMap(dest.global) ? (dest.global as Values) : {};
+  const sg: Values = isMap(src.global) ? (src.global as Values) : {};
   for (const key of Object.keys(sg)) {
     const val = sg[key];
     if (isMap(val)) {
@@ -237,7 +239,7 @@ export function coalesceGlobals(dest: Values, src: Values): void {
       put(dg, key, val);
     }
   }
-  dest['global'] = dg;
+  dest.global = dg;
 }
 
 /** What coalescing needs to know about a chart tree. */

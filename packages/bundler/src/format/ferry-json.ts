@@ -3,8 +3,9 @@
  * validated with zod. Written with a fixed key order so that the same inputs
  * give the same bytes; the bundle id hashes these bytes.
  */
-import { z } from 'zod';
+
 import { isDigest, usageError } from '@ferry/oci-client';
+import { z } from 'zod';
 
 export const FORMAT_VERSION = 1;
 
@@ -90,7 +91,7 @@ export type BundleChart = z.infer<typeof bundleChartSchema>;
 /** Serializes with the schema's key order (JSON.stringify keeps insertion order). */
 export function serializeFerryJson(doc: FerryJson): Buffer {
   const ordered: FerryJson = ferryJsonSchema.parse(doc);
-  return Buffer.from(JSON.stringify(ordered, null, 2) + '\n');
+  return Buffer.from(`${JSON.stringify(ordered, null, 2)}\n`);
 }
 
 /** Parses and validates ferry.json bytes; throws with the path of the first bad field. */

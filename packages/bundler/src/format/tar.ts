@@ -74,13 +74,13 @@ function ustarBlock(name: string, size: number, typeflag: string, mode: number, 
   octal(b, 337, 8, 0); // devminor
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += b[i]!;
-  b.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1');
+  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
   return b;
 }
 
 /** Zero-padded octal with a NUL terminator, as GNU tar and Go's archive/tar write. */
 function octal(b: Buffer, offset: number, width: number, value: number): void {
-  b.write(value.toString(8).padStart(width - 1, '0') + '\0', offset, width, 'latin1');
+  b.write(`${value.toString(8).padStart(width - 1, '0')}\0`, offset, width, 'latin1');
 }
 
 /** The end of archive: two zero blocks. */

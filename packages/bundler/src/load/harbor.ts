@@ -4,7 +4,7 @@
  * makes sure each target project exists first (API v2.0), creating it private,
  * with the same credentials as the registry (robot accounts included).
  */
-import { FerryError, header, type CredentialStore, type Transport } from '@ferry/oci-client';
+import { type CredentialStore, FerryError, header, type Transport } from '@ferry/oci-client';
 
 export class HarborProjects {
   constructor(
@@ -16,7 +16,7 @@ export class HarborProjects {
   private async headers(): Promise<Record<string, string>> {
     const cred = await this.credentials.get(this.registry);
     const h: Record<string, string> = { accept: 'application/json' };
-    if (cred && 'password' in cred) h.authorization = 'Basic ' + Buffer.from(`${cred.username}:${cred.password}`).toString('base64');
+    if (cred && 'password' in cred) h.authorization = `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString('base64')}`;
     return h;
   }
 

@@ -5,20 +5,21 @@
  * and tags, image by image, with one bounded pool of transfers. An image whose
  * blob fails its digest check gets no manifest and no tag; the others go on.
  */
-import pLimit from 'p-limit';
+
 import {
   CopyEngine,
-  FerryError,
-  RegistryPlace,
-  formatReference,
-  planImage,
-  usageError,
   type CopyEvent,
   type CopyStats,
+  FerryError,
+  formatReference,
   type ImagePlan,
   type OciClient,
+  planImage,
   type Reference,
+  RegistryPlace,
+  usageError,
 } from '@ferry/oci-client';
+import pLimit from 'p-limit';
 import type { BundleChartRef, BundleReader } from '../reader/bundle-reader.js';
 import { HarborProjects, projectOf } from './harbor.js';
 import type { TargetMapper } from './mapping.js';
@@ -85,11 +86,20 @@ export async function load(opts: LoadOptions): Promise<LoadResult> {
   const log = opts.log ?? (() => undefined);
   const entries = bundle.images();
   const unnamed = entries.find((e) => !e.named);
-  if (unnamed) throw usageError(`${bundle.name} lists image ${unnamed.ref} without a name (no org.opencontainers.image.ref.name annotation), so it has no target to load to`);
+  if (unnamed)
+    throw usageError(
+      `${bundle.name} lists image ${unnamed.ref} without a name (no org.opencontainers.image.ref.name annotation), so it has no target to load to`,
+    );
   const charts = bundle.charts();
   const unnamedChart = charts.find((c) => !c.named);
-  if (unnamedChart) throw usageError(`${bundle.name} lists a Helm chart ${unnamedChart.descriptor.digest} without a name (no org.opencontainers.image.ref.name annotation), so it has no target to load to`);
-  const mappings = opts.mapper.mapBundle(entries.map((e) => e.ref), charts);
+  if (unnamedChart)
+    throw usageError(
+      `${bundle.name} lists a Helm chart ${unnamedChart.descriptor.digest} without a name (no org.opencontainers.image.ref.name annotation), so it has no target to load to`,
+    );
+  const mappings = opts.mapper.mapBundle(
+    entries.map((e) => e.ref),
+    charts,
+  );
 
   const planned: PlannedLoad[] = [];
   for (const [i, m] of mappings.images.entries()) {
@@ -248,9 +258,7 @@ async function explain(reason: unknown, p: PlannedLoad, creating: boolean, probe
   }
   const named = reason.kind === 'not-found' && (reason.codes.includes('NAME_UNKNOWN') || /project .*not found/i.test(reason.message));
   const hint =
-    suspect && missing === undefined && named
-      ? `; the Harbor project "${project}" may not exist: create it or rerun with --harbor-create-projects`
-      : '';
+    suspect && missing === undefined && named ? `; the Harbor project "${project}" may not exist: create it or rerun with --harbor-create-projects` : '';
   return new FerryError(reason.kind, `loading ${p.source} as ${target}: ${reason.message}${hint}`, {
     status: reason.status,
     codes: reason.codes,

@@ -33,7 +33,7 @@ export function mappingFormat(path: string): 'yaml' | 'json' {
 /** Writes the mapping through a temporary name, so a reader never sees half a file. */
 export async function writeMapping(path: string, records: MappingRecord[], charts: ChartMappingRecord[] = []): Promise<void> {
   const doc = charts.length ? { images: records, charts } : { images: records };
-  const text = mappingFormat(path) === 'yaml' ? (await import('yaml')).stringify(doc) : JSON.stringify(doc, null, 2) + '\n';
+  const text = mappingFormat(path) === 'yaml' ? (await import('yaml')).stringify(doc) : `${JSON.stringify(doc, null, 2)}\n`;
   const tmp = `${path}.tmp-${process.pid}`;
   await writeFile(tmp, text);
   await rename(tmp, path);

@@ -12,7 +12,7 @@
  * chart's name in the bundle), then, for a chart that came from a registry, a
  * rule matching its source repository as for images.
  */
-import { DOCKER_HUB, normalizeRegistry, parseReference, parseRegistryTarget, usageError, type Reference } from '@ferry/oci-client';
+import { DOCKER_HUB, normalizeRegistry, parseReference, parseRegistryTarget, type Reference, usageError } from '@ferry/oci-client';
 
 export interface MapRule {
   /** `registry/path` prefix of source repositories, e.g. `docker.io/bitnami`. */
@@ -62,7 +62,9 @@ export class TargetMapper {
     const absolute = first.includes('.') || first.includes(':') || first === 'localhost';
     let to: MapRule['to'];
     try {
-      to = absolute ? parseRegistryTarget(toText) : { registry: this.target.registry, prefix: join(this.target.prefix, parseRegistryTarget(`x/${toText}`).prefix) };
+      to = absolute
+        ? parseRegistryTarget(toText)
+        : { registry: this.target.registry, prefix: join(this.target.prefix, parseRegistryTarget(`x/${toText}`).prefix) };
     } catch (e) {
       // Without the parser's own `invalid registry "x/…"` opening: a relative DST is checked as `x/DST`.
       throw usageError(`invalid --map "${rule}": ${(e as Error).message.replace(/^invalid registry "[^"]*": /, '')}`);
@@ -74,8 +76,10 @@ export class TargetMapper {
   /** The target reference of a chart (see the module comment). */
   mapChart(chart: ChartToMap): Reference {
     const path = `charts/${chart.name}`;
-    const byName = this.rules.filter((r) => r.chartPrefix).sort((a, b) => b.chartPrefix!.length - a.chartPrefix!.length)
-      .find((r) => path === r.chartPrefix || path.startsWith(r.chartPrefix + '/'));
+    const byName = this.rules
+      .filter((r) => r.chartPrefix)
+      .sort((a, b) => b.chartPrefix!.length - a.chartPrefix!.length)
+      .find((r) => path === r.chartPrefix || path.startsWith(`${r.chartPrefix}/`));
     let registry = this.target.registry;
     let repository: string;
     if (byName) {
@@ -87,7 +91,7 @@ export class TargetMapper {
         try {
           const src = parseReference(chart.source.slice('oci://'.length));
           const full = `${src.registry}/${src.repository}`;
-          const rule = this.rules.find((r) => full === r.from || full.startsWith(r.from + '/'));
+          const rule = this.rules.find((r) => full === r.from || full.startsWith(`${r.from}/`));
           if (rule) bySource = { rule, full };
         } catch {
           // an unreadable source: the default place
@@ -129,7 +133,7 @@ export class TargetMapper {
   map(source: string): Reference {
     const src = parseReference(source);
     const full = `${src.registry}/${src.repository}`;
-    const rule = this.rules.find((r) => full === r.from || full.startsWith(r.from + '/'));
+    const rule = this.rules.find((r) => full === r.from || full.startsWith(`${r.from}/`));
     let registry = this.target.registry;
     let repository: string;
     if (rule) {
@@ -174,7 +178,11 @@ function join(prefix: string, rest: string): string {
 
 /** `127.0.0.1:5000` cannot be a path component; `127.0.0.1_5000` can. */
 function hostAsPathComponent(host: string): string {
-  return host.toLowerCase().replace(/[:[\]]/g, '_').replace(/_+/g, '_').replace(/^_|_$/g, '');
+  return host
+    .toLowerCase()
+    .replace(/[:[\]]/g, '_')
+    .replace(/_+/g, '_')
+    .replace(/^_|_$/g, '');
 }
 
 function normalizeSourcePrefix(from: string, rule: string): string {

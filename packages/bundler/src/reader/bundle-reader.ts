@@ -9,24 +9,24 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, pipeline } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import {
+  type Descriptor,
   DigestVerifier,
   FerryError,
-  MAX_MANIFEST_BYTES,
+  type ImageIndex,
+  type ImageSource,
   indexSchema,
   isDigest,
+  MAX_MANIFEST_BYTES,
+  type ParsedManifest,
   parseManifest,
   usageError,
   verifyBytes,
-  type Descriptor,
-  type ImageIndex,
-  type ImageSource,
-  type ParsedManifest,
 } from '@ferry/oci-client';
-import { FORMAT_VERSION, parseFerryJson, type FerryJson } from '../format/ferry-json.js';
+import { type FerryJson, FORMAT_VERSION, parseFerryJson } from '../format/ferry-json.js';
+import { findParts, type PositionalFile, SplitFile } from '../volumes.js';
 import { classifyName, indexTar, type TarEntry } from './tar-index.js';
-import { SplitFile, findParts, type PositionalFile } from '../volumes.js';
 
 export type BundleKind = 'ferry' | 'oci-archive' | 'oci-dir';
 
@@ -137,9 +137,7 @@ export class BundleReader implements ImageSource {
     this.imageLayoutVersion = init.imageLayoutVersion;
     this.kind = init.ferry !== undefined ? 'ferry' : init.storage.type === 'tar' ? 'oci-archive' : 'oci-dir';
     this.bundleId =
-      init.ferryJsonBytes === undefined
-        ? undefined
-        : `sha256:${createHash('sha256').update(init.indexJson).update(init.ferryJsonBytes).digest('hex')}`;
+      init.ferryJsonBytes === undefined ? undefined : `sha256:${createHash('sha256').update(init.indexJson).update(init.ferryJsonBytes).digest('hex')}`;
   }
 
   /** Every entry of index.json, images and charts, in its order. */
@@ -209,10 +207,7 @@ export class BundleReader implements ImageSource {
   async readBlob(desc: Pick<Descriptor, 'digest' | 'size'>, maxBytes = MAX_READ_BLOB_BYTES): Promise<Buffer> {
     const loc = this.locate(desc);
     if (loc.size > maxBytes) {
-      throw new FerryError(
-        'unsupported',
-        `blob ${desc.digest} in ${this.name} has ${loc.size} bytes, more than the ${maxBytes} bytes ferry reads into memory`,
-      );
+      throw new FerryError('unsupported', `blob ${desc.digest} in ${this.name} has ${loc.size} bytes, more than the ${maxBytes} bytes ferry reads into memory`);
     }
     const bytes = Buffer.alloc(loc.size);
     if (this.storage.type === 'tar') {
@@ -249,7 +244,9 @@ export class BundleReader implements ImageSource {
       this.index.manifests.find((d) => d.annotations?.[REF_NAME_ANNOTATION] === reference) ??
       this.index.manifests.find((d) => d.annotations?.[CONTAINERD_NAME_ANNOTATION] === reference);
     if (found) return found;
-    const names = this.images().filter((i) => i.named).map((i) => i.ref);
+    const names = this.images()
+      .filter((i) => i.named)
+      .map((i) => i.ref);
     throw new FerryError(
       'not-found',
       `bundle ${this.name} has no image named "${reference}"` +
@@ -367,9 +364,7 @@ export async function openBundle(path: string): Promise<BundleReader> {
     st = await stat(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw usageError(
-      code === 'ENOENT' ? `bundle ${path} does not exist` : `cannot open bundle ${path}: ${(e as Error).message}`,
-    );
+    throw usageError(code === 'ENOENT' ? `bundle ${path} does not exist` : `cannot open bundle ${path}: ${(e as Error).message}`);
   }
   if (st.isDirectory()) return openDirectory(path);
   if (!st.isFile()) throw usageError(`${path} is not a bundle (not a regular file or directory)`);

@@ -10,8 +10,8 @@
  * unsafe to extract is refused all the same: other tools may extract it.
  */
 import { open } from 'node:fs/promises';
-import type { PositionalFile } from '../volumes.js';
 import { usageError } from '@ferry/oci-client';
+import type { PositionalFile } from '../volumes.js';
 
 const BLOCK = 512;
 /** pax and GNU long-name headers are a few hundred bytes; refuse absurd ones. */
@@ -46,7 +46,9 @@ export function classifyName(name: string): 'use' | 'ignore' | { refuse: string 
   const re = BLOB_HEX[alg];
   if (re === undefined) return 'ignore'; // another algorithm's directory: not ours to read
   if (parts.length === 3 && re.test(parts[2]!)) return 'use';
-  return { refuse: `is not named by a ${alg} digest (blobs/${alg}/ holds only files named by ${re === BLOB_HEX['sha256'] ? 64 : 128} lowercase hexadecimal characters)` };
+  return {
+    refuse: `is not named by a ${alg} digest (blobs/${alg}/ holds only files named by ${re === BLOB_HEX.sha256 ? 64 : 128} lowercase hexadecimal characters)`,
+  };
 }
 
 /**
@@ -96,7 +98,10 @@ function num(b: Buffer, off: number, len: number): number | undefined {
     }
     return v;
   }
-  const s = b.toString('latin1', off, off + len).replace(/[\0 ]+$/, '').replace(/^[ ]+/, '');
+  const s = b
+    .toString('latin1', off, off + len)
+    .replace(/[\0 ]+$/, '')
+    .replace(/^[ ]+/, '');
   if (s === '') return 0;
   if (!/^[0-7]+$/.test(s)) return undefined;
   return parseInt(s, 8);

@@ -4,8 +4,9 @@
  * every platform child of an index present. The check users run before
  * `helm install` on the isolated side.
  */
-import pLimit from 'p-limit';
+
 import { FerryError, formatReference, type OciClient } from '@ferry/oci-client';
+import pLimit from 'p-limit';
 import type { TargetMapper } from '../load/mapping.js';
 import type { BundleReader } from '../reader/bundle-reader.js';
 
@@ -34,7 +35,10 @@ export interface AgainstReport {
 export async function verifyAgainst(bundle: BundleReader, client: OciClient, mapper: TargetMapper, concurrency = 8): Promise<AgainstReport> {
   const images = bundle.images().filter((e) => e.named);
   const charts = bundle.charts().filter((c) => c.named);
-  const mapped = mapper.mapBundle(images.map((e) => e.ref), charts);
+  const mapped = mapper.mapBundle(
+    images.map((e) => e.ref),
+    charts,
+  );
   // Charts are checked like images: the manifest at the mapped tag must be the bundle's.
   const entries = [...images, ...charts];
   const mappings = [

@@ -3,10 +3,10 @@
  * over a bundle id. The signature file names the public key's fingerprint, so
  * "signed by another key" and "changed since signing" are told apart.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
 import { link, open, readFile, rm } from 'node:fs/promises';
-import { z } from 'zod';
 import { FerryError, usageError } from '@ferry/oci-client';
+import { z } from 'zod';
 
 export const SIGNATURE_VERSION = 1;
 
@@ -23,7 +23,12 @@ const signatureSchema = z.object({
 export type BundleSignature = z.infer<typeof signatureSchema>;
 
 export function fingerprint(publicKey: KeyObject): string {
-  return 'sha256:' + createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+  return (
+    'sha256:' +
+    createHash('sha256')
+      .update(publicKey.export({ type: 'spki', format: 'der' }))
+      .digest('hex')
+  );
 }
 
 /** Writes NAME.key (PKCS#8 PEM, mode 0600) and NAME.pub (SPKI PEM); refuses to overwrite. */
@@ -103,7 +108,7 @@ export function signBundleId(bundleId: string, privateKey: KeyObject): Buffer {
     keyFingerprint: fingerprint(createPublicKey(privateKey)),
     signature: sign(null, Buffer.from(bundleId), privateKey).toString('base64'),
   };
-  return Buffer.from(JSON.stringify(doc, null, 2) + '\n');
+  return Buffer.from(`${JSON.stringify(doc, null, 2)}\n`);
 }
 
 /**
@@ -124,7 +129,10 @@ export function checkSignature(bundleName: string, bundleId: string | undefined,
     throw new FerryError('integrity', `${bundleName} is signed by another key (${sig.keyFingerprint}), not by the given key (${want})`);
   }
   if (sig.bundleId !== bundleId) {
-    throw new FerryError('integrity', `${bundleName} was changed after signing: index.json or ferry.json differ from what was signed (bundle id ${bundleId}, signed ${sig.bundleId})`);
+    throw new FerryError(
+      'integrity',
+      `${bundleName} was changed after signing: index.json or ferry.json differ from what was signed (bundle id ${bundleId}, signed ${sig.bundleId})`,
+    );
   }
   if (!verify(null, Buffer.from(sig.bundleId), publicKey, Buffer.from(sig.signature, 'base64'))) {
     throw new FerryError('integrity', `${bundleName} has a signature that does not verify with the given key`);

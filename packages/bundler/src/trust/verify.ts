@@ -8,8 +8,8 @@
  * pushes it) must name the chart ferry.json lists.
  */
 import type { KeyObject } from 'node:crypto';
+import { type Descriptor, FerryError, MediaType, referencedDescriptors } from '@ferry/oci-client';
 import pLimit from 'p-limit';
-import { FerryError, MediaType, referencedDescriptors, type Descriptor } from '@ferry/oci-client';
 import type { BundleReader } from '../reader/bundle-reader.js';
 import { checkSignature } from './keys.js';
 
@@ -88,7 +88,8 @@ export async function verifyBundle(bundle: BundleReader, opts: VerifyOptions = {
     if (bundle.hasBlob(digest)) {
       if (bundle.blobSize(digest) !== desc.size) bad(digest, `size ${bundle.blobSize(digest)} in the bundle, ${desc.size} in its descriptor`);
     } else if (reliesOn.has(digest)) {
-      if (reliesOn.get(digest) !== desc.size) problems.push(`ferry.json declares ${digest} with size ${reliesOn.get(digest)}, its descriptor says ${desc.size}`);
+      if (reliesOn.get(digest) !== desc.size)
+        problems.push(`ferry.json declares ${digest} with size ${reliesOn.get(digest)}, its descriptor says ${desc.size}`);
     } else {
       bad(digest, 'missing from the bundle');
     }
@@ -158,7 +159,8 @@ function ferryJsonDisagreements(bundle: BundleReader): string[] {
     if (entry.descriptor.digest !== img.digest) out.push(`${img.ref} has digest ${img.digest} in ferry.json but ${entry.descriptor.digest} in index.json`);
     // A digest-pinned name must name what was packed: the bundled or the upstream digest.
     const pinned = /@([a-z0-9]+:[a-f0-9]+)$/.exec(img.ref)?.[1];
-    if (pinned && pinned !== img.digest && pinned !== img.upstreamDigest) out.push(`${img.ref} names ${pinned}, but the bundle holds ${img.digest} (upstream ${img.upstreamDigest})`);
+    if (pinned && pinned !== img.digest && pinned !== img.upstreamDigest)
+      out.push(`${img.ref} names ${pinned}, but the bundle holds ${img.digest} (upstream ${img.upstreamDigest})`);
   });
   const charts = bundle.charts();
   if (ferry.charts.length !== charts.length) {
@@ -168,7 +170,8 @@ function ferryJsonDisagreements(bundle: BundleReader): string[] {
     const entry = charts[i];
     if (!entry) return;
     if (entry.ref !== chart.ref) out.push(`chart ${i + 1} is ${chart.ref} in ferry.json but ${entry.ref} in index.json`);
-    if (entry.descriptor.digest !== chart.digest) out.push(`chart ${chart.ref} has digest ${chart.digest} in ferry.json but ${entry.descriptor.digest} in index.json`);
+    if (entry.descriptor.digest !== chart.digest)
+      out.push(`chart ${chart.ref} has digest ${chart.digest} in ferry.json but ${entry.descriptor.digest} in index.json`);
   });
   for (const chart of ferry.charts) {
     const expected = `charts/${chart.name}:${chart.version.replaceAll('+', '_')}`;

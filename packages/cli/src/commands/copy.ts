@@ -1,16 +1,8 @@
 /** `ferry copy SRC DST [--platform LIST]`: one image, every platform, registry to registry. */
-import {
-  CopyEngine,
-  RegistryPlace,
-  formatReference,
-  parsePlatformList,
-  parseReference,
-  planImage,
-  usageError,
-} from '@ferry/oci-client';
+import { CopyEngine, formatReference, parsePlatformList, parseReference, planImage, RegistryPlace, usageError } from '@ferry/oci-client';
 import type { Context } from '../context.js';
-import { Progress } from '../progress.js';
 import { shortDigest } from '../format.js';
+import { Progress } from '../progress.js';
 
 export interface CopyOptions {
   platform?: string;
@@ -29,12 +21,17 @@ export async function copyCommand(ctx: Context, src: string, dst: string, opts: 
     const sink = new RegistryPlace(client.registry(to.registry), to.repository).forWriting();
     const plan = await planImage(source, from.digest ?? from.tag!, { platforms });
     if (plan.filtered) {
-      ctx.log(`filtered ${formatReference(from)} to ${plan.platforms.join(', ')}: new index ${shortDigest(plan.root.digest)} (upstream ${shortDigest(plan.upstreamDigest)})`);
+      ctx.log(
+        `filtered ${formatReference(from)} to ${plan.platforms.join(', ')}: new index ${shortDigest(plan.root.digest)} (upstream ${shortDigest(plan.upstreamDigest)})`,
+      );
     }
     if (to.digest && !to.tag && to.digest !== plan.root.digest) {
       throw usageError(`destination ${dst} names digest ${to.digest}, but the copied image is ${plan.root.digest}`);
     }
-    progress.expect(1, plan.blobs.reduce((n, b) => n + b.size, 0));
+    progress.expect(
+      1,
+      plan.blobs.reduce((n, b) => n + b.size, 0),
+    );
     const engine = new CopyEngine({ concurrency: opts.jobs, onEvent: progress.onEvent });
     await engine.copy(source, sink, plan, to.tag);
     progress.stop();

@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { imagesReport, type RenderedInput } from '@ferry/bundler/charts';
-import { usageError, type OciClient } from '@ferry/oci-client';
+import { type OciClient, usageError } from '@ferry/oci-client';
 import type { Context } from '../context.js';
 
 export interface ImagesCommandOptions {

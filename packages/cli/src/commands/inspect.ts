@@ -1,5 +1,5 @@
 /** `ferry inspect BUNDLE`: the images and Helm charts a bundle holds, its totals, id, delta and signature status. */
-import { inspectBundle, openBundle, type InspectImage, type InspectReport } from '@ferry/bundler';
+import { type InspectImage, type InspectReport, inspectBundle, openBundle } from '@ferry/bundler';
 import type { Context } from '../context.js';
 import { formatBytes, shortDigest } from '../format.js';
 
@@ -31,7 +31,9 @@ export function renderInspect(r: InspectReport): string {
       c.version,
       shortDigest(c.digest),
       c.images ? `${c.images.packed} packed (${c.images.used} used, ${c.images.optional} optional)` : '-',
-      formatBytes(c.size) + (c.missing.blobs > 0 ? ` (+${formatBytes(c.missing.bytes)} ${r.delta !== null ? 'in base' : 'MISSING'})` : '') + (c.complete ? '' : ' incomplete'),
+      formatBytes(c.size) +
+        (c.missing.blobs > 0 ? ` (+${formatBytes(c.missing.bytes)} ${r.delta !== null ? 'in base' : 'MISSING'})` : '') +
+        (c.complete ? '' : ' incomplete'),
       c.source ?? '-',
     ]);
     const w = chartHeader.map((h, c) => Math.max(h.length, ...chartRows.map((row) => row[c]!.length)));
@@ -52,7 +54,9 @@ export function renderInspect(r: InspectReport): string {
     );
   }
   if (t.unreferenced.blobs > 0) {
-    out.push(`${t.unreferenced.blobs} blob${t.unreferenced.blobs === 1 ? '' : 's'} (${formatBytes(t.unreferenced.bytes)}) not referenced by any image${r.charts.length ? ' or chart' : ''}`);
+    out.push(
+      `${t.unreferenced.blobs} blob${t.unreferenced.blobs === 1 ? '' : 's'} (${formatBytes(t.unreferenced.bytes)}) not referenced by any image${r.charts.length ? ' or chart' : ''}`,
+    );
   }
   if (r.kind === 'ferry') {
     out.push(`bundle id ${r.bundleId}`);

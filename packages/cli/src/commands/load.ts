@@ -2,7 +2,7 @@
  * `ferry load BUNDLE --to REGISTRY[/PREFIX] [--map SRC=DST]... [--keep-source-registry]
  *  [--harbor-create-projects] [-j N] [--dry-run] [--mapping-out FILE]`
  */
-import { TargetMapper, load, loadPublicKey, mappingFormat, openBundle, verifyBundle, writeMapping } from '@ferry/bundler';
+import { load, loadPublicKey, mappingFormat, openBundle, TargetMapper, verifyBundle, writeMapping } from '@ferry/bundler';
 import { FerryError } from '@ferry/oci-client';
 import type { Context } from '../context.js';
 import { formatBytes, shortDigest } from '../format.js';
@@ -33,7 +33,10 @@ export async function loadCommand(ctx: Context, bundlePath: string, opts: LoadCo
     if (!report.ok) {
       await bundle.close();
       const first = report.badBlobs[0];
-      throw new FerryError('integrity', `refusing to load ${bundlePath}: ${first ? `blob ${first.digest} ${first.problem}` : report.problems[0]}; nothing was pushed`);
+      throw new FerryError(
+        'integrity',
+        `refusing to load ${bundlePath}: ${first ? `blob ${first.digest} ${first.problem}` : report.problems[0]}; nothing was pushed`,
+      );
     }
     ctx.log(`signature verified, ${report.blobsChecked} blobs intact`);
   }
@@ -76,7 +79,9 @@ export async function loadCommand(ctx: Context, bundlePath: string, opts: LoadCo
     }
     if (!opts.dryRun) {
       const charts = result.charts.length ? `, ${result.charts.length} chart${result.charts.length === 1 ? '' : 's'}` : '';
-      lines.push(`${result.images.length} image${result.images.length === 1 ? "" : "s"}${charts} loaded; blobs ${s.uploaded} uploaded, ${s.mounted} mounted, ${s.skipped} already there; ${formatBytes(s.bytes)} in ${seconds.toFixed(1)}s`);
+      lines.push(
+        `${result.images.length} image${result.images.length === 1 ? '' : 's'}${charts} loaded; blobs ${s.uploaded} uploaded, ${s.mounted} mounted, ${s.skipped} already there; ${formatBytes(s.bytes)} in ${seconds.toFixed(1)}s`,
+      );
     }
     ctx.result(lines.join('\n'), {
       bundle: bundlePath,

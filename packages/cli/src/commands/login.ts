@@ -12,7 +12,8 @@ export interface LoginOptions {
 
 export async function loginCommand(ctx: Context, server: string, opts: LoginOptions, stdin: NodeJS.ReadableStream = process.stdin): Promise<void> {
   if (!opts.username) throw usageError('login needs a user name: ferry login REGISTRY -u USER --password-stdin');
-  if (!opts.passwordStdin) throw usageError('login reads the password from standard input only: add --password-stdin (a password on the command line would leak into shell history)');
+  if (!opts.passwordStdin)
+    throw usageError('login reads the password from standard input only: add --password-stdin (a password on the command line would leak into shell history)');
   const registry = registryOfAuthKey(server);
   const password = (await readAll(stdin)).replace(/\r?\n$/, '');
   if (!password) throw usageError('no password on standard input');

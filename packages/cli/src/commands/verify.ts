@@ -1,5 +1,5 @@
 /** `ferry verify BUNDLE [--key PUB]`: structure, every blob re-hashed, signature. */
-import { TargetMapper, checkSignature, loadPublicKey, openBundle, verifyAgainst, verifyBundle, type AgainstReport, type VerifyReport } from '@ferry/bundler';
+import { type AgainstReport, checkSignature, loadPublicKey, openBundle, TargetMapper, type VerifyReport, verifyAgainst, verifyBundle } from '@ferry/bundler';
 import { FerryError } from '@ferry/oci-client';
 import type { Context } from '../context.js';
 import { formatBytes, shortDigest } from '../format.js';
@@ -49,7 +49,12 @@ function render(r: VerifyReport): string {
 }
 
 /** The registry check alone: the bundle's blobs are not re-hashed (run plain `verify` for that). */
-async function againstCommand(ctx: Context, bundlePath: string, opts: VerifyCommandOptions, publicKey: Awaited<ReturnType<typeof loadPublicKey>> | undefined): Promise<void> {
+async function againstCommand(
+  ctx: Context,
+  bundlePath: string,
+  opts: VerifyCommandOptions,
+  publicKey: Awaited<ReturnType<typeof loadPublicKey>> | undefined,
+): Promise<void> {
   const mapper = new TargetMapper({ to: opts.against!, keepSourceRegistry: opts.keepSourceRegistry, maps: opts.map });
   const bundle = await openBundle(bundlePath);
   const client = ctx.client();
@@ -63,15 +68,20 @@ async function againstCommand(ctx: Context, bundlePath: string, opts: VerifyComm
   }
   const lines = report.rows.map((r) => {
     const what =
-      r.status === 'ok' ? shortDigest(r.expected)
-        : r.status === 'missing' ? 'not in the registry'
-          : r.status === 'different' ? `holds ${shortDigest(r.actual!)}, bundle has ${shortDigest(r.expected)}`
+      r.status === 'ok'
+        ? shortDigest(r.expected)
+        : r.status === 'missing'
+          ? 'not in the registry'
+          : r.status === 'different'
+            ? `holds ${shortDigest(r.actual!)}, bundle has ${shortDigest(r.expected)}`
             : `lacks ${r.missingChildren.length} platform manifest(s): ${r.missingChildren.map(shortDigest).join(', ')}`;
     return `${r.status.padEnd(10)}  ${r.target}  ${what}`;
   });
   const bad = report.rows.filter((r) => r.status !== 'ok');
   const what = report.rows.some((r) => r.kind === 'chart') ? 'images and charts' : 'images';
-  lines.push(bad.length ? `${bad.length} of ${report.rows.length} ${what} not as in the bundle` : `all ${report.rows.length} ${what} present with the bundle's digests`);
+  lines.push(
+    bad.length ? `${bad.length} of ${report.rows.length} ${what} not as in the bundle` : `all ${report.rows.length} ${what} present with the bundle's digests`,
+  );
   ctx.result(lines.join('\n'), report);
   if (bad.length) {
     throw new FerryError('integrity', `${opts.against} does not hold what ${bundlePath} holds: ${bad.map((r) => `${r.target} ${r.status}`).join(', ')}`);

@@ -122,7 +122,13 @@ export class CopyEngine {
     const promise = run();
     if (placedKey && !earlier) {
       const repository = sink.location!.repository;
-      this.placed.set(placedKey, promise.then(() => repository, () => undefined));
+      this.placed.set(
+        placedKey,
+        promise.then(
+          () => repository,
+          () => undefined,
+        ),
+      );
     }
     this.inflight.set(key, { promise, waiters });
     // A failed transfer may be tried again by a later copy.

@@ -6,8 +6,8 @@
 import type { Readable } from 'node:stream';
 import { FerryError } from '../errors.js';
 import type { Descriptor, ParsedManifest } from '../manifest.js';
-import type { ImagePlan } from './plan.js';
 import type { RegistryClient } from '../registry.js';
+import type { ImagePlan } from './plan.js';
 
 /** Where a place lives in a registry; the engine mounts blobs between places of one registry. */
 export interface RegistryLocation {

@@ -6,8 +6,8 @@
  */
 import { Buffer } from 'node:buffer';
 import { FerryError } from '../errors.js';
-import { MediaType, parseManifest, referencedDescriptors, type Descriptor, type ParsedManifest } from '../manifest.js';
-import { formatPlatform, platformFromConfig, platformFromDescriptor, platformMatches, type Platform } from '../platform.js';
+import { type Descriptor, MediaType, type ParsedManifest, parseManifest, referencedDescriptors } from '../manifest.js';
+import { formatPlatform, type Platform, platformFromConfig, platformFromDescriptor, platformMatches } from '../platform.js';
 import type { ImageSource } from './places.js';
 
 export interface ImagePlan {
@@ -74,7 +74,7 @@ export async function planImage(source: ImageSource, reference: string, opts: Pl
         if (seen.has(child.digest)) continue;
         seen.add(child.digest);
         const p = platformFromDescriptor(child);
-        if (p && !(child.annotations?.[ATTESTATION_OF])) platforms.push(formatPlatform(p));
+        if (p && !child.annotations?.[ATTESTATION_OF]) platforms.push(formatPlatform(p));
         const cm = await source.getManifest(child);
         await visit(cm, depth + 1);
         manifests.push(cm);
