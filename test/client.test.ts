@@ -4,18 +4,8 @@
 // monolithic uploads, and not-found errors.
 import { createServer } from 'node:http';
 import { Readable } from 'node:stream';
-import {
-  CopyEngine,
-  type Credential,
-  CredentialStore,
-  digestOf,
-  FerryError,
-  MediaType,
-  OciClient,
-  planImage,
-  type RegistryClient,
-  RegistryPlace,
-} from '@ferry/oci-client';
+import { RegistryPlace } from '@ferry/bundler';
+import { CopyEngine, type Credential, CredentialStore, digestOf, FerryError, MediaType, OciClient, planImage, type RegistryClient } from '@ferry/oci-client';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   type FaultProxy,
@@ -252,10 +242,10 @@ describe('plain registry behind a recording proxy', () => {
     const sink = new RegistryPlace(registry, 'again/dst').forWriting();
     const plan = await planImage(source, '1');
     const first = new CopyEngine();
-    await first.copy(source, sink, plan, '1');
+    await first.copy(source, sink, plan, { tag: '1' });
     expect(first.stats).toMatchObject({ uploaded: 0, mounted: image.blobs.size, skipped: 0 });
     const second = new CopyEngine();
-    const requests = await requestsDuring(() => second.copy(source, sink, plan, '1'));
+    const requests = await requestsDuring(() => second.copy(source, sink, plan, { tag: '1' }));
     expect(second.stats).toMatchObject({ uploaded: 0, mounted: 0, skipped: image.blobs.size });
     // The tag and each platform manifest, checked with HEAD; nothing else.
     expect(requests.map((r) => `${r.method} ${r.path}`)).toEqual([

@@ -1,17 +1,23 @@
-export * from './bundle-writer.js';
-export * from './format/ferry-json.js';
-export * from './format/tar.js';
-export * from './inputs.js';
-export * from './inspect.js';
-export * from './layout.js';
-export * from './load/harbor.js';
-export * from './load/load.js';
-export * from './load/mapping.js';
-export * from './load/mapping-out.js';
-export * from './pack.js';
-export * from './reader/bundle-reader.js';
-export * from './reader/tar-index.js';
-export * from './trust/against.js';
-export * from './trust/keys.js';
-export * from './trust/verify.js';
-export * from './volumes.js';
+/**
+ * The public API of @ferry/bundler: pack, load, copy, verify and inspect, the
+ * places they read and write, and the bundle's formats. The chart engine is a
+ * separate entry point (`@ferry/bundler/charts`), loaded only when used.
+ */
+export { type CopyRequest, type CopyResult, copyImage } from './copy-image.js';
+export { type BundleChart, type BundleImage, type FerryJson, FORMAT_VERSION } from './format/ferry-json.js';
+export { gatherPackInputs, type PackInputs } from './inputs.js';
+export { type InspectChart, type InspectImage, type InspectReport, inspectBundle } from './inspect.js';
+export { HarborProjects } from './load/harbor.js';
+export { type LoadedChart, type LoadedImage, type LoadOptions, type LoadResult, load } from './load/load.js';
+export { TargetMapper } from './load/mapping.js';
+export { mappingFormat, writeMapping } from './load/mapping-out.js';
+export { type PackOptions, type PackResult, pack, sourceDateEpoch } from './pack.js';
+export { type BundleChartRef, type BundleImageRef, type BundleKind, BundleReader, openBundle } from './places/bundle-reader.js';
+export { BundleWriter } from './places/bundle-writer.js';
+export { MemoryPlace } from './places/memory.js';
+export { RegistryPlace } from './places/registry.js';
+export { indexTar } from './places/tar-index.js';
+export { type AgainstReport, verifyAgainst } from './trust/against.js';
+export { checkSignature, generateKeyPair, loadPrivateKey, loadPublicKey } from './trust/keys.js';
+export { type VerifyOptions, type VerifyReport, verifyBundle } from './trust/verify.js';
+export { parseSize } from './volumes.js';

@@ -6,15 +6,17 @@
  * The report is plain JSON data: it is the `--json` output.
  */
 import {
+  configPlatform,
   type Descriptor,
   formatPlatform,
   isManifestMediaType,
+  isManifestRole,
   type ParsedManifest,
   type Platform,
-  platformFromConfig,
   platformFromDescriptor,
+  walkGraph,
 } from '@ferry/oci-client';
-import type { BundleKind, BundleReader } from './reader/bundle-reader.js';
+import type { BundleKind, BundleReader } from './places/bundle-reader.js';
 
 export interface InspectImage {
   /** The name in index.json (the full source reference in a ferry bundle); the digest when unnamed. */
@@ -88,10 +90,6 @@ export interface InspectReport {
   };
 }
 
-/** Docker buildx attestations are index children that are not platforms of the image. */
-const ATTESTATION_OF = 'vnd.docker.reference.digest';
-const MAX_DEPTH = 4;
-
 export async function inspectBundle(reader: BundleReader): Promise<InspectReport> {
   const manifests = new Map<string, Promise<ParsedManifest>>();
   const getManifest = (d: Descriptor): Promise<ParsedManifest> => {
@@ -116,36 +114,32 @@ export async function inspectBundle(reader: BundleReader): Promise<InspectReport
     const platforms: string[] = [];
     let complete = true;
 
-    const visit = async (d: Descriptor, depth: number, parentIsIndex: boolean, isRoot: boolean): Promise<void> => {
-      if (present.has(d.digest) || missing.has(d.digest)) return;
-      if (parentIsIndex && !d.annotations?.[ATTESTATION_OF]) {
-        const p = platformFromDescriptor(d);
-        if (p && !(p.os === 'unknown' && p.architecture === 'unknown')) platforms.push(formatPlatform(p));
-      }
-      // The root and an index's children are manifests; an image's config and layers are not.
-      const isManifest = isRoot || parentIsIndex;
-      if (!reader.hasBlob(d.digest)) {
-        missing.set(d.digest, d.size);
-        if (isManifest) complete = false;
-        return;
-      }
-      present.set(d.digest, d.size);
-      if (!isManifest || depth > MAX_DEPTH) return;
-      const m = await getManifest(d);
-      if (m.kind === 'index') {
-        for (const child of m.manifest.manifests) await visit(child, depth + 1, true, false);
-      } else {
-        await visit(m.manifest.config, depth + 1, false, false);
-        for (const layer of m.manifest.layers) await visit(layer, depth + 1, false, false);
-      }
-    };
-    await visit(root, 0, false, true);
+    await walkGraph(
+      { descriptor: root },
+      {
+        read: getManifest,
+        onNode: (node) => {
+          const { digest, size } = node.descriptor;
+          if (node.platform) platforms.push(formatPlatform(node.platform));
+          if (!reader.hasBlob(digest)) {
+            missing.set(digest, size);
+            if (isManifestRole(node.role)) complete = false;
+            return false;
+          }
+          present.set(digest, size);
+        },
+        // What lies below an unreadable manifest is unknown, and counted nowhere.
+        onUnreadable: () => {
+          complete = false;
+        },
+      },
+    );
 
     if (platforms.length === 0) {
       const fromFerry = ferryImages.find((i) => i.digest === root.digest && i.ref === ref) ?? ferryImages.find((i) => i.digest === root.digest);
       if (fromFerry?.platforms.length) platforms.push(...fromFerry.platforms);
       else if (isManifestMediaType(root.mediaType) || root.platform) {
-        const p = root.platform ? platformFromDescriptor(root) : await configPlatform(reader, root, getManifest);
+        const p = root.platform ? platformFromDescriptor(root) : await rootConfigPlatform(reader, root, getManifest);
         if (p && p.os !== 'unknown') platforms.push(formatPlatform(p));
       }
     }
@@ -219,12 +213,14 @@ function sum(m: Map<string, number>): number {
   return n;
 }
 
-/** The platform a single-platform image's config declares (os, architecture, variant). */
-async function configPlatform(reader: BundleReader, root: Descriptor, getManifest: (d: Descriptor) => Promise<ParsedManifest>): Promise<Platform | undefined> {
+/** The platform a single-platform image's config declares, when the bundle carries both. */
+async function rootConfigPlatform(
+  reader: BundleReader,
+  root: Descriptor,
+  getManifest: (d: Descriptor) => Promise<ParsedManifest>,
+): Promise<Platform | undefined> {
   if (!reader.hasBlob(root.digest)) return undefined;
   const m = await getManifest(root);
-  if (m.kind !== 'image') return undefined;
-  const config = m.manifest.config;
-  if (!reader.hasBlob(config.digest) || config.size > 1024 * 1024) return undefined;
-  return platformFromConfig(await reader.readBlob(config));
+  const found = await configPlatform(m, async (config) => (reader.hasBlob(config.digest) ? reader.readBlob(config) : undefined));
+  return found?.platform;
 }

@@ -6,8 +6,11 @@ import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import {
+  abortReason,
   CopyEngine,
   type CopyEvent,
+  createPool,
+  DEFAULT_JOBS,
   type Descriptor,
   formatPlatform,
   type ImagePlan,
@@ -16,17 +19,17 @@ import {
   type OciClient,
   type ParsedManifest,
   type Platform,
+  type Pool,
   parseReference,
   planImage,
-  RegistryPlace,
   usageError,
 } from '@ferry/oci-client';
-import pLimit from 'p-limit';
-import { BundleWriter } from './bundle-writer.js';
 import type { ChartRequest, PreparedChart } from './charts/pack-charts.js';
 import { type BundleChart, type BundleImage, type FerryJson, FORMAT_VERSION, serializeFerryJson } from './format/ferry-json.js';
 import { type MetaFile, type PlannedBlob, planLayout } from './layout.js';
-import type { BundleReader } from './reader/bundle-reader.js';
+import type { BundleReader } from './places/bundle-reader.js';
+import { BundleWriter } from './places/bundle-writer.js';
+import { RegistryPlace } from './places/registry.js';
 import { fingerprint, signBundleId } from './trust/keys.js';
 
 export const TOOL = 'ferry 0.1.0';
@@ -56,6 +59,8 @@ export interface PackOptions {
   /** Ed25519 private key: ferry.sig signs the bundle id. */
   signingKey?: KeyObject | undefined;
   onEvent?: (e: CopyEvent) => void;
+  /** Stops the pack (Ctrl-C): transfers end, the journal is flushed, `.partial` stays for a rerun. */
+  signal?: AbortSignal | undefined;
   /** Called once everything is resolved, before any blob moves. */
   onPlanned?: (p: { images: number; blobs: number; bytes: number }) => void;
   /** Plan-time messages for stderr (filtered indexes, resume). */
@@ -81,13 +86,13 @@ export function sourceDateEpoch(env: NodeJS.ProcessEnv): number | undefined {
 
 export async function pack(opts: PackOptions): Promise<PackResult> {
   const log = opts.log ?? (() => undefined);
-  const concurrency = opts.concurrency ?? 8;
+  const pool = createPool(opts.concurrency ?? DEFAULT_JOBS);
   // The chart engine is loaded only when charts are packed: it is most of ferry's start-up.
   const prepared = opts.charts?.length
     ? await (await import('./charts/pack-charts.js')).prepareCharts(opts.charts, { client: opts.client, sourceDateEpoch: opts.sourceDateEpoch, log })
     : [];
   const references = [...new Set([...opts.references, ...prepared.flatMap((c) => c.images.filter((i) => i.packed).map((i) => i.ref))])];
-  const images = await resolveAll(opts, references, concurrency);
+  const images = await resolveAll(opts, references, pool);
   const charts = await Promise.all(
     prepared.map(async (chart) => ({ chart, ref: chart.ref, source: chart.place, plan: await planImage(chart.place, chart.digest) })),
   );
@@ -128,24 +133,28 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   const toFetch = blobs.filter((b) => !b.bytes);
   opts.onPlanned?.({ images: entries.length, blobs: toFetch.length, bytes: toFetch.reduce((n, b) => n + b.size, 0) });
   await mkdir(dirname(opts.output), { recursive: true });
-  const writer = await BundleWriter.open(opts.output, layout, { fingerprint: planId, created }, opts.splitSize);
+  // The first failure (or the caller's signal: Ctrl-C) stops every transfer; the file is
+  // closed only once every transfer has settled, and `.partial` stays for a rerun to resume.
+  const stop = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([stop.signal, opts.signal]) : stop.signal;
+  const writer = await BundleWriter.open(opts.output, layout, { fingerprint: planId, created }, { partSize: opts.splitSize, signal });
   const resumedBlobs = writer.finishedCount;
   if (resumedBlobs) log(`resuming ${opts.output}.partial: ${resumedBlobs} of ${blobs.length} blobs already in place`);
-  const engine = new CopyEngine({ concurrency, onEvent: opts.onEvent });
+  const engine = new CopyEngine({ pool, signal, onEvent: opts.onEvent });
   let files: string[];
   try {
     const carried = new Set(blobs.map((b) => b.digest));
-    // The first failure stops the writer (transfers under way end at their next chunk);
-    // the file is closed only once every transfer has settled, and that failure is reported.
     let failure: { reason: unknown } | undefined;
     await Promise.allSettled(
       entries.map(({ ref, source, plan }) =>
-        engine.copy(source, writer, { ...plan, blobs: plan.blobs.filter((b) => carried.has(b.digest)) }, undefined, ref).catch((e: unknown) => {
+        engine.copy(source, writer, { ...plan, blobs: plan.blobs.filter((b) => carried.has(b.digest)) }, { label: ref }).catch((e: unknown) => {
           failure ??= { reason: e };
-          writer.stop();
+          stop.abort(e);
         }),
       ),
     );
+    // A stop from outside is reported as such, not as the transfer it cut short.
+    if (opts.signal?.aborted) throw abortReason(opts.signal);
     if (failure) throw failure.reason;
     files = await writer.finish();
   } catch (e) {
@@ -165,11 +174,10 @@ interface ResolvedChart extends ResolvedImage {
   chart: PreparedChart;
 }
 
-async function resolveAll(opts: PackOptions, references: string[], concurrency: number): Promise<ResolvedImage[]> {
-  const limit = pLimit(concurrency);
+async function resolveAll(opts: PackOptions, references: string[], pool: Pool): Promise<ResolvedImage[]> {
   return Promise.all(
     references.map((ref) =>
-      limit(async () => {
+      pool(async () => {
         const r = parseReference(ref);
         const source = new RegistryPlace(opts.client.registry(r.registry), r.repository);
         const plan = await planImage(source, r.digest ?? r.tag!, { platforms: opts.platforms });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type InspectReport, inspectBundle } from '../src/inspect.js';
-import { openBundle } from '../src/reader/bundle-reader.js';
+import { openBundle } from '../src/places/bundle-reader.js';
 import { BlobSet, type Desc, ferryBundle, ferryJsonFor, indexJson, named, sha256, twoImages, writeLayoutDir } from './reader-fixtures.js';
 
 let tmp: string;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { END_OF_ARCHIVE, encodeHeader, headerSize } from '../src/format/tar.js';
 import { planLayout } from '../src/layout.js';
-import { indexTar } from '../src/reader/tar-index.js';
+import { indexTar } from '../src/places/tar-index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ferry-layout-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -7,8 +7,8 @@ import type { Readable } from 'node:stream';
 import { FerryError } from '@ferry/oci-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { END_OF_ARCHIVE, encodeHeader } from '../src/format/tar.js';
-import { type BundleReader, openBundle } from '../src/reader/bundle-reader.js';
-import { indexTar } from '../src/reader/tar-index.js';
+import { type BundleReader, openBundle } from '../src/places/bundle-reader.js';
+import { indexTar } from '../src/places/tar-index.js';
 import {
   BlobSet,
   base256Header,

@@ -2,7 +2,7 @@
  * What every command shares: the global options, the registry client built from
  * them, and where output goes (results on stdout, everything else on stderr).
  */
-import { CredentialStore, OciClient, type OciClientOptions } from '@ferry/oci-client';
+import { CredentialStore, FerryError, OciClient, type OciClientOptions } from '@ferry/oci-client';
 
 export interface GlobalOptions {
   json?: boolean;
@@ -13,6 +13,8 @@ export interface GlobalOptions {
 }
 
 export class Context {
+  private interrupt: AbortController | undefined;
+
   constructor(
     readonly opts: GlobalOptions,
     readonly env: NodeJS.ProcessEnv = process.env,
@@ -29,6 +31,23 @@ export class Context {
       onRetry: (r) => this.log(`retrying ${r.url} in ${(r.delayMs / 1000).toFixed(1)}s after ${r.reason} (attempt ${r.attempt})`),
       ...extra,
     });
+  }
+
+  /**
+   * Aborted by the first Ctrl-C (or SIGTERM): the command stops its transfers,
+   * keeps what a rerun resumes from, and exits 130. A second one exits at once.
+   */
+  get signal(): AbortSignal {
+    if (!this.interrupt) {
+      const controller = new AbortController();
+      this.interrupt = controller;
+      const stop = (name: NodeJS.Signals): void => {
+        if (controller.signal.aborted) process.exit(130);
+        controller.abort(new FerryError('cancelled', `stopped by ${name}; run the same command again to go on where it stopped`));
+      };
+      process.on('SIGINT', stop).on('SIGTERM', stop);
+    }
+    return this.interrupt.signal;
   }
 
   /** A progress or log line on stderr, unless --quiet. */

@@ -1,4 +1,5 @@
 /** The `ferry` command line: options and subcommands, wired to the command modules. */
+import { DEFAULT_JOBS } from '@ferry/oci-client';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { Context, type GlobalOptions, VERSION } from './context.js';
 
@@ -34,7 +35,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .argument('<src>', 'source image reference')
     .argument('<dst>', 'destination image reference')
     .option('--platform <list>', 'only these platforms, e.g. linux/amd64,linux/arm64 (writes a filtered index)')
-    .addOption(new Option('-j, --jobs <n>', 'blobs transferred at once').argParser(jobs).default(8))
+    .addOption(new Option('-j, --jobs <n>', 'blobs transferred at once').argParser(jobs).default(DEFAULT_JOBS))
     .action((src: string, dst: string, opts, cmd: Command) => import('./commands/copy.js').then((c) => c.copyCommand(ctx(cmd), src, dst, opts)));
 
   program
@@ -52,7 +53,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--sign <key>', 'sign the bundle with this Ed25519 private key (NAME.key)')
     .option('--base <bundle>', 'write a delta: only blobs this earlier bundle does not carry')
     .option('--split-size <size>', 'write BUNDLE.part-000, -001, … of at most this size (e.g. 4G, 700M)')
-    .addOption(new Option('-j, --jobs <n>', 'blobs downloaded at once (default 8)').argParser(jobs))
+    .addOption(new Option('-j, --jobs <n>', `blobs downloaded at once (default ${DEFAULT_JOBS})`).argParser(jobs))
     .action((images: string[], opts, cmd: Command) => import('./commands/pack.js').then((c) => c.packCommand(ctx(cmd), images, opts)));
 
   program
@@ -66,7 +67,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--dry-run', 'print what would be pushed; push nothing')
     .option('--mapping-out <file>', 'write source -> target references and digests (.yaml or .json)')
     .option('--key <pub>', 'refuse the bundle unless signed by this public key and intact (checked before pushing)')
-    .addOption(new Option('-j, --jobs <n>', 'blobs pushed at once').argParser(jobs).default(8))
+    .addOption(new Option('-j, --jobs <n>', 'blobs pushed at once').argParser(jobs).default(DEFAULT_JOBS))
     .action((bundle: string, opts, cmd: Command) => import('./commands/load.js').then((c) => c.loadCommand(ctx(cmd), bundle, opts)));
 
   program
@@ -83,6 +84,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--against <registry>', 'check instead that REGISTRY[/PREFIX] holds every image with the same digest')
     .option('--map <rule>', 'with --against: SRC_PREFIX=DST_PREFIX as for load (repeatable)', collect)
     .option('--keep-source-registry', 'with --against: names as load --keep-source-registry')
+    .addOption(new Option('-j, --jobs <n>', 'blobs re-hashed or checked at once').argParser(jobs).default(DEFAULT_JOBS))
     .action((bundle: string, opts, cmd: Command) => import('./commands/verify.js').then((c) => c.verifyCommand(ctx(cmd), bundle, opts)));
 
   program

@@ -12,7 +12,8 @@ export type ErrorKind =
   | 'network' // connection refused, DNS, TLS, timeout
   | 'registry' // any other registry refusal (5xx after retries, 4xx)
   | 'unsupported' // schema1, oversized manifest, unknown media type
-  | 'io'; // local files: a full disk, a short write
+  | 'io' // local files: a full disk, a short write
+  | 'cancelled'; // stopped by the user (Ctrl-C): exit 130
 
 export interface ErrorDetails {
   status?: number | undefined;
@@ -22,7 +23,21 @@ export interface ErrorDetails {
   repository?: string | undefined;
   /** What was being done, e.g. "pushing", "pulling manifest". */
   operation?: string | undefined;
+  /** Which side of a copy failed, set once by the copy engine. */
+  origin?: ErrorOrigin | undefined;
   cause?: unknown;
+}
+
+/** Where in a copy a failure happened (oras-go's CopyError{Op, Origin}). */
+export interface ErrorOrigin {
+  side: 'source' | 'sink';
+  /** The place's name: "127.0.0.1:5000/team/app", "bundle.tar". */
+  place: string;
+  operation: 'read manifest' | 'read blob' | 'check blob' | 'check image' | 'write blob' | 'mount blob' | 'write manifest';
+  /** The blob or manifest concerned. */
+  digest?: string | undefined;
+  /** The image being copied, as the caller named it. */
+  image?: string | undefined;
 }
 
 export class FerryError extends Error {
@@ -33,6 +48,7 @@ export class FerryError extends Error {
   readonly registry: string | undefined;
   readonly repository: string | undefined;
   readonly operation: string | undefined;
+  readonly origin: ErrorOrigin | undefined;
 
   constructor(kind: ErrorKind, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -42,15 +58,28 @@ export class FerryError extends Error {
     this.registry = details.registry;
     this.repository = details.repository;
     this.operation = details.operation;
+    this.origin = details.origin;
   }
 
-  get exitCode(): 1 | 2 {
-    return this.kind === 'usage' ? 2 : 1;
+  get exitCode(): 1 | 2 | 130 {
+    return this.kind === 'usage' ? 2 : this.kind === 'cancelled' ? 130 : 1;
+  }
+
+  /** The details, to build a new error that says more about the same failure. */
+  details(): ErrorDetails {
+    return { status: this.status, codes: this.codes, registry: this.registry, repository: this.repository, operation: this.operation, origin: this.origin };
   }
 }
 
 export function usageError(message: string): FerryError {
   return new FerryError('usage', message);
+}
+
+/** The error an aborted signal stands for: its reason when that is one of ours, else a cancellation. */
+export function abortReason(signal: AbortSignal): Error {
+  const r: unknown = signal.reason;
+  if (r instanceof Error) return r;
+  return new FerryError('cancelled', typeof r === 'string' ? r : 'stopped');
 }
 
 export function isFerryError(e: unknown): e is FerryError {

@@ -1,13 +1,71 @@
-export * from './auth.js';
-export * from './client.js';
-export * from './copy/engine.js';
-export * from './copy/places.js';
-export * from './copy/plan.js';
-export * from './credentials.js';
-export * from './digest.js';
-export * from './errors.js';
-export * from './manifest.js';
-export * from './platform.js';
-export * from './reference.js';
-export * from './registry.js';
-export * from './transport.js';
+/**
+ * The public API of @ferry/oci-client: the registry client, the copy engine and
+ * its one graph walk, and the OCI types they speak. Anything not named here is
+ * internal to the package.
+ */
+
+export { OciClient, type OciClientOptions } from './client.js';
+export { CopyEngine, type CopyEngineOptions, type CopyEvent, type CopyImageOptions, type CopyStats } from './copy/engine.js';
+export {
+  ATTESTATION_OF,
+  configPlatform,
+  type GraphNode,
+  indexChildPlatform,
+  isAttestation,
+  isManifestRole,
+  MAX_INDEX_DEPTH,
+  type NodeRole,
+  type WalkOptions,
+  walkGraph,
+} from './copy/graph.js';
+export {
+  type BlobMounter,
+  type BlobOutcome,
+  type BlobReadOptions,
+  canMount,
+  type ImageSink,
+  type ImageSource,
+  type OpenBlob,
+  type RegistryLocation,
+} from './copy/place.js';
+export { type ImagePlan, type PlanOptions, planImage } from './copy/plan.js';
+export { createPool, DEFAULT_JOBS, type Pool } from './copy/pool.js';
+export { type Credential, CredentialStore, type CredentialStoreOptions, dockerConfigPath, registryOfAuthKey } from './credentials.js';
+export { type DigestAlgorithm, DigestVerifier, digestOf, isDigest, parseDigest, verifyBytes } from './digest.js';
+export { abortReason, type ErrorDetails, type ErrorKind, type ErrorOrigin, FerryError, isFerryError, usageError } from './errors.js';
+export {
+  type Descriptor,
+  type ImageIndex,
+  type ImageManifest,
+  indexSchema,
+  isIndexMediaType,
+  isManifestMediaType,
+  MAX_MANIFEST_BYTES,
+  MediaType,
+  type ParsedManifest,
+  parseManifest,
+  referencedDescriptors,
+} from './manifest.js';
+export {
+  formatPlatform,
+  normalizePlatform,
+  type Platform,
+  parsePlatform,
+  parsePlatformList,
+  platformFromConfig,
+  platformFromDescriptor,
+  platformMatches,
+} from './platform.js';
+export {
+  DOCKER_HUB,
+  formatReference,
+  isLoopbackHost,
+  normalizeRegistry,
+  parseReference,
+  parseRegistryTarget,
+  type Reference,
+  withDigest,
+  withTag,
+} from './reference.js';
+export { type BlobRef, type PushBlobOptions, type PushResult, RegistryClient } from './registry.js';
+export { header, Transport, type TransportOptions, type TransportResponse } from './transport.js';

@@ -10,19 +10,8 @@
  */
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import {
-  type Descriptor,
-  digestOf,
-  FerryError,
-  type ImageSource,
-  MediaType,
-  type ParsedManifest,
-  parseManifest,
-  usageError,
-  verifyBytes,
-} from '@ferry/oci-client';
+import { digestOf, MediaType, type ParsedManifest, parseManifest, usageError } from '@ferry/oci-client';
 import { yamlFile } from './chart-load.js';
 import { isMap } from './template-exec.js';
 
@@ -224,38 +213,6 @@ export function helmArtifact(config: Buffer, layer: Buffer, created: string): He
   const manifest = parseManifest(bytes, MediaType.OCI_MANIFEST);
   if (manifest.kind !== 'image') throw new Error('a chart manifest parsed as an index');
   return { manifest, config, layer };
-}
-
-/** The chart's manifest, config and layer held in memory, as a copy-engine source. */
-export class MemoryPlace implements ImageSource {
-  readonly location = undefined;
-  private readonly blobs: Map<string, Buffer>;
-
-  constructor(
-    readonly name: string,
-    private readonly manifest: ParsedManifest,
-    blobs: Buffer[],
-  ) {
-    this.blobs = new Map(blobs.map((b) => [digestOf(b), b]));
-  }
-
-  async resolve(reference: string): Promise<Descriptor> {
-    if (reference !== this.manifest.digest) throw new FerryError('not-found', `${this.name} has no manifest ${reference}`);
-    return { mediaType: this.manifest.mediaType, digest: this.manifest.digest, size: this.manifest.bytes.byteLength };
-  }
-
-  async getManifest(desc: Descriptor): Promise<ParsedManifest> {
-    if (desc.digest !== this.manifest.digest) throw new FerryError('not-found', `${this.name} has no manifest ${desc.digest}`);
-    return this.manifest;
-  }
-
-  openBlob(desc: Descriptor, onBytes?: (n: number) => void): Readable {
-    const bytes = this.blobs.get(desc.digest);
-    if (!bytes) throw new FerryError('not-found', `${this.name} has no blob ${desc.digest}`);
-    verifyBytes(bytes, desc, `blob ${desc.digest} of ${this.name}`);
-    onBytes?.(bytes.length);
-    return Readable.from([bytes]);
-  }
 }
 
 // ---------------------------------------------------------------------------

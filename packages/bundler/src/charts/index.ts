@@ -9,7 +9,6 @@ export {
   helmArtifact,
   helmChartConfig,
   helmIgnores,
-  MemoryPlace,
   parseHelmignore,
 } from './helm-artifact.js';
 export { imagesInManifests, type ManifestImage, type ManifestImageField } from './manifests.js';

@@ -17,10 +17,12 @@
  */
 import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
-import { FerryError, type ImageSource, MediaType, type OciClient, parseReference, RegistryPlace, usageError } from '@ferry/oci-client';
+import { FerryError, type ImageSource, MediaType, type OciClient, parseReference, usageError } from '@ferry/oci-client';
+import { MemoryPlace } from '../places/memory.js';
+import { RegistryPlace } from '../places/registry.js';
 import { type Chart, chartFromArchive, loadChart } from './chart-load.js';
 import { discoverImages, type ImageUsage } from './discover.js';
-import { chartArchive, chartDirectoryFiles, chartYamlOf, helmArtifact, helmChartConfig, MemoryPlace, rfc3339 } from './helm-artifact.js';
+import { chartArchive, chartDirectoryFiles, chartYamlOf, helmArtifact, helmChartConfig, rfc3339 } from './helm-artifact.js';
 
 /** Marks a chart's entry in index.json (descriptor `artifactType`). */
 export const CHART_ARTIFACT_TYPE = MediaType.HELM_CONFIG;
@@ -122,7 +124,7 @@ async function localArtifact(spec: string, opts: PrepareChartsOptions): Promise<
   }
   const { chartYaml, requirements } = chartYamlOf(chart.files, chart.origin);
   const artifact = helmArtifact(helmChartConfig(chartYaml, requirements), archive, rfc3339(opts.sourceDateEpoch ?? 0));
-  const place = new MemoryPlace(`chart ${spec}`, artifact.manifest, [artifact.config, artifact.layer]);
+  const place = MemoryPlace.of(`chart ${spec}`, artifact.manifest, [artifact.config, artifact.layer]);
   return { chart, source: spec, place, digest: artifact.manifest.digest, upstreamDigest: null };
 }
 

@@ -5,22 +5,26 @@
  * and tags, image by image, with one bounded pool of transfers. An image whose
  * blob fails its digest check gets no manifest and no tag; the others go on.
  */
-
+import type { KeyObject } from 'node:crypto';
 import {
+  abortReason,
   CopyEngine,
   type CopyEvent,
   type CopyStats,
+  createPool,
+  DEFAULT_JOBS,
   FerryError,
   formatReference,
   type ImagePlan,
   type OciClient,
+  type Pool,
   planImage,
   type Reference,
-  RegistryPlace,
   usageError,
 } from '@ferry/oci-client';
-import pLimit from 'p-limit';
-import type { BundleChartRef, BundleReader } from '../reader/bundle-reader.js';
+import type { BundleChartRef, BundleReader } from '../places/bundle-reader.js';
+import { RegistryPlace } from '../places/registry.js';
+import { verifyBundle } from '../trust/verify.js';
 import { HarborProjects, projectOf } from './harbor.js';
 import type { TargetMapper } from './mapping.js';
 
@@ -32,6 +36,10 @@ export interface LoadOptions {
   dryRun?: boolean | undefined;
   harborCreateProjects?: boolean | undefined;
   onEvent?: (e: CopyEvent) => void;
+  /** Refuse the bundle, before anything is pushed, unless this key signed it and every byte is intact. */
+  publicKey?: KeyObject | undefined;
+  /** Stops the load (Ctrl-C): transfers end; a rerun goes on where it stopped. */
+  signal?: AbortSignal | undefined;
   onPlanned?: (p: { images: number; bytes: number }) => void;
   log?: (line: string) => void;
 }
@@ -84,6 +92,7 @@ interface PlannedLoad {
 export async function load(opts: LoadOptions): Promise<LoadResult> {
   const { bundle, client } = opts;
   const log = opts.log ?? (() => undefined);
+  if (opts.publicKey) await refuseUnlessIntact(bundle, opts.publicKey, opts.concurrency, log);
   const entries = bundle.images();
   const unnamed = entries.find((e) => !e.named);
   if (unnamed)
@@ -126,10 +135,11 @@ export async function load(opts: LoadOptions): Promise<LoadResult> {
   for (const p of planned) for (const b of p.plan.blobs) uniqueBytes.set(b.digest, b.size);
   opts.onPlanned?.({ images: planned.length, bytes: [...uniqueBytes.values()].reduce((a, b) => a + b, 0) });
 
-  const mountFrom = await checkNotCarried(bundle, planned, opts.concurrency ?? 8);
+  const pool = createPool(opts.concurrency ?? DEFAULT_JOBS);
+  const mountFrom = await checkNotCarried(bundle, planned, pool);
 
   if (opts.dryRun) {
-    const rows = await dryRun(planned, opts.concurrency ?? 8);
+    const rows = await dryRun(planned, pool);
     return { ...split(planned, rows), stats: { uploaded: 0, mounted: 0, skipped: 0, bytes: 0 }, projectsCreated: [] };
   }
 
@@ -149,11 +159,15 @@ export async function load(opts: LoadOptions): Promise<LoadResult> {
   }
 
   const engine = new CopyEngine({
-    concurrency: opts.concurrency ?? 8,
+    pool,
+    signal: opts.signal,
     onEvent: opts.onEvent,
     mountFrom: (sink, blob) => mountFrom.get(`${sink.location?.registry}\0${blob.digest}`),
   });
-  const settled = await Promise.allSettled(planned.map((p) => engine.copy(bundle, p.sink, p.plan, p.target.tag)));
+  const settled = await Promise.allSettled(
+    planned.map((p) => engine.copy(bundle, p.sink, p.plan, { tag: p.target.tag, label: loadLabel(p), prefixErrors: true })),
+  );
+  if (opts.signal?.aborted) throw abortReason(opts.signal);
   const probe = harborProbe(client);
   const errors = await Promise.all(
     settled.map((r, i) => (r.status === 'rejected' ? explain(r.reason, planned[i]!, opts.harborCreateProjects === true, probe) : undefined)),
@@ -183,6 +197,19 @@ export async function load(opts: LoadOptions): Promise<LoadResult> {
     });
   }
   return { images, charts: loadedCharts, stats: engine.stats, projectsCreated };
+}
+
+/** The signature and every byte checked before anything is pushed. */
+async function refuseUnlessIntact(bundle: BundleReader, publicKey: KeyObject, jobs: number | undefined, log: (line: string) => void): Promise<void> {
+  const report = await verifyBundle(bundle, { publicKey, concurrency: jobs });
+  if (!report.ok) {
+    const first = report.badBlobs[0];
+    throw new FerryError(
+      'integrity',
+      `refusing to load ${bundle.name}: ${first ? `blob ${first.digest} ${first.problem}` : report.problems[0]}; nothing was pushed`,
+    );
+  }
+  log(`signature verified, ${report.blobsChecked} blobs intact`);
 }
 
 /** The rows of images, and those of charts in their own shape. */
@@ -239,38 +266,38 @@ function harborProbe(client: OciClient): HarborProbe {
  * wrong; so on an auth or not-found failure Harbor's project API is asked.
  */
 async function explain(reason: unknown, p: PlannedLoad, creating: boolean, probe: HarborProbe): Promise<FerryError> {
-  const target = formatReference(p.target);
-  if (!(reason instanceof FerryError)) {
-    return new FerryError('registry', `loading ${p.source} as ${target}: ${(reason as Error)?.message ?? String(reason)}`);
-  }
+  // The engine names the image in its failures; anything else is named here.
+  const label = loadLabel(p);
+  const e = reason instanceof FerryError ? reason : new FerryError('registry', `${label}: ${(reason as Error)?.message ?? String(reason)}`);
   const project = projectOf(p.target.repository);
-  const suspect = !creating && (reason.kind === 'not-found' || reason.kind === 'auth');
+  const suspect = !creating && (e.kind === 'not-found' || e.kind === 'auth');
   const missing = suspect ? await probe(p.target.registry, project) : undefined;
   if (missing === true) {
     // The registry's own words ("credentials were rejected") would mislead here.
     // Harbor lists only the projects an account may see.
-    const answer = [reason.status, reason.codes[0]].filter((x) => x !== undefined).join(' ');
+    const answer = [e.status, e.codes[0]].filter((x) => x !== undefined).join(' ');
     return new FerryError(
       'not-found',
-      `loading ${p.source} as ${target}: the Harbor project "${project}" does not exist in ${p.target.registry} (or is hidden from this account${answer ? `; it answered ${answer}` : ''}): create it or rerun with --harbor-create-projects`,
-      { status: reason.status, codes: reason.codes, registry: reason.registry, repository: reason.repository, cause: reason },
+      `${label}: the Harbor project "${project}" does not exist in ${p.target.registry} (or is hidden from this account${answer ? `; it answered ${answer}` : ''}): create it or rerun with --harbor-create-projects`,
+      { ...e.details(), cause: e },
     );
   }
-  const named = reason.kind === 'not-found' && (reason.codes.includes('NAME_UNKNOWN') || /project .*not found/i.test(reason.message));
-  const hint =
-    suspect && missing === undefined && named ? `; the Harbor project "${project}" may not exist: create it or rerun with --harbor-create-projects` : '';
-  return new FerryError(reason.kind, `loading ${p.source} as ${target}: ${reason.message}${hint}`, {
-    status: reason.status,
-    codes: reason.codes,
-    registry: reason.registry,
-    repository: reason.repository,
-    cause: reason,
+  const named = e.kind === 'not-found' && (e.codes.includes('NAME_UNKNOWN') || /project .*not found/i.test(e.message));
+  if (!(suspect && missing === undefined && named)) return e;
+  return new FerryError(e.kind, `${e.message}; the Harbor project "${project}" may not exist: create it or rerun with --harbor-create-projects`, {
+    ...e.details(),
+    cause: e,
   });
 }
 
+/** How a load names an image in its failures. */
+function loadLabel(p: PlannedLoad): string {
+  return `loading ${p.source} as ${formatReference(p.target)}`;
+}
+
 /** What a load would do: per image, the blobs the target lacks and those it has. */
-async function dryRun(planned: PlannedLoad[], concurrency: number): Promise<LoadedImage[]> {
-  const limit = pLimit(concurrency);
+async function dryRun(planned: PlannedLoad[], pool: Pool): Promise<LoadedImage[]> {
+  const limit = pool;
   return Promise.all(
     planned.map(async (p) => {
       const present = await Promise.all(p.plan.blobs.map((b) => limit(() => p.sink.hasBlob(b))));
@@ -294,8 +321,8 @@ async function dryRun(planned: PlannedLoad[], concurrency: number): Promise<Load
  * repository of this load, to be mounted from. Returns those mount sources;
  * throws, before anything is pushed, listing what is missing.
  */
-async function checkNotCarried(bundle: BundleReader, planned: PlannedLoad[], concurrency: number): Promise<Map<string, string>> {
-  const limit = pLimit(concurrency);
+async function checkNotCarried(bundle: BundleReader, planned: PlannedLoad[], pool: Pool): Promise<Map<string, string>> {
+  const limit = pool;
   const mountFrom = new Map<string, string>();
   const missing = new Map<string, Set<string>>();
   const absent = planned.flatMap((p) => p.plan.blobs.filter((b) => !bundle.hasBlob(b.digest)).map((b) => ({ p, b })));

@@ -8,7 +8,7 @@
 import { FerryError, formatReference, type OciClient } from '@ferry/oci-client';
 import pLimit from 'p-limit';
 import type { TargetMapper } from '../load/mapping.js';
-import type { BundleReader } from '../reader/bundle-reader.js';
+import type { BundleReader } from '../places/bundle-reader.js';
 
 export type AgainstStatus = 'ok' | 'missing' | 'different' | 'incomplete';
 

@@ -8,9 +8,8 @@
  * pushes it) must name the chart ferry.json lists.
  */
 import type { KeyObject } from 'node:crypto';
-import { type Descriptor, FerryError, MediaType, referencedDescriptors } from '@ferry/oci-client';
-import pLimit from 'p-limit';
-import type { BundleReader } from '../reader/bundle-reader.js';
+import { createPool, DEFAULT_JOBS, type Descriptor, FerryError, MediaType, walkGraph } from '@ferry/oci-client';
+import type { BundleReader } from '../places/bundle-reader.js';
 import { checkSignature } from './keys.js';
 
 export interface BlobProblem {
@@ -67,22 +66,18 @@ export async function verifyBundle(bundle: BundleReader, opts: VerifyOptions = {
     badBlobs.set(digest, b);
   };
   for (const { ref, descriptor } of bundle.entries()) {
-    const walk = async (desc: Descriptor, depth: number): Promise<void> => {
-      need(desc, ref);
-      if (!bundle.hasBlob(desc.digest)) return; // reported below as missing or relied on
-      let m;
-      try {
-        m = await bundle.getManifest(desc);
-      } catch (e) {
-        bad(desc.digest, (e as Error).message, ref);
-        return;
-      }
-      for (const child of referencedDescriptors(m)) {
-        if (m.kind === 'index' && depth < 4) await walk(child, depth + 1);
-        else need(child, ref);
-      }
-    };
-    await walk(descriptor, 0);
+    await walkGraph(
+      { descriptor },
+      {
+        read: (d) => bundle.getManifest(d),
+        onNode: (node) => {
+          need(node.descriptor, ref);
+          // An absent manifest is reported below as missing or relied on.
+          return bundle.hasBlob(node.descriptor.digest);
+        },
+        onUnreadable: (node, e) => bad(node.descriptor.digest, (e as Error).message, ref),
+      },
+    );
   }
   for (const { digest, desc, images: users } of [...needs.values()].map((n) => ({ digest: n.desc.digest, ...n }))) {
     if (bundle.hasBlob(digest)) {
@@ -101,7 +96,7 @@ export async function verifyBundle(bundle: BundleReader, opts: VerifyOptions = {
   problems.push(...(await chartProblems(bundle)));
 
   // Re-hash every carried blob (reachable or not), concurrently by offset.
-  const limit = pLimit(opts.concurrency ?? 4);
+  const limit = createPool(opts.concurrency ?? DEFAULT_JOBS);
   let bytesChecked = 0;
   const carried = bundle.blobs();
   await Promise.all(

@@ -2,8 +2,7 @@
  * `ferry load BUNDLE --to REGISTRY[/PREFIX] [--map SRC=DST]... [--keep-source-registry]
  *  [--harbor-create-projects] [-j N] [--dry-run] [--mapping-out FILE]`
  */
-import { load, loadPublicKey, mappingFormat, openBundle, TargetMapper, verifyBundle, writeMapping } from '@ferry/bundler';
-import { FerryError } from '@ferry/oci-client';
+import { load, loadPublicKey, mappingFormat, openBundle, TargetMapper, writeMapping } from '@ferry/bundler';
 import type { Context } from '../context.js';
 import { formatBytes, shortDigest } from '../format.js';
 import { Progress } from '../progress.js';
@@ -24,22 +23,6 @@ export async function loadCommand(ctx: Context, bundlePath: string, opts: LoadCo
   if (opts.mappingOut) mappingFormat(opts.mappingOut);
   const publicKey = opts.key ? await loadPublicKey(opts.key) : undefined;
   const bundle = await openBundle(bundlePath);
-  if (publicKey) {
-    // Signature and every byte checked before anything is pushed.
-    const report = await verifyBundle(bundle, { publicKey }).catch(async (e) => {
-      await bundle.close();
-      throw e;
-    });
-    if (!report.ok) {
-      await bundle.close();
-      const first = report.badBlobs[0];
-      throw new FerryError(
-        'integrity',
-        `refusing to load ${bundlePath}: ${first ? `blob ${first.digest} ${first.problem}` : report.problems[0]}; nothing was pushed`,
-      );
-    }
-    ctx.log(`signature verified, ${report.blobsChecked} blobs intact`);
-  }
   const client = ctx.client();
   const progress = new Progress(!ctx.opts.quiet && !ctx.opts.json && !opts.dryRun);
   const started = Date.now();
@@ -49,6 +32,8 @@ export async function loadCommand(ctx: Context, bundlePath: string, opts: LoadCo
       bundle,
       mapper,
       concurrency: opts.jobs,
+      publicKey,
+      signal: ctx.signal,
       dryRun: opts.dryRun,
       harborCreateProjects: opts.harborCreateProjects,
       onPlanned: (p) => progress.expect(p.images, p.bytes),

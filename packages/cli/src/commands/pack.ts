@@ -51,6 +51,7 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
       platforms: inputs.platforms,
       output: inputs.output,
       concurrency: inputs.concurrency,
+      signal: ctx.signal,
       sourceDateEpoch: sourceDateEpoch(ctx.env),
       signingKey,
       base,

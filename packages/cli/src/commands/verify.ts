@@ -9,6 +9,7 @@ export interface VerifyCommandOptions {
   against?: string;
   map?: string[];
   keepSourceRegistry?: boolean;
+  jobs?: number;
 }
 
 export async function verifyCommand(ctx: Context, bundlePath: string, opts: VerifyCommandOptions): Promise<void> {
@@ -17,7 +18,7 @@ export async function verifyCommand(ctx: Context, bundlePath: string, opts: Veri
   const bundle = await openBundle(bundlePath);
   let report: VerifyReport;
   try {
-    report = await verifyBundle(bundle, { publicKey });
+    report = await verifyBundle(bundle, { publicKey, concurrency: opts.jobs });
   } finally {
     await bundle.close();
   }
@@ -61,7 +62,7 @@ async function againstCommand(
   let report: AgainstReport;
   try {
     if (publicKey) checkSignature(bundle.name, bundle.bundleId, bundle.signature, publicKey);
-    report = await verifyAgainst(bundle, client, mapper);
+    report = await verifyAgainst(bundle, client, mapper, opts.jobs);
   } finally {
     await bundle.close();
     await client.close();

@@ -1,15 +1,23 @@
 /**
  * The copy engine: moves planned images from a source to a sink. Blobs first
- * (each once, however many images share it, with bounded concurrency; skipped
+ * (each once, however many images share it, within one bounded pool; skipped
  * when the sink has them, mounted when both places are in one registry), then
  * child manifests by digest, then the root, then the tag, so a tag never points
  * at something missing.
+ *
+ * Cancellation is one mechanism, AbortSignal: the engine's signal stops every
+ * copy; an image's first failure stops that image (its blobs not yet started
+ * are not started; a blob another live image still wants goes on). Failures
+ * leave the engine once, carrying their origin (source or sink, operation,
+ * place, image).
  */
+import { setMaxListeners } from 'node:events';
 import { Readable } from 'node:stream';
-import pLimit, { type LimitFunction } from 'p-limit';
-import type { Descriptor } from '../manifest.js';
-import type { BlobOutcome, ImageSink, ImageSource } from './places.js';
+import { abortReason, type ErrorOrigin, FerryError } from '../errors.js';
+import type { Descriptor, ParsedManifest } from '../manifest.js';
+import { type BlobOutcome, canMount, type ImageSink, type ImageSource, type OpenBlob } from './place.js';
 import type { ImagePlan } from './plan.js';
+import { createPool, type Pool } from './pool.js';
 
 export type CopyEvent =
   | { type: 'image-start'; image: string; blobs: number; bytes: number }
@@ -18,14 +26,31 @@ export type CopyEvent =
   | { type: 'image-done'; image: string; digest: string };
 
 export interface CopyEngineOptions {
-  /** Blob transfers at once across all images (default 8). */
-  concurrency?: number;
-  onEvent?: (event: CopyEvent) => void;
+  /** Blob transfers at once across all images (default DEFAULT_JOBS); ignored when `pool` is given. */
+  jobs?: number | undefined;
+  /** A pool the command shares with its other network or hashing work. */
+  pool?: Pool | undefined;
+  /** Stops every copy: transfers under way end, nothing new starts. */
+  signal?: AbortSignal | undefined;
+  onEvent?: ((event: CopyEvent) => void) | undefined;
   /**
    * A repository of the sink's registry known to hold a blob, to mount from when
    * the source is elsewhere (a bundle): e.g. a delta's base blobs.
    */
-  mountFrom?: (sink: ImageSink, blob: Descriptor) => string | undefined;
+  mountFrom?: ((sink: ImageSink, blob: Descriptor) => string | undefined) | undefined;
+}
+
+export interface CopyImageOptions {
+  /** Names the root in the sink (by digest only when undefined). */
+  tag?: string | undefined;
+  /**
+   * Names the image in events and failures (default: where it goes); a failure's
+   * message is prefixed with it when `prefixErrors` is set.
+   */
+  label?: string | undefined;
+  prefixErrors?: boolean | undefined;
+  /** Stops this image's copy only. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface CopyStats {
@@ -36,10 +61,16 @@ export interface CopyStats {
   bytes: number;
 }
 
+/** One blob transfer, shared by every image that wants it; it stops once none of them is alive. */
+interface Transfer {
+  promise: Promise<BlobOutcome>;
+  wanted: AbortSignal[];
+  controller: AbortController;
+}
+
 export class CopyEngine {
-  private readonly limit: LimitFunction;
-  /** One transfer per (sink, digest), shared by every image that needs the blob. */
-  private readonly inflight = new Map<string, { promise: Promise<BlobOutcome>; waiters: Array<{ failure?: unknown }> }>();
+  private readonly pool: Pool;
+  private readonly inflight = new Map<string, Transfer>();
   /**
    * Per (registry, digest), the repository that first gets the blob in this run:
    * later repositories of that registry wait for it and mount instead of uploading.
@@ -48,40 +79,58 @@ export class CopyEngine {
   readonly stats: CopyStats = { uploaded: 0, mounted: 0, skipped: 0, bytes: 0 };
 
   constructor(private readonly opts: CopyEngineOptions = {}) {
-    this.limit = pLimit(opts.concurrency ?? 8);
+    this.pool = opts.pool ?? createPool(opts.jobs);
   }
 
   private emit(e: CopyEvent): void {
     this.opts.onEvent?.(e);
   }
 
-  /**
-   * Copies a planned image; `tag` names the root in the sink (by digest only when
-   * undefined); `label` names the image in events (default: where it goes).
-   */
-  async copy(source: ImageSource, sink: ImageSink, plan: ImagePlan, tag?: string, label?: string): Promise<void> {
-    const image = label ?? `${sink.name}${tag ? `:${tag}` : `@${plan.root.digest}`}`;
+  /** Copies a planned image. */
+  async copy(source: ImageSource, sink: ImageSink, plan: ImagePlan, opts: CopyImageOptions = {}): Promise<void> {
+    const image = opts.label ?? `${sink.name}${opts.tag ? `:${opts.tag}` : `@${plan.root.digest}`}`;
+    const fail = (e: unknown, origin: Omit<ErrorOrigin, 'image'>): FerryError => withOrigin(e, { ...origin, image }, opts.prefixErrors ? image : undefined);
+    const stop = new AbortController();
+    const signal = AbortSignal.any([stop.signal, ...[this.opts.signal, opts.signal].filter((s): s is AbortSignal => s !== undefined)]);
+    // One listener per blob the image shares: not a leak.
+    setMaxListeners(0, signal);
+    signal.throwIfAborted();
+
     this.emit({ type: 'image-start', image, blobs: plan.blobs.length, bytes: plan.blobs.reduce((n, b) => n + b.size, 0) });
-    if (sink.hasImage && (await sink.hasImage(plan, tag))) {
+    let complete: boolean;
+    try {
+      complete = sink.hasImage ? await sink.hasImage(plan, opts.tag, signal) : false;
+    } catch (e) {
+      throw fail(e, { side: 'sink', place: sink.name, operation: 'check image', digest: plan.root.digest });
+    }
+    if (complete) {
       this.alreadyThere(sink, plan);
       this.emit({ type: 'image-done', image, digest: plan.root.digest });
       return;
     }
-    // On a failure, blobs not yet started are not started, and the copy fails only
-    // once the transfers under way have ended: nothing runs on after it returns.
-    const stop: { failure?: unknown } = {};
-    const settled = await Promise.allSettled(
+    // The first failure stops the image; the copy fails only once its transfers
+    // under way have ended, so nothing of it runs on after it returns.
+    let first: FerryError | undefined;
+    await Promise.allSettled(
       plan.blobs.map((blob) =>
-        this.copyBlob(source, sink, blob, stop, plan.fetched).catch((e: unknown) => {
-          stop.failure ??= e;
-          throw e;
+        this.copyBlob(source, sink, blob, signal, plan.fetched).catch((e: unknown) => {
+          first ??= fail(e, (e as FerryError).origin ?? { side: 'sink', place: sink.name, operation: 'write blob', digest: blob.digest });
+          stop.abort(first);
         }),
       ),
     );
-    if (settled.some((r) => r.status === 'rejected')) throw stop.failure;
+    if (first) throw first;
     // Children before parents; each level only after the one below it is stored.
-    for (const m of plan.manifests.slice(0, -1)) await sink.putManifest(m);
-    await sink.putManifest(plan.root, tag);
+    const put = async (m: ParsedManifest, tag?: string): Promise<void> => {
+      signal.throwIfAborted();
+      try {
+        await sink.putManifest(m, tag, signal);
+      } catch (e) {
+        throw fail(e, { side: 'sink', place: sink.name, operation: 'write manifest', digest: m.digest });
+      }
+    };
+    for (const m of plan.manifests.slice(0, -1)) await put(m);
+    await put(plan.root, opts.tag);
     this.emit({ type: 'image-done', image, digest: plan.root.digest });
   }
 
@@ -90,7 +139,7 @@ export class CopyEngine {
     for (const blob of plan.blobs) {
       const key = `${sink.name}\0${blob.digest}`;
       if (this.inflight.has(key)) continue;
-      this.inflight.set(key, { promise: Promise.resolve('skipped'), waiters: [] });
+      this.inflight.set(key, { promise: Promise.resolve('skipped'), wanted: [], controller: new AbortController() });
       if (sink.location) {
         const placedKey = `${sink.location.registry}\0${blob.digest}`;
         if (!this.placed.has(placedKey)) this.placed.set(placedKey, Promise.resolve(sink.location.repository));
@@ -100,62 +149,127 @@ export class CopyEngine {
     }
   }
 
-  private copyBlob(source: ImageSource, sink: ImageSink, blob: Descriptor, stop: { failure?: unknown }, fetched: Map<string, Buffer>): Promise<BlobOutcome> {
+  private copyBlob(source: ImageSource, sink: ImageSink, blob: Descriptor, wantedBy: AbortSignal, fetched: Map<string, Buffer>): Promise<BlobOutcome> {
     const key = `${sink.name}\0${blob.digest}`;
     const shared = this.inflight.get(key);
     if (shared) {
-      shared.waiters.push(stop);
+      this.want(shared, wantedBy);
       return shared.promise;
     }
     const placedKey = sink.location ? `${sink.location.registry}\0${blob.digest}` : undefined;
     const earlier = placedKey ? this.placed.get(placedKey) : undefined;
-    const waiters = [stop];
-    // Waiting happens before taking a transfer slot, so waiters never starve the pool.
+    const transfer: Transfer = { promise: Promise.resolve('skipped'), wanted: [], controller: new AbortController() };
+    this.want(transfer, wantedBy);
+    const { signal } = transfer.controller;
+    setMaxListeners(0, signal);
+    // Waiting happens before taking a slot of the pool, so waiters never starve it.
     const run = async (): Promise<BlobOutcome> => {
       const mountFrom = earlier ? await earlier : undefined;
-      return this.limit(() => {
-        // Not started once every image that wants it has failed; one live image is enough to go on.
-        if (waiters.every((w) => w.failure !== undefined)) return Promise.reject(waiters[0]!.failure as Error);
-        return this.transfer(source, sink, blob, fetched, mountFrom);
+      return this.pool(() => {
+        // Not started once every image that wants it has stopped.
+        if (signal.aborted) return Promise.reject(abortReason(signal));
+        return this.transfer(source, sink, blob, fetched, signal, mountFrom);
       });
     };
-    const promise = run();
+    transfer.promise = run();
     if (placedKey && !earlier) {
       const repository = sink.location!.repository;
       this.placed.set(
         placedKey,
-        promise.then(
+        transfer.promise.then(
           () => repository,
           () => undefined,
         ),
       );
     }
-    this.inflight.set(key, { promise, waiters });
+    this.inflight.set(key, transfer);
     // A failed transfer may be tried again by a later copy.
-    promise.catch(() => this.inflight.delete(key));
-    return promise;
+    transfer.promise.catch(() => this.inflight.delete(key));
+    return transfer.promise;
   }
 
-  private async transfer(source: ImageSource, sink: ImageSink, blob: Descriptor, fetched: Map<string, Buffer>, mountHint?: string): Promise<BlobOutcome> {
+  /** Adds an image that wants a transfer; the transfer is aborted once every such image has stopped. */
+  private want(t: Transfer, signal: AbortSignal): void {
+    t.wanted.push(signal);
+    signal.addEventListener(
+      'abort',
+      () => {
+        if (t.wanted.every((s) => s.aborted)) t.controller.abort(signal.reason);
+      },
+      { once: true },
+    );
+  }
+
+  private async transfer(
+    source: ImageSource,
+    sink: ImageSink,
+    blob: Descriptor,
+    fetched: Map<string, Buffer>,
+    signal: AbortSignal,
+    mountHint?: string,
+  ): Promise<BlobOutcome> {
+    const at = (side: 'source' | 'sink', operation: ErrorOrigin['operation']) => (e: unknown) => {
+      throw withOrigin(e, { side, place: side === 'source' ? source.name : sink.name, operation, digest: blob.digest });
+    };
     let outcome: BlobOutcome;
-    if (await sink.hasBlob(blob)) {
+    if (await sink.hasBlob(blob, signal).catch(at('sink', 'check blob'))) {
       outcome = 'skipped';
     } else {
-      const sameRegistry = source.location && sink.location && source.location.registry === sink.location.registry;
-      const progress = (bytes: number): void => this.emit({ type: 'blob-progress', digest: blob.digest, bytes });
-      const open = async (): Promise<Readable> => {
+      // A read error is the source's, whichever side notices it first.
+      let sourceFailure: unknown;
+      const onBytes = (bytes: number): void => this.emit({ type: 'blob-progress', digest: blob.digest, bytes });
+      const open: OpenBlob = async () => {
+        signal.throwIfAborted();
         // Read and checked while planning (a config): no second fetch.
         const known = fetched.get(blob.digest);
-        if (!known) return source.openBlob(blob, progress);
-        progress(known.length);
-        return Readable.from([known]);
+        if (known) {
+          onBytes(known.length);
+          return Readable.from([known]);
+        }
+        const stream = await Promise.resolve(source.openBlob(blob, { onBytes, signal })).catch(at('source', 'read blob'));
+        stream.once('error', (e) => void (sourceFailure ??= e));
+        // However the source reads, a stop ends the stream (and so the write fed by it).
+        const stopRead = (): void => void stream.destroy(abortReason(signal));
+        signal.addEventListener('abort', stopRead, { once: true });
+        stream.once('close', () => signal.removeEventListener('abort', stopRead));
+        return stream;
       };
+      const sameRegistry = source.location && sink.location && source.location.registry === sink.location.registry;
       const from = sameRegistry ? source.location!.repository : (mountHint ?? this.opts.mountFrom?.(sink, blob));
-      outcome = await sink.putBlob(blob, open, from);
+      const mounting = from !== undefined && canMount(sink);
+      try {
+        outcome = mounting ? await sink.mountBlob(blob, from, open, signal) : await sink.putBlob(blob, open, signal);
+      } catch (e) {
+        if (sourceFailure !== undefined && !signal.aborted) at('source', 'read blob')(sourceFailure);
+        throw withOrigin(e, { side: 'sink', place: sink.name, operation: mounting ? 'mount blob' : 'write blob', digest: blob.digest });
+      }
     }
     this.stats[outcome]++;
     if (outcome === 'uploaded') this.stats.bytes += blob.size;
     this.emit({ type: 'blob-done', digest: blob.digest, size: blob.size, outcome });
     return outcome;
   }
+}
+
+/**
+ * The failure with its origin, set once: an error that already has one keeps it.
+ * `prefix` names the image in the message, for commands that copy many.
+ */
+function withOrigin(e: unknown, origin: ErrorOrigin, prefix?: string): FerryError {
+  if (e instanceof FerryError && e.origin) {
+    if (prefix === undefined || e.origin.image !== undefined) return e;
+    return new FerryError(e.kind, `${prefix}: ${e.message}`, { ...e.details(), origin: { ...e.origin, image: origin.image }, cause: e });
+  }
+  const where = origin;
+  const message = prefix === undefined ? errorMessage(e) : `${prefix}: ${errorMessage(e)}`;
+  if (e instanceof FerryError) return new FerryError(e.kind, message, { ...e.details(), origin: where, cause: e });
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return new FerryError(typeof code === 'string' && code.startsWith('E') && !where.place.includes('/') ? 'io' : 'registry', message, {
+    origin: where,
+    cause: e,
+  });
+}
+
+function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }

@@ -1,14 +1,15 @@
 /**
- * The walk of an image graph: a root (index or manifest) resolved to every child
- * manifest, config and layer, optionally narrowed to some platforms. Planning
- * reads only manifests (and, for a filtered single-platform image, its config),
- * so every size is known before a layer byte moves.
+ * Planning a copy: a root (index or manifest) resolved to every child manifest,
+ * config and layer, optionally narrowed to some platforms. Planning reads only
+ * manifests (and, for a single-platform image, its config), so every size is
+ * known before a layer byte moves. A visitor of the one graph walk (graph.ts).
  */
 import { Buffer } from 'node:buffer';
 import { FerryError } from '../errors.js';
-import { type Descriptor, MediaType, type ParsedManifest, parseManifest, referencedDescriptors } from '../manifest.js';
-import { formatPlatform, type Platform, platformFromConfig, platformFromDescriptor, platformMatches } from '../platform.js';
-import type { ImageSource } from './places.js';
+import { type Descriptor, type ParsedManifest, parseManifest } from '../manifest.js';
+import { formatPlatform, type Platform, platformMatches } from '../platform.js';
+import { ATTESTATION_OF, configPlatform, indexChildPlatform, isAttestation, walkGraph } from './graph.js';
+import type { ImageSource } from './place.js';
 
 export interface ImagePlan {
   /** The root as it will be written: upstream bytes, or a filtered index. */
@@ -35,79 +36,65 @@ export interface PlanOptions {
   platforms?: Platform[] | undefined;
 }
 
-/** Docker buildx stores attestations as index children that point at the image they describe. */
-const ATTESTATION_OF = 'vnd.docker.reference.digest';
-
 export async function planImage(source: ImageSource, reference: string, opts: PlanOptions = {}): Promise<ImagePlan> {
+  const label = `${source.name}:${reference}`;
   // A registry answers a GET by tag with the manifest and its digest: no HEAD first.
   const upstream = source.fetchManifest ? await source.fetchManifest(reference) : await source.getManifest(await source.resolve(reference));
-  const manifests: ParsedManifest[] = [];
-  const blobs = new Map<string, Descriptor>();
   const platforms: string[] = [];
   const fetched = new Map<string, Buffer>();
   let root = upstream;
   let filtered = false;
 
   if (upstream.kind === 'index' && opts.platforms?.length) {
-    const keep = selectPlatforms(upstream, opts.platforms, `${source.name}:${reference}`);
+    const keep = selectPlatforms(upstream, opts.platforms, label);
     if (keep.length !== upstream.manifest.manifests.length) {
       root = filteredIndex(upstream, keep);
       filtered = true;
     }
   } else if (upstream.kind === 'image') {
     // A single-platform image says its platform only in its config.
-    const actual = await configPlatform(source, upstream, fetched);
+    const found = await configPlatform(upstream, (d) => readConfig(source, d));
+    if (found) fetched.set(upstream.manifest.config.digest, found.bytes);
+    const actual = found?.platform;
     if (actual) platforms.push(formatPlatform(actual));
     if (opts.platforms?.length && actual && !opts.platforms.some((w) => platformMatches(w, actual))) {
-      throw new FerryError(
-        'usage',
-        `${source.name}:${reference} has none of the platforms ${opts.platforms.map(formatPlatform).join(', ')}; it has ${formatPlatform(actual)}`,
-      );
+      throw new FerryError('usage', `${label} has none of the platforms ${opts.platforms.map(formatPlatform).join(', ')}; it has ${formatPlatform(actual)}`);
     }
   }
 
-  const seen = new Set<string>();
-  const visit = async (m: ParsedManifest, depth: number): Promise<void> => {
-    if (depth > 4) throw new FerryError('unsupported', `index nesting deeper than 4 levels in ${source.name}:${reference}`);
-    for (const child of referencedDescriptors(m)) {
-      if (m.kind === 'index') {
-        if (seen.has(child.digest)) continue;
-        seen.add(child.digest);
-        const p = platformFromDescriptor(child);
-        if (p && !child.annotations?.[ATTESTATION_OF]) platforms.push(formatPlatform(p));
-        const cm = await source.getManifest(child);
-        await visit(cm, depth + 1);
-        manifests.push(cm);
-      } else if (!blobs.has(child.digest)) {
-        blobs.set(child.digest, child);
-      }
-    }
-  };
-  await visit(root, 0);
-  manifests.push(root);
-  return { root, upstreamDigest: upstream.digest, manifests, blobs: [...blobs.values()], platforms, filtered, fetched };
+  const manifests: ParsedManifest[] = [];
+  const blobs: Descriptor[] = [];
+  await walkGraph(
+    { manifest: root },
+    {
+      label,
+      read: (d) => source.getManifest(d),
+      onNode: (node) => {
+        if (node.role === 'manifest' && node.platform) platforms.push(formatPlatform(node.platform));
+        if (node.role === 'config' || node.role === 'layer') blobs.push(node.descriptor);
+      },
+      onManifest: (_node, m) => manifests.push(m),
+    },
+  );
+  return { root, upstreamDigest: upstream.digest, manifests, blobs, platforms, filtered, fetched };
 }
 
 /** The children of an index to keep for `wanted` platforms, with the attestations of kept images. */
 function selectPlatforms(index: ParsedManifest & { kind: 'index' }, wanted: Platform[], name: string): Descriptor[] {
   const children = index.manifest.manifests;
   const kept = children.filter((d) => {
-    const p = platformFromDescriptor(d);
-    return p !== undefined && !d.annotations?.[ATTESTATION_OF] && wanted.some((w) => platformMatches(w, p));
+    const p = indexChildPlatform(d);
+    return p !== undefined && wanted.some((w) => platformMatches(w, p));
   });
   if (kept.length === 0) {
-    const has = children
-      .filter((d) => !d.annotations?.[ATTESTATION_OF])
-      .map((d) => platformFromDescriptor(d))
-      .filter((p): p is Platform => p !== undefined)
-      .map(formatPlatform);
+    const has = children.map(indexChildPlatform).filter((p): p is Platform => p !== undefined);
     throw new FerryError(
       'usage',
-      `${name} has none of the platforms ${wanted.map(formatPlatform).join(', ')}; it has ${has.join(', ') || 'no platform information'}`,
+      `${name} has none of the platforms ${wanted.map(formatPlatform).join(', ')}; it has ${has.map(formatPlatform).join(', ') || 'no platform information'}`,
     );
   }
   const keptDigests = new Set(kept.map((d) => d.digest));
-  return children.filter((d) => keptDigests.has(d.digest) || keptDigests.has(d.annotations?.[ATTESTATION_OF] ?? ''));
+  return children.filter((d) => keptDigests.has(d.digest) || (isAttestation(d) && keptDigests.has(d.annotations?.[ATTESTATION_OF] ?? '')));
 }
 
 /** A new index with only `keep` children; other fields stay as they were upstream. */
@@ -118,20 +105,14 @@ function filteredIndex(index: ParsedManifest & { kind: 'index' }, keep: Descript
   return parseManifest(Buffer.from(JSON.stringify(doc)), index.mediaType);
 }
 
-/** The platform an image config names, for image manifests (not artifacts). */
-async function configPlatform(source: ImageSource, m: ParsedManifest & { kind: 'image' }, fetched: Map<string, Buffer>): Promise<Platform | undefined> {
-  const config = m.manifest.config;
-  if (config.mediaType !== MediaType.OCI_CONFIG && config.mediaType !== MediaType.DOCKER_CONFIG) return undefined;
-  if (config.size > 1024 * 1024) return undefined;
+/** A config's bytes; undefined when a delta bundle relies on its base for it (its platform is then unknown here). */
+async function readConfig(source: ImageSource, config: Descriptor): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
   try {
     for await (const c of await source.openBlob(config)) chunks.push(c as Buffer);
   } catch (e) {
-    // A delta bundle may rely on its base for the config: then the platform is unknown here.
     if (e instanceof FerryError && (e.kind === 'integrity' || e.kind === 'not-found')) return undefined;
     throw e;
   }
-  const bytes = Buffer.concat(chunks);
-  fetched.set(config.digest, bytes);
-  return platformFromConfig(bytes);
+  return Buffer.concat(chunks);
 }

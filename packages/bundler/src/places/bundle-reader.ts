@@ -11,6 +11,7 @@ import { lstat, open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline, Readable } from 'node:stream';
 import {
+  type BlobReadOptions,
   type Descriptor,
   DigestVerifier,
   FerryError,
@@ -190,10 +191,10 @@ export class BundleReader implements ImageSource {
    * size as it flows: it fails with an integrity error when they differ. Any
    * number may be open at once.
    */
-  openBlob(desc: Pick<Descriptor, 'digest' | 'size'>, onBytes?: (n: number) => void): Readable {
+  openBlob(desc: Pick<Descriptor, 'digest' | 'size'>, opts: BlobReadOptions = {}): Readable {
     const loc = this.locate(desc);
     const source = this.rawStream(desc.digest, loc);
-    const verifier = new DigestVerifier({ digest: desc.digest, size: desc.size }, `blob ${desc.digest} in ${this.name}`, onBytes);
+    const verifier = new DigestVerifier({ digest: desc.digest, size: desc.size }, `blob ${desc.digest} in ${this.name}`, opts.onBytes);
     this.streams.add(source);
     source.once('close', () => this.streams.delete(source));
     pipeline(source, verifier, () => undefined);

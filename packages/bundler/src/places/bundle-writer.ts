@@ -7,12 +7,11 @@
  */
 import { createHash } from 'node:crypto';
 import { appendFile, type FileHandle, open, readFile, rename, rm, stat } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
-import { type BlobOutcome, type Descriptor, FerryError, type ImageSink, type ParsedManifest, parseDigest } from '@ferry/oci-client';
+import { type BlobOutcome, type Descriptor, FerryError, type ImageSink, type OpenBlob, type ParsedManifest, parseDigest } from '@ferry/oci-client';
 import pLimit from 'p-limit';
-import { END_OF_ARCHIVE } from './format/tar.js';
-import type { BundleLayout, LayoutEntry } from './layout.js';
-import { type PositionalFile, partName, SplitFile } from './volumes.js';
+import { END_OF_ARCHIVE } from '../format/tar.js';
+import type { BundleLayout, LayoutEntry } from '../layout.js';
+import { type PositionalFile, partName, SplitFile } from '../volumes.js';
 
 /** The files a bundle is written as: one, or parts of at most `partSize` bytes. */
 function outputFiles(out: string, total: number, partSize: number | undefined): Array<{ partial: string; final: string; size: number }> {
@@ -49,6 +48,8 @@ export class BundleWriter implements ImageSink {
     private readonly fh: PositionalFile,
     private readonly files: Array<{ partial: string; final: string }>,
     finished: Iterable<string>,
+    /** Stops the writer: transfers under way fail at their next chunk (the first failure of a pack, or Ctrl-C). */
+    private readonly signal: AbortSignal | undefined,
   ) {
     this.name = out;
     this.journal = `${out}.partial.journal`;
@@ -68,7 +69,13 @@ export class BundleWriter implements ImageSink {
    * Opens `<out>.partial` (or the `.partial` parts of a split bundle), keeping blobs
    * a previous run of this plan finished, after re-hashing them.
    */
-  static async open(out: string, layout: BundleLayout, head: JournalHead, partSize?: number): Promise<BundleWriter> {
+  static async open(
+    out: string,
+    layout: BundleLayout,
+    head: JournalHead,
+    opts: { partSize?: number | undefined; signal?: AbortSignal | undefined } = {},
+  ): Promise<BundleWriter> {
+    const { partSize } = opts;
     const files = outputFiles(out, layout.totalSize, partSize);
     const journalPath = `${out}.partial.journal`;
     const previous = await readJournal(journalPath);
@@ -90,7 +97,7 @@ export class BundleWriter implements ImageSink {
         await rm(journalPath, { force: true });
         await appendFile(journalPath, `${JSON.stringify(head)}\n`);
       }
-      const w = new BundleWriter(out, layout, fh, files, kept);
+      const w = new BundleWriter(out, layout, fh, files, kept, opts.signal);
       await w.writeFixedParts();
       return w;
     } catch (e) {
@@ -116,10 +123,10 @@ export class BundleWriter implements ImageSink {
     return this.finished.has(desc.digest);
   }
 
-  async putBlob(desc: Descriptor, open: () => Readable | Promise<Readable>): Promise<BlobOutcome> {
+  async putBlob(desc: Descriptor, open: OpenBlob, signal?: AbortSignal): Promise<BlobOutcome> {
     const entry = this.entry(desc.digest);
     if (this.finished.has(desc.digest)) return 'skipped';
-    this.checkOpen();
+    this.checkOpen(signal);
     const stream = await open();
     const end = entry.dataOffset + entry.size;
     let pos = entry.dataOffset;
@@ -141,7 +148,7 @@ export class BundleWriter implements ImageSink {
     try {
       // The stream is digest-checked by its source; a mismatch throws here and nothing is journaled.
       for await (const chunk of stream as AsyncIterable<Buffer>) {
-        this.checkOpen();
+        this.checkOpen(signal);
         if (pos + chunk.length > end) {
           throw new FerryError('integrity', `blob ${desc.digest} is larger than its descriptor says (${entry.size} bytes)`);
         }
@@ -182,8 +189,10 @@ export class BundleWriter implements ImageSink {
     }
   }
 
-  /** After a failure elsewhere the writer is closed: transfers still running stop at their next chunk. */
-  private checkOpen(): void {
+  /** Once stopped or closed, transfers still running stop at their next chunk. */
+  private checkOpen(signal?: AbortSignal): void {
+    this.signal?.throwIfAborted();
+    signal?.throwIfAborted();
     if (this.closed) throw new FerryError('io', `${this.name} is being abandoned`);
   }
 
@@ -240,11 +249,6 @@ export class BundleWriter implements ImageSink {
       if ((await sizeOf(stale)) === undefined) return;
       await rm(stale, { force: true });
     }
-  }
-
-  /** Stops accepting data: transfers under way fail at their next chunk. The file stays open. */
-  stop(): void {
-    this.closed = true;
   }
 
   /** Closes the file, leaving `<out>.partial` and its journal for a rerun to resume. */
