@@ -234,6 +234,42 @@ describe('ferry pack', () => {
     await expect(stat(journal)).rejects.toThrow();
     expect(big.manifests).toHaveLength(1);
   });
+
+  it('stops cleanly on Ctrl-C: exit 130, one line, journal flushed, .partial kept; the rerun resumes to the identical bundle', async () => {
+    await seedImage(reg, 'team/huge:1', { seed: 'huge', layers: 4, layerSize: 8 * 1024 * 1024, platforms: ['linux/amd64'] });
+    const refs = [`${reg.host}/team/huge:1`, `${reg.host}/team/app:1.0`];
+    const env = { SOURCE_DATE_EPOCH: '1700000000' };
+    const whole = join(dir, 'whole-int.tar');
+    expect((await runFerry(['pack', ...refs, '-o', whole, '-q'], { env })).code).toBe(0);
+
+    const out = join(dir, 'interrupted.tar');
+    const journal = `${out}.partial.journal`;
+    const child = spawn(process.execPath, [FERRY_MAIN, 'pack', ...refs, '-o', out, '-q', '-j', '1'], {
+      env: { ...process.env, ...env, HOME: home.dir, DOCKER_CONFIG: home.dockerConfig },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (c: Buffer) => {
+      stderr += c.toString('utf8');
+    });
+    for (let i = 0; i < 400; i++) {
+      const lines = (await readFile(journal, 'utf8').catch(() => '')).split('\n').filter((l) => l.includes('"done"'));
+      if (lines.length >= 2) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    child.kill('SIGINT');
+    const code = await new Promise((r) => child.on('exit', (c) => r(c)));
+    expect({ code, stderr }).toEqual({ code: 130, stderr: 'ferry: stopped by SIGINT; run the same command again to go on where it stopped\n' });
+    await expect(stat(out)).rejects.toThrow();
+    expect((await stat(`${out}.partial`)).isFile()).toBe(true);
+    const journaled = (await readFile(journal, 'utf8')).split('\n').filter((l) => l.includes('"done"')).length;
+    expect(journaled).toBeGreaterThanOrEqual(2);
+
+    const r = await runFerry(['pack', ...refs, '-o', out, '--json'], { env });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).resumedBlobs).toBe(journaled);
+    expect(await sha256File(out)).toBe(await sha256File(whole));
+  });
 });
 
 function sha256(b: Buffer | string): string {

@@ -226,7 +226,12 @@ export class CopyEngine {
           onBytes(known.length);
           return Readable.from([known]);
         }
-        const stream = await Promise.resolve(source.openBlob(blob, { onBytes, signal })).catch(at('source', 'read blob'));
+        let stream: Readable;
+        try {
+          stream = await source.openBlob(blob, { onBytes, signal });
+        } catch (e) {
+          return at('source', 'read blob')(e);
+        }
         stream.once('error', (e) => void (sourceFailure ??= e));
         // However the source reads, a stop ends the stream (and so the write fed by it).
         const stopRead = (): void => void stream.destroy(abortReason(signal));
@@ -257,8 +262,10 @@ export class CopyEngine {
  */
 function withOrigin(e: unknown, origin: ErrorOrigin, prefix?: string): FerryError {
   if (e instanceof FerryError && e.origin) {
-    if (prefix === undefined || e.origin.image !== undefined) return e;
-    return new FerryError(e.kind, `${prefix}: ${e.message}`, { ...e.details(), origin: { ...e.origin, image: origin.image }, cause: e });
+    // Known where it happened; the image is added once, by the copy of the image.
+    if (e.origin.image !== undefined || origin.image === undefined) return e;
+    const message = prefix === undefined ? e.message : `${prefix}: ${e.message}`;
+    return new FerryError(e.kind, message, { ...e.details(), origin: { ...e.origin, image: origin.image }, cause: e });
   }
   const where = origin;
   const message = prefix === undefined ? errorMessage(e) : `${prefix}: ${errorMessage(e)}`;
