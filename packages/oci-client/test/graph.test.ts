@@ -113,7 +113,11 @@ describe('walkGraph', () => {
 
   it('leaves a manifest unread when the visitor says so', async () => {
     const nodes: GraphNode[] = [];
-    await walkGraph({ descriptor: root.d }, { read, onNode: (n) => (nodes.push(n), n.descriptor.digest !== arm.d.digest) });
+    const onNode = (n: GraphNode): boolean => {
+      nodes.push(n);
+      return n.descriptor.digest !== arm.d.digest;
+    };
+    await walkGraph({ descriptor: root.d }, { read, onNode });
     expect(nodes.filter((n) => n.role === 'layer')).toHaveLength(3); // amd's two and the attestation's one
   });
 });

@@ -1,15 +1,15 @@
 /**
  * Reading a bundle: a ferry bundle tar, an OCI archive another tool wrote
- * (skopeo's `oci-archive:`), or an OCI image layout directory. The tar is indexed
- * once; every blob is then read by offset, concurrently, through a digest check,
- * without extracting anything. A BundleReader is also an ImageSource, so the copy
- * engine can load from it.
+ * (skopeo's `oci-archive:`), or an OCI image layout directory, each through its
+ * layout files (bundle-tar.ts, layout-dir.ts), as oras-go's read-only OCI store
+ * reads a directory and a tar through one reader. Every blob is read through a
+ * digest check, concurrently, without extracting anything. A BundleReader is
+ * also an ImageSource, so the copy engine can load from it.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { lstat, open, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { pipeline, Readable } from 'node:stream';
+import type { Stats } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { pipeline, type Readable } from 'node:stream';
 import {
   type BlobReadOptions,
   type Descriptor,
@@ -26,8 +26,10 @@ import {
   verifyBytes,
 } from '@ferry/oci-client';
 import { type FerryJson, FORMAT_VERSION, parseFerryJson } from '../format/ferry-json.js';
-import { findParts, type PositionalFile, SplitFile } from '../volumes.js';
-import { classifyName, indexTar, type TarEntry } from './tar-index.js';
+import { findParts, SplitFile } from '../volumes.js';
+import { openLayoutTar } from './bundle-tar.js';
+import { openLayoutDir } from './layout-dir.js';
+import type { LayoutFiles } from './layout-files.js';
 
 export type BundleKind = 'ferry' | 'oci-archive' | 'oci-dir';
 
@@ -74,19 +76,6 @@ const MAX_INDEX_JSON = 64 * 1024 * 1024;
 const MAX_SIGNATURE = 64 * 1024;
 /** readBlob is for manifests and configs; streams are for anything larger. */
 export const MAX_READ_BLOB_BYTES = 64 * 1024 * 1024;
-/** Bytes per positional read when streaming a blob out of the tar. */
-const CHUNK = 1024 * 1024;
-
-interface BlobLocation {
-  size: number;
-  /** Offset in the tar, for a tar bundle. */
-  offset?: number;
-  /** Path of the file, for a layout directory. */
-  file?: string;
-}
-
-/** Where the bytes are: one open tar file, or a directory. */
-type Storage = { type: 'tar'; fh: PositionalFile } | { type: 'dir'; root: string };
 
 export class BundleReader implements ImageSource {
   /** The path as given, for messages. */
@@ -108,16 +97,14 @@ export class BundleReader implements ImageSource {
   /** The parsed oci-layout file. */
   readonly imageLayoutVersion: string;
 
-  private readonly storage: Storage;
-  private readonly blobMap: Map<string, BlobLocation>;
+  private readonly files: LayoutFiles;
   private readonly streams = new Set<Readable>();
   private closed = false;
 
   /** @internal use openBundle */
   constructor(init: {
     path: string;
-    storage: Storage;
-    blobs: Map<string, BlobLocation>;
+    files: LayoutFiles;
     indexJson: Buffer;
     index: ImageIndex;
     ferryJsonBytes: Buffer | undefined;
@@ -127,16 +114,15 @@ export class BundleReader implements ImageSource {
   }) {
     this.name = init.path;
     this.path = init.path;
-    this.storage = init.storage;
-    this.container = init.storage.type === 'tar' ? 'tar' : 'directory';
-    this.blobMap = init.blobs;
+    this.files = init.files;
+    this.container = init.files.container;
     this.indexJson = init.indexJson;
     this.index = init.index;
     this.ferryJsonBytes = init.ferryJsonBytes;
     this.ferry = init.ferry;
     this.signature = init.signature;
     this.imageLayoutVersion = init.imageLayoutVersion;
-    this.kind = init.ferry !== undefined ? 'ferry' : init.storage.type === 'tar' ? 'oci-archive' : 'oci-dir';
+    this.kind = init.ferry !== undefined ? 'ferry' : init.files.container === 'tar' ? 'oci-archive' : 'oci-dir';
     this.bundleId =
       init.ferryJsonBytes === undefined ? undefined : `sha256:${createHash('sha256').update(init.indexJson).update(init.ferryJsonBytes).digest('hex')}`;
   }
@@ -173,17 +159,17 @@ export class BundleReader implements ImageSource {
   }
 
   hasBlob(digest: string): boolean {
-    return this.blobMap.has(digest);
+    return this.files.blobs.has(digest);
   }
 
   /** The size of a blob the bundle carries, or undefined. */
   blobSize(digest: string): number | undefined {
-    return this.blobMap.get(digest)?.size;
+    return this.files.blobs.get(digest);
   }
 
   /** Every blob the bundle carries (reachable or not), in no particular order. */
   blobs(): BlobInfo[] {
-    return [...this.blobMap].map(([digest, loc]) => ({ digest, size: loc.size }));
+    return [...this.files.blobs].map(([digest, size]) => ({ digest, size }));
   }
 
   /**
@@ -192,8 +178,8 @@ export class BundleReader implements ImageSource {
    * number may be open at once.
    */
   openBlob(desc: Pick<Descriptor, 'digest' | 'size'>, opts: BlobReadOptions = {}): Readable {
-    const loc = this.locate(desc);
-    const source = this.rawStream(desc.digest, loc);
+    this.locate(desc);
+    const source = this.files.stream(desc.digest);
     const verifier = new DigestVerifier({ digest: desc.digest, size: desc.size }, `blob ${desc.digest} in ${this.name}`, opts.onBytes);
     this.streams.add(source);
     source.once('close', () => this.streams.delete(source));
@@ -206,21 +192,12 @@ export class BundleReader implements ImageSource {
    * larger than `maxBytes` (64 MiB unless given).
    */
   async readBlob(desc: Pick<Descriptor, 'digest' | 'size'>, maxBytes = MAX_READ_BLOB_BYTES): Promise<Buffer> {
-    const loc = this.locate(desc);
-    if (loc.size > maxBytes) {
-      throw new FerryError('unsupported', `blob ${desc.digest} in ${this.name} has ${loc.size} bytes, more than the ${maxBytes} bytes ferry reads into memory`);
+    const size = this.locate(desc);
+    if (size > maxBytes) {
+      throw new FerryError('unsupported', `blob ${desc.digest} in ${this.name} has ${size} bytes, more than the ${maxBytes} bytes ferry reads into memory`);
     }
-    const bytes = Buffer.alloc(loc.size);
-    if (this.storage.type === 'tar') {
-      await readFully(this.storage.fh, bytes, loc.offset!, this.name, desc.digest);
-    } else {
-      const fh = await open(loc.file!, 'r');
-      try {
-        await readFully(fh, bytes, 0, this.name, desc.digest);
-      } finally {
-        await fh.close();
-      }
-    }
+    const bytes = Buffer.alloc(size);
+    await this.files.read(desc.digest, bytes);
     verifyBytes(bytes, { digest: desc.digest, size: desc.size }, `blob ${desc.digest} in ${this.name}`);
     return bytes;
   }
@@ -279,77 +256,21 @@ export class BundleReader implements ImageSource {
     this.closed = true;
     for (const s of this.streams) s.destroy(new FerryError('usage', `bundle ${this.name} was closed while a blob was being read`));
     this.streams.clear();
-    if (this.storage.type === 'tar') await this.storage.fh.close();
+    await this.files.close();
   }
 
-  private locate(desc: Pick<Descriptor, 'digest' | 'size'>): BlobLocation {
+  /** The blob's size, once it is known to be carried with the size its descriptor says. */
+  private locate(desc: Pick<Descriptor, 'digest' | 'size'>): number {
     if (this.closed) throw usageError(`bundle ${this.name} is closed`);
-    const loc = this.blobMap.get(desc.digest);
-    if (loc === undefined) throw new FerryError('integrity', `bundle ${this.name} lacks blob ${desc.digest}`);
-    if (loc.size !== desc.size) {
+    const size = this.files.blobs.get(desc.digest);
+    if (size === undefined) throw new FerryError('integrity', `bundle ${this.name} lacks blob ${desc.digest}`);
+    if (size !== desc.size) {
       throw new FerryError(
         'integrity',
-        `integrity check failed for blob ${desc.digest} in ${this.name}: the descriptor says ${desc.size} bytes but the bundle holds ${loc.size}`,
+        `integrity check failed for blob ${desc.digest} in ${this.name}: the descriptor says ${desc.size} bytes but the bundle holds ${size}`,
       );
     }
-    return loc;
-  }
-
-  private rawStream(digest: string, loc: BlobLocation): Readable {
-    if (this.storage.type === 'dir') {
-      return createReadStream(loc.file!, { highWaterMark: CHUNK });
-    }
-    return new RegionStream(this.storage.fh, loc.offset!, loc.size, this.name, digest);
-  }
-}
-
-/** A byte range of an open file, read with positional reads (many can share one handle). */
-class RegionStream extends Readable {
-  private pos: number;
-  private readonly end: number;
-
-  constructor(
-    private readonly fh: PositionalFile,
-    offset: number,
-    size: number,
-    private readonly label: string,
-    private readonly digest: string,
-  ) {
-    super({ highWaterMark: CHUNK });
-    this.pos = offset;
-    this.end = offset + size;
-  }
-
-  override _read(): void {
-    const want = Math.min(CHUNK, this.end - this.pos);
-    if (want <= 0) {
-      this.push(null);
-      return;
-    }
-    const buf = Buffer.allocUnsafe(want);
-    this.fh.read(buf, 0, want, this.pos).then(
-      ({ bytesRead }) => {
-        if (this.destroyed) return;
-        if (bytesRead === 0) {
-          this.destroy(usageError(`${this.label} is truncated: blob ${this.digest} ends early; copy the file again`));
-          return;
-        }
-        this.pos += bytesRead;
-        this.push(bytesRead === want ? buf : buf.subarray(0, bytesRead));
-      },
-      (e: unknown) => {
-        if (!this.destroyed) this.destroy(e as Error);
-      },
-    );
-  }
-}
-
-async function readFully(fh: PositionalFile, buf: Buffer, position: number, label: string, digest: string): Promise<void> {
-  let got = 0;
-  while (got < buf.length) {
-    const { bytesRead } = await fh.read(buf, got, buf.length - got, position + got);
-    if (bytesRead === 0) throw usageError(`${label} is truncated: blob ${digest} ends early; copy the file again`);
-    got += bytesRead;
+    return size;
   }
 }
 
@@ -359,92 +280,27 @@ async function readFully(fh: PositionalFile, buf: Buffer, position: number, labe
  */
 export async function openBundle(path: string): Promise<BundleReader> {
   const parts = await findParts(path);
-  if (parts) return openTar(path, await SplitFile.open(parts));
-  let st;
-  try {
-    st = await stat(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw usageError(code === 'ENOENT' ? `bundle ${path} does not exist` : `cannot open bundle ${path}: ${(e as Error).message}`);
-  }
-  if (st.isDirectory()) return openDirectory(path);
-  if (!st.isFile()) throw usageError(`${path} is not a bundle (not a regular file or directory)`);
-  return openTar(path, await open(path, 'r'));
-}
-
-/** A bundle tar in one file or in parts. */
-async function openTar(path: string, fh: PositionalFile): Promise<BundleReader> {
-  try {
-    const entries = await indexTar(fh, { label: path });
-    const read = async (name: string, max: number): Promise<Buffer | undefined> => {
-      const e = entries.get(name);
-      if (e === undefined) return undefined;
-      if (e.size > max) throw usageError(`${path} is not a bundle: its ${name} has ${e.size} bytes, more than the ${max} allowed`);
-      const buf = Buffer.alloc(e.size);
-      await readFully(fh, buf, e.offset, path, name);
-      return buf;
-    };
-    const meta = await readMetadata(path, read);
-    const blobs = new Map<string, BlobLocation>();
-    for (const e of entries.values()) {
-      const digest = blobDigest(e);
-      if (digest !== undefined) blobs.set(digest, { size: e.size, offset: e.offset });
+  let files: LayoutFiles;
+  if (parts) {
+    files = await openLayoutTar(path, await SplitFile.open(parts));
+  } else {
+    let st: Stats;
+    try {
+      st = await stat(path);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw usageError(code === 'ENOENT' ? `bundle ${path} does not exist` : `cannot open bundle ${path}: ${(e as Error).message}`);
     }
-    return new BundleReader({ path, storage: { type: 'tar', fh }, blobs, ...meta });
+    if (st.isDirectory()) files = await openLayoutDir(path);
+    else if (st.isFile()) files = await openLayoutTar(path, await open(path, 'r'));
+    else throw usageError(`${path} is not a bundle (not a regular file or directory)`);
+  }
+  try {
+    return new BundleReader({ path, files, ...(await readMetadata(path, (name, max) => files.readFile(name, max))) });
   } catch (e) {
-    await fh.close();
+    await files.close();
     throw e;
   }
-}
-
-function blobDigest(e: TarEntry): string | undefined {
-  if (!e.name.startsWith('blobs/')) return undefined;
-  const [, alg, hex] = e.name.split('/');
-  return `${alg}:${hex}`;
-}
-
-async function openDirectory(path: string): Promise<BundleReader> {
-  const read = async (name: string, max: number): Promise<Buffer | undefined> => {
-    const file = join(path, name);
-    let st;
-    try {
-      st = await lstat(file);
-    } catch {
-      return undefined;
-    }
-    if (st.isSymbolicLink()) throw usageError(`${path} is not a safe bundle: ${name} is a symbolic link`);
-    if (!st.isFile()) throw usageError(`${path} is not a bundle: ${name} is not a regular file`);
-    if (st.size > max) throw usageError(`${path} is not a bundle: its ${name} has ${st.size} bytes, more than the ${max} allowed`);
-    const fh = await open(file, 'r');
-    try {
-      const buf = Buffer.alloc(st.size);
-      await readFully(fh, buf, 0, path, name);
-      return buf;
-    } finally {
-      await fh.close();
-    }
-  };
-  const meta = await readMetadata(path, read);
-  const blobs = new Map<string, BlobLocation>();
-  for (const alg of ['sha256', 'sha512']) {
-    const dir = join(path, 'blobs', alg);
-    let list;
-    try {
-      list = await readdir(dir, { withFileTypes: true });
-    } catch {
-      continue;
-    }
-    for (const d of list) {
-      const name = `blobs/${alg}/${d.name}`;
-      const cls = classifyName(name);
-      if (typeof cls === 'object') throw usageError(`${path} is not a safe bundle: ${name} ${cls.refuse}`);
-      if (d.isSymbolicLink()) throw usageError(`${path} is not a safe bundle: ${name} is a symbolic link`);
-      if (!d.isFile()) throw usageError(`${path} is not a safe bundle: ${name} is not a regular file`);
-      const file = join(dir, d.name);
-      blobs.set(`${alg}:${d.name}`, { size: (await lstat(file)).size, file });
-    }
-  }
-  return new BundleReader({ path, storage: { type: 'dir', root: path }, blobs, ...meta });
 }
 
 type ReadFile = (name: string, max: number) => Promise<Buffer | undefined>;

@@ -1,0 +1,23 @@
+/**
+ * The files of an OCI image layout, wherever they are: in a tar (a ferry bundle
+ * or another tool's OCI archive, see bundle-tar.ts) or in a directory
+ * (layout-dir.ts). The bundle reader reads through this and checks every
+ * byte; the stores only find and read them, refusing anything unsafe.
+ */
+import type { Readable } from 'node:stream';
+
+export interface LayoutFiles {
+  readonly container: 'tar' | 'directory';
+  /** A top-level file (oci-layout, index.json, ferry.json, ferry.sig) of at most `max` bytes; undefined when absent. */
+  readFile(name: string, max: number): Promise<Buffer | undefined>;
+  /** Every blob carried, by digest: its size. */
+  readonly blobs: ReadonlyMap<string, number>;
+  /** A blob's raw bytes, unchecked (the reader checks them). */
+  stream(digest: string): Readable;
+  /** A blob's raw bytes into `buf`, which is exactly its size. */
+  read(digest: string, buf: Buffer): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Bytes per read when streaming a blob. */
+export const READ_CHUNK = 1024 * 1024;
