@@ -236,7 +236,7 @@ describe('plain registry behind a recording proxy', () => {
     expect((err as FerryError).message).toMatch(/^400 DIGEST_INVALID pushing to 127\.0\.0\.1:\d+\/push\/wrong: /);
   });
 
-  test('a copy into a repository that already holds the image asks about no blob', async () => {
+  test('a copy into a repository that already holds the image writes nothing and asks about each blob once', async () => {
     const image = await seedImage(reg, 'again/src:1', { seed: 'again', layers: 2 });
     const source = new RegistryPlace(registry, 'again/src');
     const sink = new RegistryPlace(registry, 'again/dst').forWriting();
@@ -247,11 +247,14 @@ describe('plain registry behind a recording proxy', () => {
     const second = new CopyEngine();
     const requests = await requestsDuring(() => second.copy(source, sink, plan, { tag: '1' }));
     expect(second.stats).toMatchObject({ uploaded: 0, mounted: 0, skipped: image.blobs.size });
-    // The tag and each platform manifest, checked with HEAD; nothing else.
-    expect(requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+    // The tag and each platform manifest, then each blob once, checked with HEAD: a
+    // manifest that is there does not prove its blobs still are. Nothing is written.
+    const seen = requests.map((r) => `${r.method} ${r.path}`);
+    expect(seen.slice(0, 1 + image.manifests.length)).toEqual([
       'HEAD /v2/again/dst/manifests/1',
       ...image.manifests.map((m) => `HEAD /v2/again/dst/manifests/${m.digest}`),
     ]);
+    expect(seen.slice(1 + image.manifests.length).sort()).toEqual([...image.blobs.keys()].map((d) => `HEAD /v2/again/dst/blobs/${d}`).sort());
   });
 
   test('a blob stream abandoned by its reader frees its connection, so close() ends at once', async () => {

@@ -68,10 +68,7 @@ export class RegistryPlace implements ImageSource, ImageSink, BlobMounter {
     await this.client.putManifest(this.repository, tag ?? manifest.digest, manifest.bytes, manifest.mediaType);
   }
 
-  /**
-   * The tag names the same root and every child manifest is there. A registry takes
-   * a manifest only when what it references is stored, so the blobs are there too.
-   */
+  /** The tag names the same root and every child manifest is there. */
   async hasImage(plan: ImagePlan, tag?: string): Promise<boolean> {
     const present = async (reference: string, digest: string): Promise<boolean> => {
       try {

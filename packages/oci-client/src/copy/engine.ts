@@ -3,7 +3,8 @@
  * (each once, however many images share it, within one bounded pool; skipped
  * when the sink has them, mounted when both places are in one registry), then
  * child manifests by digest, then the root, then the tag, so a tag never points
- * at something missing.
+ * at something missing. An image whose manifests the sink holds already has
+ * its blobs checked, not trusted, and its manifests are not written again.
  *
  * Cancellation is one mechanism, AbortSignal: the engine's signal stops every
  * copy; an image's first failure stops that image (its blobs not yet started
@@ -103,23 +104,30 @@ export class CopyEngine {
     } catch (e) {
       throw fail(e, { side: 'sink', place: sink.name, operation: 'check image', digest: plan.root.digest });
     }
-    if (complete) {
-      this.alreadyThere(sink, plan);
-      this.emit({ type: 'image-done', image, digest: plan.root.digest });
-      return;
-    }
+    // Every blob is asked about even when the image looks complete: a registry that
+    // lost a blob (garbage collection, a partial restore) is repaired by a rerun.
     // The first failure stops the image; the copy fails only once its transfers
     // under way have ended, so nothing of it runs on after it returns.
     let first: FerryError | undefined;
+    let wrote = false;
     await Promise.allSettled(
       plan.blobs.map((blob) =>
-        this.copyBlob(source, sink, blob, signal, plan.fetched).catch((e: unknown) => {
-          first ??= fail(e, (e as FerryError).origin ?? { side: 'sink', place: sink.name, operation: 'write blob', digest: blob.digest });
-          stop.abort(first);
-        }),
+        this.copyBlob(source, sink, blob, signal, plan.fetched).then(
+          (outcome) => {
+            if (outcome !== 'skipped') wrote = true;
+          },
+          (e: unknown) => {
+            first ??= fail(e, (e as FerryError).origin ?? { side: 'sink', place: sink.name, operation: 'write blob', digest: blob.digest });
+            stop.abort(first);
+          },
+        ),
       ),
     );
     if (first) throw first;
+    if (complete && !wrote) {
+      this.emit({ type: 'image-done', image, digest: plan.root.digest });
+      return;
+    }
     // Children before parents; each level only after the one below it is stored.
     const put = async (m: ParsedManifest, tag?: string): Promise<void> => {
       signal.throwIfAborted();
@@ -132,21 +140,6 @@ export class CopyEngine {
     for (const m of plan.manifests.slice(0, -1)) await put(m);
     await put(plan.root, opts.tag);
     this.emit({ type: 'image-done', image, digest: plan.root.digest });
-  }
-
-  /** Counts the blobs of an image the sink already holds, once each, and offers them for mounts. */
-  private alreadyThere(sink: ImageSink, plan: ImagePlan): void {
-    for (const blob of plan.blobs) {
-      const key = `${sink.name}\0${blob.digest}`;
-      if (this.inflight.has(key)) continue;
-      this.inflight.set(key, { promise: Promise.resolve('skipped'), wanted: [], controller: new AbortController() });
-      if (sink.location) {
-        const placedKey = `${sink.location.registry}\0${blob.digest}`;
-        if (!this.placed.has(placedKey)) this.placed.set(placedKey, Promise.resolve(sink.location.repository));
-      }
-      this.stats.skipped++;
-      this.emit({ type: 'blob-done', digest: blob.digest, size: blob.size, outcome: 'skipped' });
-    }
   }
 
   private copyBlob(source: ImageSource, sink: ImageSink, blob: Descriptor, wantedBy: AbortSignal, fetched: Map<string, Buffer>): Promise<BlobOutcome> {

@@ -50,8 +50,9 @@ export interface ImageSink {
   /** Writes a manifest by digest, or under `tag` when given. */
   putManifest(manifest: ParsedManifest, tag?: string, signal?: AbortSignal): Promise<void>;
   /**
-   * Whether the sink already holds the whole image under `tag` (or its digest), so
-   * a rerun can skip it without asking about every blob.
+   * Whether the sink already holds the image's manifests under `tag` (or its
+   * digest), so a rerun need not write them again. Blobs are asked about all the
+   * same: a manifest that is there does not prove its blobs still are.
    */
   hasImage?(plan: ImagePlan, tag?: string, signal?: AbortSignal): Promise<boolean>;
 }
