@@ -9,7 +9,7 @@ import type { TestRegistry } from './registry.js';
 import { defaultCredentials, registryFetch } from './registry-fetch.js';
 
 export { OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST } from './media-types.js';
-export { type Credentials, type RegistryFetchInit, registryFetch } from './registry-fetch.js';
+export { type Credentials, type RegistryEndpoint, type RegistryFetchInit, registryFetch } from './registry-fetch.js';
 
 export interface ImageSpec {
   /** "os/arch[/variant]"; default linux/amd64 and linux/arm64 (variant v8). */

@@ -3,8 +3,9 @@
 export * from './fault-proxy.js';
 export * from './harbor-fake.js';
 export * from './images.js';
-export { seededBytes, sha256Digest } from './layer.js';
+export { makeLayer, seededBytes, seededChunks, sha256Digest, TAR_BLOCK, tar, tarHeader } from './layer.js';
 export * from './media-types.js';
 export * from './memory-registry/index.js';
+export { makeTempDir, removeTempDir, stopChild, trackChild } from './process.js';
 export * from './registry.js';
 export * from './token-server.js';
