@@ -1,6 +1,11 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  resolve: {
+    // Tests use the kit's sources (no build step); the benchmark imports its build through @ferry/test's exports.
+    alias: { '@ferry/test/harness': fileURLToPath(new URL('./test/harness/index.ts', import.meta.url)) },
+  },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 60_000,

@@ -1,12 +1,13 @@
 // Deterministic blob content: seeded pseudo-random bytes, ustar archives and
 // gzip, streamed to disk so a 400 MB layer never sits in memory.
-import { createCipheriv, createHash, type Hash, randomBytes } from 'node:crypto';
+import { createHash, type Hash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
+import { seededChunks, sha256Digest, TAR_BLOCK, tarHeader } from '@ferry/test/harness';
 
 export interface Blob {
   digest: string;
@@ -24,18 +25,12 @@ export interface LayerFile {
   size: number;
 }
 
-const BLOCK = 512;
-const CHUNK = 1 << 20;
 /**
  * zlib level 0 writes "stored" deflate blocks: a valid gzip stream at memcpy
  * speed (level 1 runs at ~75 MB/s here). The content is random, so a real
  * compressor would not shrink it either; only the sizes matter to the clients.
  */
 const GZIP_LEVEL = 0;
-
-export function sha256(bytes: Uint8Array | string): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
 
 /** A 32-bit seed for {@link rng}, from a string. */
 export function seedOf(s: string): number {
@@ -54,46 +49,15 @@ export function rng(seed: number): () => number {
   };
 }
 
-/** The bytes of a seeded file, in chunks (AES-256-CTR keystream of the seed). */
-function* seededChunks(seed: string, size: number): Generator<Buffer> {
-  const key = createHash('sha256').update(seed).digest();
-  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
-  const zeros = Buffer.alloc(CHUNK);
-  for (let left = size; left > 0; left -= CHUNK) {
-    yield cipher.update(left >= CHUNK ? zeros : zeros.subarray(0, left));
-  }
-}
-
-function tarHeader(name: string, size: number): Buffer {
-  const h = Buffer.alloc(BLOCK);
-  const octal = (offset: number, length: number, value: number) => {
-    h.write(`${value.toString(8).padStart(length - 1, '0')}\0`, offset, length, 'ascii');
-  };
-  if (Buffer.byteLength(name) > 100) throw new Error(`tar entry name too long: ${name}`);
-  h.write(name, 0, 100, 'utf8');
-  octal(100, 8, 0o644);
-  octal(108, 8, 0);
-  octal(116, 8, 0);
-  octal(124, 12, size);
-  octal(136, 12, 0); // mtime 0: reproducible
-  h.write(' '.repeat(8), 148, 8, 'ascii');
-  h.write('0', 156, 1, 'ascii');
-  h.write('ustar\x0000', 257, 8, 'ascii');
-  let sum = 0;
-  for (const byte of h) sum += byte;
-  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'ascii');
-  return h;
-}
-
-/** A ustar archive of seeded files, as a stream of chunks. */
+/** A ustar archive of seeded files (the test kit's seeded bytes and tar headers), as a stream of chunks. */
 function* tarChunks(seed: string, files: LayerFile[]): Generator<Buffer> {
   for (const f of files) {
     yield tarHeader(f.name, f.size);
     yield* seededChunks(`${seed}/${f.name}`, f.size);
-    const pad = (BLOCK - (f.size % BLOCK)) % BLOCK;
+    const pad = (TAR_BLOCK - (f.size % TAR_BLOCK)) % TAR_BLOCK;
     if (pad) yield Buffer.alloc(pad);
   }
-  yield Buffer.alloc(2 * BLOCK);
+  yield Buffer.alloc(2 * TAR_BLOCK);
 }
 
 class HashTap extends Transform {
@@ -135,7 +99,7 @@ export async function writeLayer(blobDir: string, seed: string, files: LayerFile
 /** Writes small JSON content (config, manifest, index) into `blobDir`. */
 export async function writeJsonBlob(blobDir: string, value: object): Promise<Blob & { bytes: Buffer }> {
   const bytes = Buffer.from(JSON.stringify(value));
-  const digest = sha256(bytes);
+  const digest = sha256Digest(bytes);
   await writeFile(join(blobDir, digest.slice('sha256:'.length)), bytes);
   return { digest, size: bytes.length, bytes };
 }

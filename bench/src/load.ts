@@ -6,7 +6,8 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Corpus, OCI_INDEX, OCI_MANIFEST } from './corpus.js';
+import { OCI_INDEX, OCI_MANIFEST } from '@ferry/test/harness';
+import type { Corpus } from './corpus.js';
 import { measure, type ProcessUsage, run as runCommand } from './proc.js';
 import { manifestDigest, type Registry, startRegistry } from './registry.js';
 import { corpusRefs, pushCorpus } from './seed.js';

@@ -1,6 +1,7 @@
 // Pushes a generated corpus into a registry with skopeo (not with ferry, so the
 // registry content never depends on the client under test).
-import { type Corpus, OCI_INDEX, OCI_MANIFEST } from './corpus.js';
+import { OCI_INDEX, OCI_MANIFEST } from '@ferry/test/harness';
+import type { Corpus } from './corpus.js';
 import { run } from './proc.js';
 import { manifestDigest, type Registry } from './registry.js';
 

@@ -25,6 +25,6 @@ const list = join(scratch, 'refs.txt');
 await writeFile(list, `${corpusRefs(corpus, registry).join('\n')}\n`);
 log(`registry ${registry.host} (pid ${registry.pid}) holds corpus (${id}); references in ${list}; Ctrl-C to stop`);
 process.stdout.write(`${corpusRefs(corpus, registry).join('\n')}\n`);
-// proc.ts stops the registry and removes its storage on SIGINT/SIGTERM.
+// The test kit stops the registry and removes its storage on SIGINT/SIGTERM; proc.ts removes the scratch dir.
 removeOnExit(scratch);
 setInterval(() => undefined, 1 << 30);

@@ -3,16 +3,13 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeLayer, sha256Digest } from './layer.js';
+import { OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST } from './media-types.js';
 import { makeTempDir, removeTempDir, run } from './process.js';
 import type { TestRegistry } from './registry.js';
 import { defaultCredentials, registryFetch } from './registry-fetch.js';
 
-export { type Credentials, type RegistryFetchInit, registryFetch } from './registry-fetch.js';
-
-export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
-export const OCI_LAYER_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
+export { OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST } from './media-types.js';
+export { type Credentials, type RegistryEndpoint, type RegistryFetchInit, registryFetch } from './registry-fetch.js';
 
 export interface ImageSpec {
   /** "os/arch[/variant]"; default linux/amd64 and linux/arm64 (variant v8). */
@@ -68,20 +65,12 @@ function parsePlatform(platform: string): Platform {
   return v ? { os, architecture, variant: v } : { os, architecture };
 }
 
-/** Writes an OCI image layout (oci-layout, index.json, blobs/sha256/…) into `dir`. */
-export async function makeOciLayout(dir: string, spec: ImageSpec = {}): Promise<SeededImage> {
+/** An image of seeded layers (see {@link ImageSpec}), built in memory. */
+export function buildImage(spec: ImageSpec = {}): SeededImage {
   const seed = spec.seed ?? 'ferry';
   const layerCount = spec.layers ?? 2;
   const layerSize = spec.layerSize ?? 64 * 1024;
   const platforms = spec.single ? [spec.platforms?.[0] ?? 'linux/amd64'] : (spec.platforms ?? DEFAULT_PLATFORMS);
-
-  const blobDir = join(dir, 'blobs', 'sha256');
-  await mkdir(blobDir, { recursive: true });
-  const writeBlob = async (bytes: Buffer): Promise<string> => {
-    const digest = sha256Digest(bytes);
-    await writeFile(join(blobDir, digest.slice('sha256:'.length)), bytes);
-    return digest;
-  };
   const json = (value: object) => Buffer.from(JSON.stringify(value));
 
   const blobs = new Map<string, Buffer>();
@@ -98,14 +87,13 @@ export async function makeOciLayout(dir: string, spec: ImageSpec = {}): Promise<
       config: { Env: [`FERRY_TEST_SEED=${seed}`] },
       rootfs: { type: 'layers', diff_ids: layers.map((layer) => layer.diffId) },
     });
-    const configDigest = await writeBlob(config);
+    const configDigest = sha256Digest(config);
     blobs.set(configDigest, config);
-    const layerDigests: string[] = [];
-    for (const layer of layers) {
-      const digest = await writeBlob(layer.blob);
+    const layerDigests = layers.map((layer) => {
+      const digest = sha256Digest(layer.blob);
       blobs.set(digest, layer.blob);
-      layerDigests.push(digest);
-    }
+      return digest;
+    });
     const bytes = json({
       schemaVersion: 2,
       mediaType: OCI_MANIFEST,
@@ -116,43 +104,54 @@ export async function makeOciLayout(dir: string, spec: ImageSpec = {}): Promise<
         size: layer.blob.length,
       })),
     });
-    manifests.push({ platform, digest: await writeBlob(bytes), bytes, configDigest, layerDigests });
+    manifests.push({ platform, digest: sha256Digest(bytes), bytes, configDigest, layerDigests });
   }
 
-  let top: { digest: string; mediaType: string; size: number };
-  let indexBytes: Buffer | undefined;
   const first = manifests[0];
   if (spec.single && first) {
-    top = { digest: first.digest, mediaType: OCI_MANIFEST, size: first.bytes.length };
-  } else {
-    indexBytes = json({
-      schemaVersion: 2,
-      mediaType: OCI_INDEX,
-      manifests: manifests.map((m) => ({
-        mediaType: OCI_MANIFEST,
-        digest: m.digest,
-        size: m.bytes.length,
-        platform: parsePlatform(m.platform),
-      })),
-    });
-    top = { digest: await writeBlob(indexBytes), mediaType: OCI_INDEX, size: indexBytes.length };
+    return { digest: first.digest, mediaType: OCI_MANIFEST, manifestDigest: first.digest, manifests, blobs };
   }
+  const indexBytes = json({
+    schemaVersion: 2,
+    mediaType: OCI_INDEX,
+    manifests: manifests.map((m) => ({
+      mediaType: OCI_MANIFEST,
+      digest: m.digest,
+      size: m.bytes.length,
+      platform: parsePlatform(m.platform),
+    })),
+  });
+  const digest = sha256Digest(indexBytes);
+  return { digest, mediaType: OCI_INDEX, indexDigest: digest, indexBytes, manifests, blobs };
+}
 
+/** The bytes of what the image's tag points at: its index, or its manifest when single. */
+export function topBytes(image: SeededImage): Buffer {
+  const bytes = image.indexBytes ?? image.manifests.find((m) => m.digest === image.digest)?.bytes;
+  if (!bytes) throw new Error(`image ${image.digest} has no top-level bytes`);
+  return bytes;
+}
+
+/** Writes an OCI image layout (oci-layout, index.json, blobs/sha256/…) into `dir`. */
+export async function makeOciLayout(dir: string, spec: ImageSpec = {}): Promise<SeededImage> {
+  const image = buildImage(spec);
+  const blobDir = join(dir, 'blobs', 'sha256');
+  await mkdir(blobDir, { recursive: true });
+  const top = topBytes(image);
+  for (const bytes of [...image.blobs.values(), ...image.manifests.map((m) => m.bytes), ...(image.indexBytes ? [image.indexBytes] : [])]) {
+    await writeFile(join(blobDir, sha256Digest(bytes).slice('sha256:'.length)), bytes);
+  }
   await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   await writeFile(
     join(dir, 'index.json'),
     JSON.stringify({
       schemaVersion: 2,
-      manifests: [{ ...top, annotations: { 'org.opencontainers.image.ref.name': spec.tag ?? 'latest' } }],
+      manifests: [
+        { digest: image.digest, mediaType: image.mediaType, size: top.length, annotations: { 'org.opencontainers.image.ref.name': spec.tag ?? 'latest' } },
+      ],
     }),
   );
-  return {
-    digest: top.digest,
-    mediaType: top.mediaType,
-    ...(indexBytes ? { indexDigest: top.digest, indexBytes } : { manifestDigest: top.digest }),
-    manifests,
-    blobs,
-  };
+  return image;
 }
 
 function splitRepoTag(repoAndTag: string): { repo: string; tag: string } {

@@ -1,8 +1,9 @@
-// Deterministic content and minimal tar archives for test image layers.
+// Deterministic content, sha256 digests and minimal tar archives for test
+// image layers and the benchmark's corpora.
 import { createCipheriv, createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 
-export function sha256Digest(bytes: Uint8Array): string {
+export function sha256Digest(bytes: Uint8Array | string): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
@@ -16,9 +17,19 @@ export function seededBytes(seed: string, size: number): Buffer {
   return createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(size));
 }
 
-const BLOCK = 512;
+/** The bytes of {@link seededBytes} in chunks of at most `chunk`, for content too large to hold. */
+export function* seededChunks(seed: string, size: number, chunk = 1 << 20): Generator<Buffer> {
+  const key = createHash('sha256').update(seed).digest();
+  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
+  const zeros = Buffer.alloc(Math.min(chunk, size));
+  for (let left = size; left > 0; left -= chunk) yield cipher.update(left >= chunk ? zeros : zeros.subarray(0, left));
+}
 
-function tarHeader(name: string, size: number): Buffer {
+export const TAR_BLOCK = 512;
+const BLOCK = TAR_BLOCK;
+
+/** A ustar header of a regular file, mode 0644, owner 0, mtime 0 (reproducible). */
+export function tarHeader(name: string, size: number): Buffer {
   const header = Buffer.alloc(BLOCK);
   const field = (offset: number, length: number, value: string) => {
     header.write(value, offset, length, 'ascii');

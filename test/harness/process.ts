@@ -37,8 +37,9 @@ function installCleanup(): Live {
   return state;
 }
 
-export async function makeTempDir(prefix: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
+/** A fresh directory under `parent` (default the OS temp dir), removed on worker exit if still there. */
+export async function makeTempDir(prefix: string, parent = tmpdir()): Promise<string> {
+  const dir = await mkdtemp(join(parent, prefix));
   live.dirs.add(dir);
   return dir;
 }

@@ -4,6 +4,9 @@ import { fetch, type Response } from 'undici';
 import { dispatcherFor } from './net.js';
 import type { TestRegistry } from './registry.js';
 
+/** What registryFetch needs of a registry: a real one (TestRegistry) or the in-process one (MemoryRegistry). */
+export type RegistryEndpoint = Pick<TestRegistry, 'url' | 'users' | 'caFile'>;
+
 export interface Credentials {
   user: string;
   password: string;
@@ -19,14 +22,14 @@ export interface RegistryFetchInit {
   redirect?: 'follow' | 'manual' | 'error';
 }
 
-export function defaultCredentials(reg: TestRegistry): Credentials | undefined {
+export function defaultCredentials(reg: RegistryEndpoint): Credentials | undefined {
   const user = 'alice' in reg.users ? 'alice' : Object.keys(reg.users)[0];
   const password = user === undefined ? undefined : reg.users[user];
   return user === undefined || password === undefined ? undefined : { user, password };
 }
 
 /** Fetches `path` (e.g. "/v2/team/app/blobs/sha256:...") from the registry, authenticating if challenged. */
-export async function registryFetch(reg: TestRegistry, path: string, init: RegistryFetchInit = {}): Promise<Response> {
+export async function registryFetch(reg: RegistryEndpoint, path: string, init: RegistryFetchInit = {}): Promise<Response> {
   const creds = init.creds === undefined ? defaultCredentials(reg) : init.creds;
   const dispatcher = dispatcherFor(reg.caFile);
   const send = (authorization?: string) =>

@@ -21,6 +21,10 @@ export interface RegistryOptions {
   users?: Record<string, string>;
   /** Token auth only; default {@link defaultAcl}. */
   acl?: Acl;
+  /** Where the registry's temp dir (config, storage) goes; default the OS temp dir. */
+  parentDir?: string;
+  /** The in-memory blob descriptor cache of the registry:2 image's default config (off by default). */
+  blobDescriptorCache?: boolean;
 }
 
 export interface TestRegistry {
@@ -34,6 +38,8 @@ export interface TestRegistry {
   /** A directory holding that CA as ca.crt, for tools that take a cert dir (skopeo). */
   certDir?: string;
   storageDir: string;
+  /** Process id of the registry. */
+  pid: number;
   users: Record<string, string>;
   tokenServer?: TestTokenServer;
   stop(): Promise<void>;
@@ -48,7 +54,7 @@ const READY_TIMEOUT_MS = 15_000;
 export async function startRegistry(opts: RegistryOptions = {}): Promise<TestRegistry> {
   const auth = opts.auth ?? 'none';
   const users = { ...(opts.users ?? DEFAULT_USERS) };
-  const dir = await makeTempDir('ferry-registry-');
+  const dir = await makeTempDir('ferry-registry-', opts.parentDir);
   let tokenServer: TestTokenServer | undefined;
   try {
     const storageDir = join(dir, 'storage');
@@ -87,7 +93,11 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     const makeConfig = (port: number) => ({
       version: 0.1,
       log: { level: 'warn', accesslog: { disabled: true } },
-      storage: { filesystem: { rootdirectory: storageDir }, delete: { enabled: true } },
+      storage: {
+        filesystem: { rootdirectory: storageDir },
+        ...(opts.blobDescriptorCache ? { cache: { blobdescriptor: 'inmemory' } } : {}),
+        delete: { enabled: true },
+      },
       http: {
         addr: `${LOOPBACK}:${port}`,
         // A fixed secret keeps the registry from warning about a random one.
@@ -106,6 +116,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
       caFile: tls?.caFile,
       certDir,
       storageDir,
+      pid: child.pid!,
       users,
       tokenServer,
       async stop() {

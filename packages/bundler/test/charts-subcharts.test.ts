@@ -1,14 +1,13 @@
 // Subcharts (directories, .tgz, requirements.yaml), conditions, tags and aliases,
 // the umbrella's values overriding its subcharts', --values/--set overrides, and
 // charts given as .tgz files or pulled from a registry (oci://).
-import { createHash } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createGzip } from 'node:zlib';
 import { CredentialStore, FerryError, OciClient } from '@ferry/oci-client';
+import { type MemoryRegistry, OCI_MANIFEST, sha256Digest, startMemoryRegistry } from '@ferry/test/harness';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HELM_CHART_CONFIG_MEDIA_TYPE, HELM_CHART_CONTENT_MEDIA_TYPE, loadChart } from '../src/charts/chart-load.js';
@@ -204,60 +203,28 @@ describe('--set syntax', () => {
 });
 
 describe('oci:// charts', () => {
-  let server: Server;
+  let reg: MemoryRegistry;
   let host: string;
   let archive: Buffer;
-  const requests: string[] = [];
 
   beforeAll(async () => {
     archive = await tgzOf(join(FIXTURES, 'cache-src'), 'cache');
-    const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+    reg = await startMemoryRegistry();
+    host = reg.host;
+    // What `helm push` stores: the chart config and the .tgz as blobs, an OCI manifest of them, tagged with the version.
     const config = Buffer.from(JSON.stringify({ name: 'cache', version: '0.1.0', apiVersion: 'v2' }));
     const manifest = Buffer.from(
       JSON.stringify({
         schemaVersion: 2,
-        mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        config: { mediaType: HELM_CHART_CONFIG_MEDIA_TYPE, digest: sha(config), size: config.length },
-        layers: [{ mediaType: HELM_CHART_CONTENT_MEDIA_TYPE, digest: sha(archive), size: archive.length }],
+        mediaType: OCI_MANIFEST,
+        config: { mediaType: HELM_CHART_CONFIG_MEDIA_TYPE, digest: reg.store.putBlob('charts/cache', config), size: config.length },
+        layers: [{ mediaType: HELM_CHART_CONTENT_MEDIA_TYPE, digest: reg.store.putBlob('charts/cache', archive), size: archive.length }],
       }),
     );
-    const blobs = new Map([
-      [sha(config), config],
-      [sha(archive), archive],
-    ]);
-    server = createServer((req, res) => {
-      const url = req.url ?? '';
-      requests.push(`${req.method} ${url}`);
-      if (url === '/v2/') return res.writeHead(200).end();
-      if (url.split('?')[0] === '/v2/charts/cache/tags/list') {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        return res.end(JSON.stringify({ name: 'charts/cache', tags: ['0.0.9', '0.1.0', 'latest', '0.1.0-rc.1'] }));
-      }
-      const m = /^\/v2\/charts\/cache\/manifests\/(.+)$/.exec(url);
-      if (m && (m[1] === '0.1.0' || m[1] === sha(manifest))) {
-        res.writeHead(200, {
-          'content-type': 'application/vnd.oci.image.manifest.v1+json',
-          'docker-content-digest': sha(manifest),
-          'content-length': manifest.length,
-        });
-        return res.end(req.method === 'HEAD' ? undefined : manifest);
-      }
-      const b = /^\/v2\/charts\/cache\/blobs\/(.+)$/.exec(url);
-      const blob = b ? blobs.get(b[1]!) : undefined;
-      if (blob) {
-        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': blob.length });
-        return res.end(blob);
-      }
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'unknown' }] }));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const addr = server.address();
-    host = `127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+    for (const tag of ['0.0.9', '0.1.0', 'latest', '0.1.0-rc.1']) reg.store.putManifest('charts/cache', tag, manifest, OCI_MANIFEST);
   });
 
-  afterAll(async () => {
-    await new Promise((resolve) => server.close(resolve));
-  });
+  afterAll(() => reg?.stop());
 
   function client(): OciClient {
     const empty = join(work, 'docker-config');
@@ -277,7 +244,7 @@ describe('oci:// charts', () => {
       expect(r.charts[0]).toMatchObject({ path: 'cache', version: '0.1.0', origin: `oci://${host}/charts/cache:0.1.0` });
       const chart = await loadChart(`oci://${host}/charts/cache:0.1.0`, { client: c });
       expect(chart.archive?.equals(archive)).toBe(true);
-      expect(chart.oci?.layerDigest).toBe(`sha256:${createHash('sha256').update(archive).digest('hex')}`);
+      expect(chart.oci?.layerDigest).toBe(sha256Digest(archive));
     } finally {
       await c.close();
     }
@@ -288,7 +255,7 @@ describe('oci:// charts', () => {
     try {
       const chart = await loadChart(`oci://${host}/charts/cache`, { client: c });
       expect(chart.origin).toBe(`oci://${host}/charts/cache:0.1.0`);
-      expect(requests.some((r) => r.startsWith('GET /v2/charts/cache/tags/list'))).toBe(true);
+      expect(reg.count({ method: 'GET', kind: 'tags', repository: 'charts/cache' })).toBe(1);
     } finally {
       await c.close();
     }

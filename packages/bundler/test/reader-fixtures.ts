@@ -3,17 +3,16 @@
  * hand (random layers, configs, manifests, indexes), and tar files built block
  * by block so that every header field can be chosen, including broken ones.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST, sha256Digest } from '@ferry/test/harness';
 import { type FerryJson, serializeFerryJson } from '../src/format/ferry-json.js';
 import { END_OF_ARCHIVE, encodeHeader, padding } from '../src/format/tar.js';
 
-export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
-export const OCI_LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
+export { OCI_CONFIG, OCI_INDEX, OCI_MANIFEST };
+export const OCI_LAYER = OCI_LAYER_GZIP;
 
 export interface Desc {
   mediaType: string;
@@ -23,9 +22,7 @@ export interface Desc {
   annotations?: Record<string, string>;
 }
 
-export function sha256(b: Uint8Array): string {
-  return `sha256:${createHash('sha256').update(b).digest('hex')}`;
-}
+export const sha256 = sha256Digest;
 
 export function hexOf(digest: string): string {
   return digest.slice('sha256:'.length);
