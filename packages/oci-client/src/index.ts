@@ -40,6 +40,7 @@ export {
   indexSchema,
   isIndexMediaType,
   isManifestMediaType,
+  MANIFEST_ACCEPT,
   MAX_MANIFEST_BYTES,
   MediaType,
   type ParsedManifest,
