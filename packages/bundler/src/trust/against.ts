@@ -1,12 +1,12 @@
 /**
  * `verify --against REGISTRY[/PREFIX]`: does the registry now hold exactly what
- * the bundle held? Every image at its mapped target with the same digest, and
- * every platform child of an index present. The check users run before
- * `helm install` on the isolated side.
+ * the bundle held? Every image at its mapped target with the same digest, every
+ * manifest below it, and every blob (HEAD, concurrently, once per repository and
+ * blob): a registry that lost a blob after the load (garbage collection, a
+ * partial restore) fails here, naming the image and the blob. The check users
+ * run before `helm install` on the isolated side.
  */
-
-import { FerryError, formatReference, type OciClient } from '@ferry/oci-client';
-import pLimit from 'p-limit';
+import { createPool, DEFAULT_JOBS, FerryError, formatReference, isManifestRole, type OciClient, walkGraph } from '@ferry/oci-client';
 import type { TargetMapper } from '../load/mapping.js';
 import type { BundleReader } from '../places/bundle-reader.js';
 
@@ -24,6 +24,8 @@ export interface AgainstRow {
   status: AgainstStatus;
   /** Child manifests (platforms) the registry lacks. */
   missingChildren: string[];
+  /** Configs and layers the registry lacks in the target repository. */
+  missingBlobs: string[];
 }
 
 export interface AgainstReport {
@@ -32,7 +34,7 @@ export interface AgainstReport {
   ok: boolean;
 }
 
-export async function verifyAgainst(bundle: BundleReader, client: OciClient, mapper: TargetMapper, concurrency = 8): Promise<AgainstReport> {
+export async function verifyAgainst(bundle: BundleReader, client: OciClient, mapper: TargetMapper, jobs = DEFAULT_JOBS): Promise<AgainstReport> {
   const images = bundle.images().filter((e) => e.named);
   const charts = bundle.charts().filter((c) => c.named);
   const mapped = mapper.mapBundle(
@@ -45,40 +47,77 @@ export async function verifyAgainst(bundle: BundleReader, client: OciClient, map
     ...mapped.images.map((m) => ({ ...m, kind: undefined })),
     ...mapped.charts.map((target, i) => ({ source: `chart ${charts[i]!.name}:${charts[i]!.tag}`, target, kind: 'chart' as const })),
   ];
-  const limit = pLimit(concurrency);
+  // Every request takes a slot of one pool; each is asked once per repository.
+  const pool = createPool(jobs);
+  const asked = new Map<string, Promise<boolean>>();
+  const once = (key: string, ask: () => Promise<boolean>): Promise<boolean> => {
+    let answer = asked.get(key);
+    if (!answer) asked.set(key, (answer = pool(ask)));
+    return answer;
+  };
   const rows = await Promise.all(
-    mappings.map((m, i) =>
-      limit(async (): Promise<AgainstRow> => {
-        const expected = entries[i]!.descriptor.digest;
-        const registry = client.registry(m.target.registry);
-        const row: AgainstRow = { source: m.source, target: formatReference(m.target), expected, actual: null, status: 'missing', missingChildren: [] };
-        if (m.kind) row.kind = m.kind;
-        try {
-          // By tag, or by the bundled digest (a filtered index of a digest-pinned image has a new one).
-          row.actual = (await registry.resolve(m.target.repository, m.target.tag ?? expected)).digest;
-        } catch (e) {
-          if (e instanceof FerryError && e.kind === 'not-found') return row;
-          throw e;
-        }
-        if (row.actual !== expected) {
-          row.status = 'different';
-          return row;
-        }
-        const root = await bundle.getManifest(entries[i]!.descriptor);
-        if (root.kind === 'index') {
-          for (const child of root.manifest.manifests) {
-            try {
-              await registry.resolve(m.target.repository, child.digest);
-            } catch (e) {
-              if (e instanceof FerryError && e.kind === 'not-found') row.missingChildren.push(child.digest);
-              else throw e;
-            }
-          }
-        }
-        row.status = row.missingChildren.length ? 'incomplete' : 'ok';
+    mappings.map(async (m, i): Promise<AgainstRow> => {
+      const expected = entries[i]!.descriptor.digest;
+      const registry = client.registry(m.target.registry);
+      const repository = m.target.repository;
+      const row: AgainstRow = {
+        source: m.source,
+        target: formatReference(m.target),
+        expected,
+        actual: null,
+        status: 'missing',
+        missingChildren: [],
+        missingBlobs: [],
+      };
+      if (m.kind) row.kind = m.kind;
+      try {
+        // By tag, or by the bundled digest (a filtered index of a digest-pinned image has a new one).
+        row.actual = (await pool(() => registry.resolve(repository, m.target.tag ?? expected))).digest;
+      } catch (e) {
+        if (e instanceof FerryError && e.kind === 'not-found') return row;
+        throw e;
+      }
+      if (row.actual !== expected) {
+        row.status = 'different';
         return row;
-      }),
-    ),
+      }
+      const manifestThere = (digest: string) =>
+        once(`${m.target.registry}/${repository}@${digest}`, () =>
+          registry.resolve(repository, digest).then(
+            () => true,
+            (e: unknown) => {
+              if (e instanceof FerryError && e.kind === 'not-found') return false;
+              throw e;
+            },
+          ),
+        );
+      const blobThere = (digest: string) => once(`${m.target.registry}/${repository}:${digest}`, () => registry.blobExists(repository, digest));
+      // The bundle's graph says what must be there; the registry is asked about every node.
+      const checks: Array<Promise<void>> = [];
+      await walkGraph(
+        { descriptor: entries[i]!.descriptor },
+        {
+          read: (d) => bundle.getManifest(d),
+          onNode: (node) => {
+            const { digest } = node.descriptor;
+            if (node.role === 'root') return;
+            const manifest = isManifestRole(node.role);
+            const check = (manifest ? manifestThere(digest) : blobThere(digest)).then((there) => {
+              if (!there) (manifest ? row.missingChildren : row.missingBlobs).push(digest);
+            });
+            check.catch(() => undefined); // raised below, once the walk is done
+            checks.push(check);
+            // A manifest the bundle does not carry (a delta's) cannot be walked further.
+            return !manifest || bundle.hasBlob(digest);
+          },
+        },
+      );
+      await Promise.all(checks);
+      row.missingChildren.sort();
+      row.missingBlobs.sort();
+      row.status = row.missingChildren.length || row.missingBlobs.length ? 'incomplete' : 'ok';
+      return row;
+    }),
   );
   return { bundle: bundle.name, rows, ok: rows.every((r) => r.status === 'ok') };
 }

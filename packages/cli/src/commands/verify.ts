@@ -1,5 +1,15 @@
 /** `ferry verify BUNDLE [--key PUB]`: structure, every blob re-hashed, signature. */
-import { type AgainstReport, checkSignature, loadPublicKey, openBundle, TargetMapper, type VerifyReport, verifyAgainst, verifyBundle } from '@ferry/bundler';
+import {
+  type AgainstReport,
+  type AgainstRow,
+  checkSignature,
+  loadPublicKey,
+  openBundle,
+  TargetMapper,
+  type VerifyReport,
+  verifyAgainst,
+  verifyBundle,
+} from '@ferry/bundler';
 import { FerryError } from '@ferry/oci-client';
 import type { Context } from '../context.js';
 import { formatBytes, shortDigest } from '../format.js';
@@ -75,7 +85,7 @@ async function againstCommand(
           ? 'not in the registry'
           : r.status === 'different'
             ? `holds ${shortDigest(r.actual!)}, bundle has ${shortDigest(r.expected)}`
-            : `lacks ${r.missingChildren.length} platform manifest(s): ${r.missingChildren.map(shortDigest).join(', ')}`;
+            : `lacks ${lacking(r)}`;
     return `${r.status.padEnd(10)}  ${r.target}  ${what}`;
   });
   const bad = report.rows.filter((r) => r.status !== 'ok');
@@ -85,6 +95,15 @@ async function againstCommand(
   );
   ctx.result(lines.join('\n'), report);
   if (bad.length) {
-    throw new FerryError('integrity', `${opts.against} does not hold what ${bundlePath} holds: ${bad.map((r) => `${r.target} ${r.status}`).join(', ')}`);
+    const why = (r: AgainstRow): string => (r.status === 'incomplete' ? `${r.target} lacks ${lacking(r, (d) => d)}` : `${r.target} ${r.status}`);
+    throw new FerryError('integrity', `${opts.against} does not hold what ${bundlePath} holds: ${bad.map(why).join(', ')}`);
   }
+}
+
+/** What an incomplete image lacks: "1 platform manifest: …; 2 blobs: …, …". */
+function lacking(r: AgainstRow, digest: (d: string) => string = shortDigest): string {
+  const parts: string[] = [];
+  if (r.missingChildren.length) parts.push(`${r.missingChildren.length} platform manifest(s): ${r.missingChildren.map(digest).join(', ')}`);
+  if (r.missingBlobs.length) parts.push(`${r.missingBlobs.length} blob(s): ${r.missingBlobs.map(digest).join(', ')}`);
+  return parts.join('; ');
 }
