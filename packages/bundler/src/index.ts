@@ -1,6 +1,5 @@
 export * from './bundle-writer.js';
 export * from './format/ferry-json.js';
-export * from './format/tar.js';
 export * from './inputs.js';
 export * from './inspect.js';
 export * from './layout.js';

@@ -7,9 +7,8 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createGzip } from 'node:zlib';
-import { CredentialStore, FerryError, OciClient } from '@ferry/oci-client';
-import tar from 'tar-stream';
+import { gzipSync } from 'node:zlib';
+import { CredentialStore, encodeTarHeader, FerryError, OciClient, TAR_END_OF_ARCHIVE, tarPadding } from '@ferry/oci-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HELM_CHART_CONFIG_MEDIA_TYPE, HELM_CHART_CONTENT_MEDIA_TYPE, loadChart } from '../src/charts/chart-load.js';
 import { type DiscoveryResult, discoverImages } from '../src/charts/discover.js';
@@ -32,15 +31,15 @@ async function filesOf(dir: string): Promise<string[]> {
 
 /** A chart archive as `helm package` writes it: every file under `<top>/`, gzip-compressed. */
 async function tgzOf(dir: string, top: string, extra: Array<{ name: string; data: string }> = []): Promise<Buffer> {
-  const pack = tar.pack();
-  for (const f of await filesOf(dir)) {
-    pack.entry({ name: `${top}/${relative(dir, f).split('\\').join('/')}`, mode: 0o644 }, await readFile(f));
-  }
-  for (const e of extra) pack.entry({ name: e.name, mode: 0o644 }, e.data);
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const c of pack.pipe(createGzip())) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
+  const entries: Array<{ name: string; data: Buffer }> = [];
+  for (const f of await filesOf(dir)) entries.push({ name: `${top}/${relative(dir, f).split('\\').join('/')}`, data: await readFile(f) });
+  for (const e of extra) entries.push({ name: e.name, data: Buffer.from(e.data) });
+  const parts = entries.flatMap((e) => [
+    encodeTarHeader({ name: e.name, size: e.data.length, type: 'file', mtime: 0 }),
+    e.data,
+    Buffer.alloc(tarPadding(e.data.length)),
+  ]);
+  return gzipSync(Buffer.concat([...parts, TAR_END_OF_ARCHIVE]));
 }
 
 function byUsage(r: DiscoveryResult): { used: string[]; optional: string[] } {

@@ -10,4 +10,18 @@ export * from './manifest.js';
 export * from './platform.js';
 export * from './reference.js';
 export * from './registry.js';
+export {
+  encodeTarHeader,
+  readTarEntries,
+  safeTarName,
+  TAR_BLOCK_SIZE,
+  TAR_END_OF_ARCHIVE,
+  type TarEntry,
+  type TarFile,
+  TarFormatError,
+  type TarHeader,
+  type TarWalkOptions,
+  tarEntriesOf,
+  tarPadding,
+} from './tar.js';
 export * from './transport.js';

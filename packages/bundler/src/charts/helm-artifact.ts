@@ -15,11 +15,14 @@ import { gzipSync } from 'node:zlib';
 import {
   type Descriptor,
   digestOf,
+  encodeTarHeader,
   FerryError,
   type ImageSource,
   MediaType,
   type ParsedManifest,
   parseManifest,
+  TAR_END_OF_ARCHIVE,
+  tarPadding,
   usageError,
   verifyBytes,
 } from '@ferry/oci-client';
@@ -389,55 +392,6 @@ export async function chartDirectoryFiles(root: string): Promise<Map<string, Buf
 // ---------------------------------------------------------------------------
 // The archive
 
-const BLOCK = 512;
-
-function octal(b: Buffer, offset: number, width: number, value: number): void {
-  b.write(`${value.toString(8).padStart(width - 1, '0')}\0`, offset, width, 'latin1');
-}
-
-function ustar(name: string, prefix: string, size: number, typeflag: string, mtime: number): Buffer {
-  const b = Buffer.alloc(BLOCK);
-  b.write(name, 0, 100, 'utf8');
-  octal(b, 100, 8, 0o644);
-  octal(b, 108, 8, 0);
-  octal(b, 116, 8, 0);
-  octal(b, 124, 12, size);
-  octal(b, 136, 12, mtime);
-  b.fill(0x20, 148, 156);
-  b.write(typeflag, 156, 1, 'latin1');
-  b.write('ustar\x0000', 257, 8, 'latin1');
-  octal(b, 329, 8, 0);
-  octal(b, 337, 8, 0);
-  b.write(prefix, 345, 155, 'utf8');
-  let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += b[i]!;
-  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
-  return b;
-}
-
-function pad(n: number): Buffer {
-  return Buffer.alloc((BLOCK - (n % BLOCK)) % BLOCK);
-}
-
-/** Header block(s) for a file: plain ustar, a ustar prefix split, or a pax `path` record for long names. */
-function fileHeader(path: string, size: number, mtime: number): Buffer[] {
-  if (Buffer.byteLength(path) <= 100) return [ustar(path, '', size, '0', mtime)];
-  for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) {
-    const prefix = path.slice(0, i);
-    const name = path.slice(i + 1);
-    if (Buffer.byteLength(prefix) <= 155 && Buffer.byteLength(name) <= 100 && name !== '') return [ustar(name, prefix, size, '0', mtime)];
-  }
-  const rest = ` path=${path}\n`;
-  let len = Buffer.byteLength(rest) + 1;
-  while (String(len).length + Buffer.byteLength(rest) !== len) len = String(len).length + Buffer.byteLength(rest);
-  const record = Buffer.from(`${len}${rest}`);
-  const short = Buffer.from(path)
-    .subarray(0, 100)
-    .toString('utf8')
-    .replace(/\uFFFD+$/, '');
-  return [ustar(`PaxHeaders/${short.slice(-89)}`, '', record.length, 'x', mtime), record, pad(record.length), ustar(short, '', size, '0', mtime)];
-}
-
 /**
  * A deterministic chart archive: every file under `<name>/`, sorted by path,
  * mode 0644, uid/gid 0, no user names, mtime fixed; gzip without a file name or
@@ -448,9 +402,13 @@ export function chartArchive(name: string, files: Map<string, Buffer>, mtime: nu
   const paths = [...files.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   for (const p of paths) {
     const data = files.get(p)!;
-    parts.push(...fileHeader(`${name}/${p}`, data.length, Math.floor(mtime)), data, pad(data.length));
+    parts.push(
+      encodeTarHeader({ name: `${name}/${p}`, size: data.length, type: 'file', mtime: Math.floor(mtime) }),
+      data,
+      Buffer.alloc(tarPadding(data.length)),
+    );
   }
-  parts.push(Buffer.alloc(2 * BLOCK));
+  parts.push(TAR_END_OF_ARCHIVE);
   const gz = gzipSync(Buffer.concat(parts), { level: 6 });
   gz[4] = gz[5] = gz[6] = gz[7] = 0; // MTIME
   gz[8] = 0; // XFL for the default level
