@@ -12,6 +12,7 @@ import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
+import { isMap, yamlFile } from '@ferry/helm';
 import {
   type Descriptor,
   digestOf,
@@ -26,8 +27,6 @@ import {
   usageError,
   verifyBytes,
 } from '@ferry/oci-client';
-import { yamlFile } from './chart-load.js';
-import { isMap } from './template-exec.js';
 
 /** Helm's limit on a chart, uncompressed. */
 const MAX_CHART_BYTES = 100 * 1024 * 1024;

@@ -17,8 +17,8 @@
  */
 import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
+import { type Chart, chartFromArchive, loadChart } from '@ferry/helm';
 import { FerryError, type ImageSource, MediaType, type OciClient, parseReference, RegistryPlace, usageError } from '@ferry/oci-client';
-import { type Chart, chartFromArchive, loadChart } from './chart-load.js';
 import { discoverImages, type ImageUsage } from './discover.js';
 import { chartArchive, chartDirectoryFiles, chartYamlOf, helmArtifact, helmChartConfig, MemoryPlace, rfc3339 } from './helm-artifact.js';
 

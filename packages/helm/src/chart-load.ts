@@ -9,8 +9,8 @@ import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { FerryError, type OciClient, parseReference, TarFormatError, tarEntriesOf, usageError } from '@ferry/oci-client';
-import { isMap } from './template-exec.js';
-import { parseYamlValue } from './template-funcs.js';
+import { parseYamlValue } from './encoding.js';
+import { isMap } from './template/exec.js';
 import type { Values } from './values.js';
 
 export const HELM_CHART_CONTENT_MEDIA_TYPE = 'application/vnd.cncf.helm.chart.content.v1.tar+gzip';
