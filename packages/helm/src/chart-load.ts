@@ -1,14 +1,17 @@
 /**
  * Loads a Helm chart into memory: from a directory, a `.tgz` archive, or an OCI
  * registry (`oci://REGISTRY/REPO[:VERSION]`, the layer `helm push` writes).
- * Subcharts come from `charts/` (directories and `.tgz` files), recursively.
+ * A directory is read by the one chart-directory walk (chart-dir.ts: `.helmignore`
+ * as helm reads it). Subcharts come from `charts/` (directories and `.tgz`
+ * files), recursively.
  * Nothing is extracted to disk; archives are read by the tar safety rule of
  * @ferry/oci-client (no `..`, no absolute paths, no links).
  */
-import { readdir, readFile, realpath, stat } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { posix } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { FerryError, type OciClient, parseReference, TarFormatError, tarEntriesOf, usageError } from '@ferry/oci-client';
+import { chartDirectoryFiles, MAX_CHART_BYTES } from './chart-dir.js';
 import { parseYamlValue } from './encoding.js';
 import { isMap } from './template/exec.js';
 import type { Values } from './values.js';
@@ -18,8 +21,7 @@ export const HELM_CHART_CONFIG_MEDIA_TYPE = 'application/vnd.cncf.helm.config.v1
 /** Older charts pushed before the media type settled. */
 const LEGACY_CHART_MEDIA_TYPES = ['application/tar+gzip'];
 
-/** Helm's limits: a chart may not decompress to more than this, nor one file. */
-const MAX_CHART_BYTES = 100 * 1024 * 1024;
+/** Helm's limit on one file of a chart archive (MAX_CHART_BYTES on the whole). */
 const MAX_FILE_BYTES = 20 * 1024 * 1024;
 
 export interface ChartDependency {
@@ -207,41 +209,6 @@ function archiveFiles(raw: Buffer, origin: string): Map<string, Buffer> {
   return files;
 }
 
-async function readDirFiles(root: string): Promise<Map<string, Buffer>> {
-  const files = new Map<string, Buffer>();
-  let total = 0;
-  const visited = new Set<string>();
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    // symlinked directories are followed (as Helm does), but never in a loop
-    const real = await realpath(dir);
-    if (visited.has(real)) return;
-    visited.add(real);
-    const entries = await readdir(dir, { withFileTypes: true });
-    entries.sort((a, b) => (a.name < b.name ? -1 : 1));
-    for (const e of entries) {
-      if (e.name === '.git') continue;
-      const full = join(dir, e.name);
-      const r = rel === '' ? e.name : `${rel}/${e.name}`;
-      let isDir = e.isDirectory();
-      let isFile = e.isFile();
-      if (e.isSymbolicLink()) {
-        const s = await stat(full).catch(() => undefined);
-        isDir = s?.isDirectory() ?? false;
-        isFile = s?.isFile() ?? false;
-      }
-      if (isDir) await walk(full, r);
-      else if (isFile) {
-        const data = await readFile(full);
-        total += data.length;
-        if (total > MAX_CHART_BYTES) throw usageError(`${root}: the chart is larger than ${MAX_CHART_BYTES / 1024 / 1024} MiB`);
-        files.set(r, data);
-      }
-    }
-  };
-  await walk(root, '');
-  return files;
-}
-
 const SEMVERISH = /^v?(\d+)\.(\d+)\.(\d+)(?:[-_+].*)?$/;
 
 function semverKey(tag: string): [number, number, number, number] | undefined {
@@ -309,7 +276,7 @@ export async function loadChart(spec: string, opts: LoadChartOptions = {}): Prom
     throw usageError(`chart ${spec} not found: give a chart directory, a .tgz file or oci://REGISTRY/REPOSITORY[:VERSION]`);
   }
   if (s.isDirectory()) {
-    const files = await readDirFiles(spec);
+    const files = await chartDirectoryFiles(spec);
     if (!files.has('Chart.yaml')) throw usageError(`${spec} is not a Helm chart directory: it has no Chart.yaml`);
     return chartFromFiles(files, posix.normalize(spec.replaceAll('\\', '/')));
   }

@@ -4,6 +4,8 @@
  * values as Helm computes them, chart loading (directories, .tgz, oci://,
  * subcharts, requirements.yaml) and rendering. Knows nothing of bundles.
  */
+
+export { chartDirectoryFiles, MAX_CHART_BYTES } from './chart-dir.js';
 export {
   type Chart,
   type ChartDependency,
@@ -21,6 +23,7 @@ export { deepCopy } from './funcs/convert.js';
 export { helmFuncs } from './funcs/func-map.js';
 export type { HelmFuncOptions } from './funcs/helm.js';
 export { compareSemver, parseSemver, type SemVer, semverSatisfies } from './funcs/semver.js';
+export { type HelmignoreRule, helmIgnores, parseHelmignore } from './helmignore.js';
 export {
   allInstances,
   type ChartInstance,

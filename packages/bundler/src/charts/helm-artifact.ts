@@ -3,13 +3,12 @@
  * an OCI image manifest whose config (`application/vnd.cncf.helm.config.v1+json`)
  * is the chart's metadata as helm's `chart.Metadata` marshals to JSON, and whose one
  * layer (`application/vnd.cncf.helm.chart.content.v1.tar+gzip`) is the chart
- * archive. A chart directory is first packaged into a deterministic archive
- * (`.helmignore` honoured as `helm package` does; entries sorted under
- * `<name>/`, fixed mtime, uid/gid 0, no user names, a gzip header without time
- * or OS variance), so packing the same chart twice gives the same digests.
+ * archive. A chart directory (its files as @ferry/helm's chartDirectoryFiles
+ * reads them, `.helmignore` honoured as `helm package` does) is first packaged
+ * into a deterministic archive (entries sorted under `<name>/`, fixed mtime,
+ * uid/gid 0, no user names, a gzip header without time or OS variance), so
+ * packing the same chart twice gives the same digests.
  */
-import { readdir, readFile, realpath, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { isMap, yamlFile } from '@ferry/helm';
@@ -27,9 +26,6 @@ import {
   usageError,
   verifyBytes,
 } from '@ferry/oci-client';
-
-/** Helm's limit on a chart, uncompressed. */
-const MAX_CHART_BYTES = 100 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------
 // The config: chart.Metadata as Go's encoding/json writes it
@@ -258,134 +254,6 @@ export class MemoryPlace implements ImageSource {
     onBytes?.(bytes.length);
     return Readable.from([bytes]);
   }
-}
-
-// ---------------------------------------------------------------------------
-// .helmignore (helm's pkg/ignore, with its rule semantics kept as they are)
-
-interface IgnoreRule {
-  negate: boolean;
-  mustDir: boolean;
-  match: (path: string) => boolean;
-}
-
-/** Go's path/filepath.Match pattern as a RegExp matching the whole name (`*` and `?` stop at `/`). */
-function globRegExp(pattern: string): RegExp | undefined {
-  let re = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '*') re += '[^/]*';
-    else if (c === '?') re += '[^/]';
-    else if (c === '\\') {
-      i++;
-      if (i >= pattern.length) return undefined;
-      re += escapeRe(pattern[i]!);
-    } else if (c === '[') {
-      const end = pattern.indexOf(']', i + 2);
-      if (end < 0) return undefined;
-      let body = pattern.slice(i + 1, end);
-      const negated = body.startsWith('^');
-      if (negated) body = body.slice(1);
-      re += `[${negated ? '^' : ''}${body.replace(/\\(.)/g, (_, x: string) => escapeRe(x)).replace(/\]/g, '\\]')}]`;
-      i = end;
-    } else re += escapeRe(c);
-  }
-  try {
-    return new RegExp(`^${re}$`, 'u');
-  } catch {
-    return undefined;
-  }
-}
-
-function escapeRe(c: string): string {
-  return c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-}
-
-/** Parses a .helmignore; `templates/.?*` (dot files in templates/) is always added, as helm does. */
-export function parseHelmignore(text: string, origin: string): IgnoreRule[] {
-  const rules: IgnoreRule[] = [];
-  const lines = [...text.split(/\r?\n/), 'templates/.?*'];
-  lines.forEach((raw, n) => {
-    let rule = raw.trim();
-    if (rule === '' || rule.startsWith('#')) return;
-    if (rule.includes('**')) throw usageError(`${origin}/.helmignore:${n + 1}: double-star (**) syntax is not supported (helm refuses it too)`);
-    let negate = false;
-    if (rule.startsWith('!')) {
-      negate = true;
-      rule = rule.slice(1);
-    }
-    let mustDir = false;
-    if (rule.endsWith('/')) {
-      mustDir = true;
-      rule = rule.slice(0, -1);
-    }
-    const anchored = rule.startsWith('/');
-    if (anchored) rule = rule.slice(1);
-    const re = globRegExp(rule);
-    if (!re) throw usageError(`${origin}/.helmignore:${n + 1}: "${raw.trim()}" is not a valid pattern`);
-    const structural = anchored || rule.includes('/');
-    rules.push({ negate, mustDir, match: (p) => re.test(structural ? p : p.slice(p.lastIndexOf('/') + 1)) });
-  });
-  return rules;
-}
-
-/** helm's Rules.Ignore, including its handling of negated rules (a non-match of `!x` ignores). */
-export function helmIgnores(rules: IgnoreRule[], path: string, isDir: boolean): boolean {
-  if (path === '' || path === '.' || path === './') return false;
-  for (const r of rules) {
-    if (r.negate) {
-      if (r.mustDir && !isDir) return true;
-      if (!r.match(path)) return true;
-      continue;
-    }
-    if (r.mustDir && !isDir) continue;
-    if (r.match(path)) return true;
-  }
-  return false;
-}
-
-/** The files `helm package` would put in the archive: posix paths relative to the chart root. */
-export async function chartDirectoryFiles(root: string): Promise<Map<string, Buffer>> {
-  let ignoreText = '';
-  try {
-    ignoreText = await readFile(join(root, '.helmignore'), 'utf8');
-  } catch {
-    // no .helmignore: only the default rule
-  }
-  const rules = parseHelmignore(ignoreText, root);
-  const files = new Map<string, Buffer>();
-  let total = 0;
-  const visited = new Set<string>();
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    const real = await realpath(dir);
-    if (visited.has(real)) return; // a symlink loop: helm follows links, never in a circle
-    visited.add(real);
-    const entries = await readdir(dir, { withFileTypes: true });
-    for (const e of entries) {
-      const full = join(dir, e.name);
-      const path = rel === '' ? e.name : `${rel}/${e.name}`;
-      let isDir = e.isDirectory();
-      let isFile = e.isFile();
-      if (e.isSymbolicLink()) {
-        const s = await stat(full).catch(() => undefined);
-        if (!s) throw usageError(`${root}: ${path} is a broken symbolic link; helm cannot package it either`);
-        isDir = s.isDirectory();
-        isFile = s.isFile();
-      }
-      if (helmIgnores(rules, path, isDir)) continue;
-      if (isDir) await walk(full, path);
-      else if (isFile) {
-        const data = await readFile(full);
-        total += data.length;
-        if (total > MAX_CHART_BYTES) throw usageError(`${root}: the chart is larger than ${MAX_CHART_BYTES / 1024 / 1024} MiB`);
-        files.set(path, data);
-      } else {
-        throw usageError(`${root}: ${path} is not a regular file (a device, socket or pipe); remove it or list it in .helmignore`);
-      }
-    }
-  };
-  await walk(root, '');
-  return files;
 }
 
 // ---------------------------------------------------------------------------

@@ -19,14 +19,11 @@ export {
 } from './discover.js';
 export {
   chartArchive,
-  chartDirectoryFiles,
   goJson,
   type HelmArtifact,
   helmArtifact,
   helmChartConfig,
-  helmIgnores,
   MemoryPlace,
-  parseHelmignore,
 } from './helm-artifact.js';
 export { imagesInManifests, type ManifestImage, type ManifestImageField } from './manifests.js';
 export {

@@ -17,10 +17,10 @@
  */
 import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
-import { type Chart, chartFromArchive, loadChart } from '@ferry/helm';
+import { type Chart, chartDirectoryFiles, chartFromArchive, loadChart } from '@ferry/helm';
 import { FerryError, type ImageSource, MediaType, type OciClient, parseReference, RegistryPlace, usageError } from '@ferry/oci-client';
 import { discoverImages, type ImageUsage } from './discover.js';
-import { chartArchive, chartDirectoryFiles, chartYamlOf, helmArtifact, helmChartConfig, MemoryPlace, rfc3339 } from './helm-artifact.js';
+import { chartArchive, chartYamlOf, helmArtifact, helmChartConfig, MemoryPlace, rfc3339 } from './helm-artifact.js';
 
 /** Marks a chart's entry in index.json (descriptor `artifactType`). */
 export const CHART_ARTIFACT_TYPE = MediaType.HELM_CONFIG;
