@@ -10,8 +10,8 @@ import { appendFile, type FileHandle, open, readFile, rename, rm, stat } from 'n
 import type { Readable } from 'node:stream';
 import { type BlobOutcome, type Descriptor, FerryError, type ImageSink, type ParsedManifest, parseDigest, TAR_END_OF_ARCHIVE } from '@ferry/oci-client';
 import pLimit from 'p-limit';
-import type { BundleLayout, LayoutEntry } from './layout.js';
-import { type PositionalFile, partName, SplitFile } from './volumes.js';
+import { type PositionalFile, partName, SplitFile } from './split-files.js';
+import type { BundleLayout, LayoutEntry } from './tar-plan.js';
 
 /** The files a bundle is written as: one, or parts of at most `partSize` bytes. */
 function outputFiles(out: string, total: number, partSize: number | undefined): Array<{ partial: string; final: string; size: number }> {

@@ -25,8 +25,8 @@ import pLimit from 'p-limit';
 import { BundleWriter } from './bundle-writer.js';
 import type { ChartRequest, PreparedChart } from './charts/pack-charts.js';
 import { type BundleChart, type BundleImage, type FerryJson, FORMAT_VERSION, serializeFerryJson } from './format/ferry-json.js';
-import { type MetaFile, type PlannedBlob, planLayout } from './layout.js';
 import type { BundleReader } from './reader/bundle-reader.js';
+import { type MetaFile, type PlannedBlob, planLayout } from './tar-plan.js';
 import { fingerprint, signBundleId } from './trust/keys.js';
 
 export const TOOL = 'ferry 0.1.0';

@@ -25,7 +25,7 @@ import {
   verifyBytes,
 } from '@ferry/oci-client';
 import { type FerryJson, FORMAT_VERSION, parseFerryJson } from '../format/ferry-json.js';
-import { findParts, type PositionalFile, SplitFile } from '../volumes.js';
+import { findParts, type PositionalFile, SplitFile } from '../split-files.js';
 import { classifyName, indexTar, type TarEntry } from './tar-index.js';
 
 export type BundleKind = 'ferry' | 'oci-archive' | 'oci-dir';

@@ -11,7 +11,7 @@
  * unsafe to extract is refused all the same: other tools may extract it.
  */
 import { readTarEntries, TarFormatError, usageError } from '@ferry/oci-client';
-import type { PositionalFile } from '../volumes.js';
+import type { PositionalFile } from '../split-files.js';
 
 export interface TarEntry {
   /** The normalized name, e.g. `blobs/sha256/<hex>`. */

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeTarHeader, TAR_END_OF_ARCHIVE } from '@ferry/oci-client';
 import { afterAll, describe, expect, it } from 'vitest';
-import { planLayout } from '../src/layout.js';
 import { indexTar } from '../src/reader/tar-index.js';
+import { planLayout } from '../src/tar-plan.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ferry-layout-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -24,7 +24,7 @@ function writeSparse(path: string, layout: ReturnType<typeof planLayout>): void 
   closeSync(fd);
 }
 
-describe('planned tar layout', () => {
+describe('the tar plan', () => {
   it('puts entries in the documented order with 512-byte alignment', () => {
     const layout = planLayout(
       [
