@@ -293,7 +293,8 @@ function* walk(fileSize: number, opts: TarWalkOptions): Generator<Step, void, Bu
  * damaged, or holds an entry the safety rule refuses.
  */
 export async function* readTarEntries(file: string | TarFile, opts: TarWalkOptions = {}): AsyncGenerator<TarEntry> {
-  const fh = typeof file === 'string' ? await open(file, 'r') : file;
+  const owned = typeof file === 'string' ? await open(file, 'r') : undefined;
+  const fh: TarFile = owned ?? (file as TarFile);
   try {
     const steps = walk((await fh.stat()).size, opts);
     for (let step = steps.next(); !step.done; ) {
@@ -313,7 +314,7 @@ export async function* readTarEntries(file: string | TarFile, opts: TarWalkOptio
       step = steps.next(buf.subarray(0, got));
     }
   } finally {
-    if (typeof file === 'string') await (fh as Awaited<ReturnType<typeof open>>).close();
+    await owned?.close();
   }
 }
 
