@@ -9,4 +9,4 @@ const pm = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
 
 run('npx', ['--yes', pm, 'install', `--frozen-lockfile=${process.env.CI ? 'true' : 'false'}`, '--reporter=silent']);
-run(process.execPath, ['node_modules/typescript/bin/tsc', '-b', 'packages/oci-client', 'packages/bundler', 'packages/cli']);
+run(process.execPath, ['node_modules/typescript/bin/tsc', '-b', 'packages/oci-client', 'packages/helm', 'packages/bundler', 'packages/cli']);

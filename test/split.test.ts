@@ -1,4 +1,4 @@
-// Split volumes: parts of at most --split-size, read in place by load, verify and inspect.
+// Split files: parts of at most --split-size, read in place by load, verify and inspect.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';

@@ -199,13 +199,49 @@ describe('ferry verify --against', () => {
     expect(r.code).toBe(1);
     const rows = JSON.parse(r.stdout).rows;
     expect(rows).toEqual([
-      { source: refs[0], target: `${to}/team/app:1.0`, expected: app.digest, actual: app.digest, status: 'incomplete', missingChildren: [arm] },
-      { source: refs[1], target: `${to}/team/other:1`, expected: other.digest, actual: null, status: 'missing', missingChildren: [] },
+      {
+        source: refs[0],
+        target: `${to}/team/app:1.0`,
+        expected: app.digest,
+        actual: app.digest,
+        status: 'incomplete',
+        missingChildren: [arm],
+        missingBlobs: [],
+      },
+      { source: refs[1], target: `${to}/team/other:1`, expected: other.digest, actual: null, status: 'missing', missingChildren: [], missingBlobs: [] },
       expect.objectContaining({ target: `${to}/team/third:1`, actual: replaced.digest, status: 'different' }),
     ]);
     expect(r.stderr).toBe(
-      `ferry: ${to} does not hold what ${bundle} holds: ${to}/team/app:1.0 incomplete, ${to}/team/other:1 missing, ${to}/team/third:1 different\n`,
+      `ferry: ${to} does not hold what ${bundle} holds: ${to}/team/app:1.0 lacks 1 platform manifest(s): ${arm}, ${to}/team/other:1 missing, ${to}/team/third:1 different\n`,
     );
+  });
+
+  it('reports a blob the registry lost after the load, naming the image and the blob; a rerun of load uploads it again', async () => {
+    const lost = await seedImage(reg, 'team/lost:1', { seed: 'lost', single: true, layers: 2 });
+    const bundle = join(dir, 'lost.tar');
+    const refs = [`${reg.host}/team/lost:1`, `${reg.host}/team/app:1.0`];
+    expect((await run(['pack', ...refs, '-o', bundle, '-q'])).code).toBe(0);
+    const to = `${target.host}/lost`;
+    expect((await run(['load', bundle, '--to', to, '-q'])).code).toBe(0);
+    expect((await run(['verify', bundle, '--against', to])).code).toBe(0);
+
+    // As garbage collection or a partial restore would: the manifest stays, a layer goes.
+    const layer = lost.manifests[0]!.layerDigests[1]!;
+    expect((await registryFetch(target, `/v2/lost/team/lost/blobs/${layer}`, { method: 'DELETE' })).status).toBe(202);
+
+    let r = await run(['verify', bundle, '--against', to, '--json']);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).rows.map((row: { status: string; missingBlobs: string[] }) => [row.status, row.missingBlobs])).toEqual([
+      ['incomplete', [layer]],
+      ['ok', []],
+    ]);
+    expect(r.stderr).toBe(`ferry: ${to} does not hold what ${bundle} holds: ${to}/team/lost:1 lacks 1 blob(s): ${layer}\n`);
+
+    r = await run(['load', bundle, '--to', to, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).blobs).toMatchObject({ uploaded: 1 });
+    expect((await registryFetch(target, `/v2/lost/team/lost/blobs/${layer}`, { method: 'HEAD' })).status).toBe(200);
+    expect((await run(['verify', bundle, '--against', to])).code).toBe(0);
   });
 });
 

@@ -17,7 +17,7 @@ export { BundleWriter } from './places/bundle-writer.js';
 export { MemoryPlace } from './places/memory.js';
 export { RegistryPlace } from './places/registry.js';
 export { indexTar } from './places/tar-index.js';
+export { parseSize } from './split-files.js';
 export { type AgainstReport, type AgainstRow, verifyAgainst } from './trust/against.js';
 export { checkSignature, generateKeyPair, loadPrivateKey, loadPublicKey } from './trust/keys.js';
 export { type VerifyOptions, type VerifyReport, verifyBundle } from './trust/verify.js';
-export { parseSize } from './volumes.js';

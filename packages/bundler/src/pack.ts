@@ -26,10 +26,10 @@ import {
 } from '@ferry/oci-client';
 import type { ChartRequest, PreparedChart } from './charts/pack-charts.js';
 import { type BundleChart, type BundleImage, type FerryJson, FORMAT_VERSION, serializeFerryJson } from './format/ferry-json.js';
-import { type MetaFile, type PlannedBlob, planLayout } from './layout.js';
 import type { BundleReader } from './places/bundle-reader.js';
 import { BundleWriter } from './places/bundle-writer.js';
 import { RegistryPlace } from './places/registry.js';
+import { type MetaFile, type PlannedBlob, planLayout } from './tar-plan.js';
 import { fingerprint, signBundleId } from './trust/keys.js';
 
 export const TOOL = 'ferry 0.1.0';

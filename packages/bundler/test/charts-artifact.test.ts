@@ -1,15 +1,17 @@
 // The Helm artifact a chart becomes in a bundle (config and manifest as `helm push`
-// writes them, a deterministic archive of a chart directory, .helmignore as helm
-// reads it) and where `load` puts charts. No registry needed.
+// writes them, a deterministic archive of a chart directory) and where `load`
+// puts charts. No registry needed.
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { FerryError, formatReference } from '@ferry/oci-client';
+import { chartDirectoryFiles, loadChart } from '@ferry/helm';
+import { CredentialStore, formatReference, OciClient, tarEntriesOf } from '@ferry/oci-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chartArchive, chartDirectoryFiles, helmArtifact, helmChartConfig, helmIgnores, parseHelmignore } from '../src/charts/helm-artifact.js';
-import { chartTag, parseChartRefName } from '../src/charts/pack-charts.js';
+import { discoverImages } from '../src/charts/discover.js';
+import { chartArchive, helmArtifact, helmChartConfig } from '../src/charts/helm-artifact.js';
+import { chartTag, parseChartRefName, prepareCharts } from '../src/charts/pack-charts.js';
 import { TargetMapper } from '../src/load/mapping.js';
 
 let tmp: string;
@@ -83,31 +85,6 @@ describe('helmArtifact: the manifest helm push writes', () => {
   });
 });
 
-describe('.helmignore, as helm reads it', () => {
-  const rules = parseHelmignore('# c\n*.tmp\n/top.txt\ndocs/\nci/*.yaml\n', 'x');
-  const ignored = (p: string, dir = false) => helmIgnores(rules, p, dir);
-
-  it('matches base names, anchored paths, directories and structural paths', () => {
-    expect(ignored('a.tmp')).toBe(true);
-    expect(ignored('deep/b.tmp')).toBe(true);
-    expect(ignored('top.txt')).toBe(true);
-    expect(ignored('sub/top.txt')).toBe(false);
-    expect(ignored('docs', true)).toBe(true);
-    expect(ignored('docs')).toBe(false);
-    expect(ignored('ci/values.yaml')).toBe(true);
-    expect(ignored('ci/deeper/values.yaml')).toBe(false);
-    expect(ignored('values.yaml')).toBe(false);
-    // helm's default: dot files right in templates/
-    expect(ignored('templates/.notes')).toBe(true);
-    expect(ignored('templates/sub/.notes')).toBe(false);
-  });
-
-  it('refuses ** as helm does, naming the line', () => {
-    expect(() => parseHelmignore('ok\n**/x\n', '/c')).toThrow(FerryError);
-    expect(() => parseHelmignore('ok\n**/x\n', '/c')).toThrow('/c/.helmignore:2: double-star (**) syntax is not supported');
-  });
-});
-
 describe('chartArchive: a deterministic chart .tgz', () => {
   it('sorts entries under the chart name, fixes owners and times, and long names survive', async () => {
     const root = join(tmp, 'c');
@@ -161,5 +138,40 @@ describe('charts on load: TARGET/PREFIX/charts/<name>:<tag> unless mapped', () =
       'quay.io/org/app:1.0.0 and chart app:1.0.0 would both be loaded as harbor.local/charts/app:1.0.0; add a --map rule to separate them',
     );
     expect(m.mapBundle(['quay.io/org/app:1.0.0'], [{ name: 'app', tag: '1.0.1' }]).charts.map(formatReference)).toEqual(['harbor.local/charts/app:1.0.1']);
+  });
+});
+
+describe('one chart-directory walk for images and pack', () => {
+  it('ferry images and ferry pack --chart see the same files of a chart whose .helmignore excludes a template', async () => {
+    const root = join(tmp, 'ignoring');
+    await mkdir(join(root, 'templates'), { recursive: true });
+    await writeFile(join(root, 'Chart.yaml'), 'apiVersion: v2\nname: ignoring\nversion: 1.0.0\n');
+    await writeFile(join(root, 'values.yaml'), 'replicas: 1\n');
+    await writeFile(join(root, '.helmignore'), '# a debugging aid, not part of the release\ntemplates/debug.yaml\n');
+    const pod = (name: string) =>
+      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\nspec:\n  containers:\n    - name: ${name}\n      image: example.com/${name}:1.0\n`;
+    await writeFile(join(root, 'templates', 'app.yaml'), pod('app'));
+    await writeFile(join(root, 'templates', 'debug.yaml'), pod('debug'));
+
+    // ferry images
+    const discovered = await discoverImages({ charts: [root] });
+    expect(discovered.images.map((i) => [i.reference, i.usage])).toEqual([['example.com/app:1.0', 'used']]);
+    const seenByImages = [...(await loadChart(root)).files.keys()].sort();
+    expect(seenByImages).toEqual(['.helmignore', 'Chart.yaml', 'templates/app.yaml', 'values.yaml']);
+
+    // ferry pack --chart: the chart layer it carries, and the images it packs
+    const client = new OciClient({ env: {}, credentials: new CredentialStore({ env: {}, configPath: join(tmp, 'no-config.json') }) });
+    try {
+      const [prepared] = await prepareCharts([{ chart: root }], { client });
+      expect(prepared!.images).toEqual([{ ref: 'example.com/app:1.0', usage: 'used', packed: true }]);
+      const manifest = await prepared!.place.getManifest(await prepared!.place.resolve(prepared!.digest));
+      if (manifest.kind !== 'image') throw new Error('a chart is an image manifest');
+      const chunks: Buffer[] = [];
+      for await (const c of await prepared!.place.openBlob(manifest.manifest.layers[0]!)) chunks.push(c as Buffer);
+      const packed = tarEntriesOf(gunzipSync(Buffer.concat(chunks))).map((e) => e.name.replace(/^ignoring\//, ''));
+      expect(packed).toEqual(seenByImages);
+    } finally {
+      await client.close();
+    }
   });
 });

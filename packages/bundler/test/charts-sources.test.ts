@@ -4,8 +4,8 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadChart } from '@ferry/helm';
 import { describe, expect, it } from 'vitest';
-import { loadChart } from '../src/charts/chart-load.js';
 import { type DiscoveryResult, discoverImages } from '../src/charts/discover.js';
 import { imagesInManifests } from '../src/charts/manifests.js';
 import { annotatedImages, literalImages, valuesImages } from '../src/charts/sources.js';

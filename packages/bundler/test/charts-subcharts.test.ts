@@ -1,46 +1,17 @@
-// Subcharts (directories, .tgz, requirements.yaml), conditions, tags and aliases,
-// the umbrella's values overriding its subcharts', --values/--set overrides, and
-// charts given as .tgz files or pulled from a registry (oci://).
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+// Image discovery over subcharts (directories, .tgz, requirements.yaml):
+// conditions, tags and aliases, the umbrella's values overriding its subcharts',
+// --values/--set overrides, and charts given as .tgz files or pulled from a
+// registry (oci://). Loading the charts themselves is tested in packages/helm.
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createGzip } from 'node:zlib';
-import { CredentialStore, FerryError, OciClient } from '@ferry/oci-client';
-import { type MemoryRegistry, OCI_MANIFEST, sha256Digest, startMemoryRegistry } from '@ferry/test/harness';
-import tar from 'tar-stream';
+import { CredentialStore, OciClient } from '@ferry/oci-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HELM_CHART_CONFIG_MEDIA_TYPE, HELM_CHART_CONTENT_MEDIA_TYPE, loadChart } from '../src/charts/chart-load.js';
+import { startChartRegistry, tgzOf } from '../../../test/helpers/chart-fixtures.js';
 import { type DiscoveryResult, discoverImages } from '../src/charts/discover.js';
-import { applySet, userValues } from '../src/charts/values.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'charts');
-
-async function filesOf(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (d: string) => {
-    for (const e of await readdir(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else out.push(p);
-    }
-  };
-  await walk(dir);
-  return out.sort();
-}
-
-/** A chart archive as `helm package` writes it: every file under `<top>/`, gzip-compressed. */
-async function tgzOf(dir: string, top: string, extra: Array<{ name: string; data: string }> = []): Promise<Buffer> {
-  const pack = tar.pack();
-  for (const f of await filesOf(dir)) {
-    pack.entry({ name: `${top}/${relative(dir, f).split('\\').join('/')}`, mode: 0o644 }, await readFile(f));
-  }
-  for (const e of extra) pack.entry({ name: e.name, mode: 0o644 }, e.data);
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const c of pack.pipe(createGzip())) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 function byUsage(r: DiscoveryResult): { used: string[]; optional: string[] } {
   return {
@@ -148,126 +119,26 @@ describe('subcharts', () => {
     await writeFile(archive, await tgzOf(umbrella, 'umbrella'));
     const r = await discoverImages({ charts: [archive] });
     expect(byUsage(r)).toEqual({ used: DEFAULT_USED, optional: DEFAULT_OPTIONAL });
-    const chart = await loadChart(archive);
-    expect(chart.subcharts.map((c) => c.name).sort()).toEqual(['cache', 'db', 'extras', 'legacy', 'web']);
-    expect(chart.subcharts.find((c) => c.name === 'cache')!.origin).toBe(`${archive}!charts/cache-0.1.0.tgz`);
-  });
-
-  it('refuses archive entries that leave the chart', async () => {
-    const archive = join(work, 'evil.tgz');
-    await writeFile(archive, await tgzOf(join(FIXTURES, 'cache-src'), 'cache', [{ name: '../../etc/evil', data: 'x' }]));
-    await expect(loadChart(archive)).rejects.toThrow(/refusing archive entry "\.\.\/\.\.\/etc\/evil"/);
-    const abs = join(work, 'abs.tgz');
-    await writeFile(abs, await tgzOf(join(FIXTURES, 'cache-src'), 'cache', [{ name: '/etc/passwd', data: 'x' }]));
-    await expect(loadChart(abs)).rejects.toThrow(FerryError);
-  });
-
-  it('says what is wrong with a path that is not a chart', async () => {
-    await expect(loadChart(join(work, 'nope'))).rejects.toThrow(/chart .*nope not found/);
-    await expect(loadChart(FIXTURES)).rejects.toThrow(/has no Chart\.yaml/);
-    const notGzip = join(work, 'plain.tgz');
-    await writeFile(notGzip, 'hello');
-    await expect(loadChart(notGzip)).rejects.toThrow(/not a gzip-compressed chart archive/);
-  });
-});
-
-describe('--set syntax', () => {
-  it('parses dotted paths, list indexes, several assignments, lists and types', () => {
-    const v: Record<string, unknown> = { a: { keep: 1 } };
-    applySet(v, 'a.b=c,d=e');
-    applySet(v, 'list[1].name=x');
-    applySet(v, 'n=12,t=true,z=0,lead=012,f=1.10,nul=null,empty=');
-    applySet(v, 'arr={x,y}');
-    applySet(v, 'dotted\\.key=v');
-    expect(v).toEqual({
-      a: { keep: 1, b: 'c' },
-      d: 'e',
-      list: [null, { name: 'x' }],
-      n: 12,
-      t: true,
-      z: 0,
-      lead: '012',
-      f: '1.10',
-      nul: null,
-      empty: '',
-      arr: ['x', 'y'],
-      'dotted.key': 'v',
-    });
-    expect(() => applySet({}, 'novalue')).toThrow(/is not KEY=VALUE/);
-    expect(() => applySet({}, 'a[x]=1')).toThrow(FerryError);
-  });
-
-  it('merges values files in order, --set last', () => {
-    expect(userValues([{ a: { b: 1, c: 2 } }, { a: { c: 3 } }], ['a.d=4'])).toEqual({ a: { b: 1, c: 3, d: 4 } });
   });
 });
 
 describe('oci:// charts', () => {
-  let reg: MemoryRegistry;
-  let host: string;
-  let archive: Buffer;
-
-  beforeAll(async () => {
-    archive = await tgzOf(join(FIXTURES, 'cache-src'), 'cache');
-    reg = await startMemoryRegistry();
-    host = reg.host;
-    // What `helm push` stores: the chart config and the .tgz as blobs, an OCI manifest of them, tagged with the version.
-    const config = Buffer.from(JSON.stringify({ name: 'cache', version: '0.1.0', apiVersion: 'v2' }));
-    const manifest = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: OCI_MANIFEST,
-        config: { mediaType: HELM_CHART_CONFIG_MEDIA_TYPE, digest: reg.store.putBlob('charts/cache', config), size: config.length },
-        layers: [{ mediaType: HELM_CHART_CONTENT_MEDIA_TYPE, digest: reg.store.putBlob('charts/cache', archive), size: archive.length }],
-      }),
-    );
-    for (const tag of ['0.0.9', '0.1.0', 'latest', '0.1.0-rc.1']) reg.store.putManifest('charts/cache', tag, manifest, OCI_MANIFEST);
-  });
-
-  afterAll(() => reg?.stop());
-
-  function client(): OciClient {
+  it('pulls the chart from a registry and discovers its images', async () => {
+    const registry = await startChartRegistry(await tgzOf(join(FIXTURES, 'cache-src'), 'cache'), { name: 'cache', version: '0.1.0', tags: ['0.1.0'] });
     const empty = join(work, 'docker-config');
-    return new OciClient({
+    await mkdir(empty, { recursive: true });
+    const c = new OciClient({
       env: {},
       credentials: new CredentialStore({ env: { DOCKER_CONFIG: empty }, configPath: join(empty, 'config.json') }),
       retry: { attempts: 1 },
     });
-  }
-
-  it('pulls the chart layer helm push stores and discovers its images', async () => {
-    await mkdir(join(work, 'docker-config'), { recursive: true });
-    const c = client();
     try {
-      const r = await discoverImages({ charts: [`oci://${host}/charts/cache:0.1.0`], client: c });
+      const r = await discoverImages({ charts: [`oci://${registry.host}/charts/cache:0.1.0`], client: c });
       expect(byUsage(r)).toEqual({ used: ['docker.io/library/redis:7.2'], optional: [] });
-      expect(r.charts[0]).toMatchObject({ path: 'cache', version: '0.1.0', origin: `oci://${host}/charts/cache:0.1.0` });
-      const chart = await loadChart(`oci://${host}/charts/cache:0.1.0`, { client: c });
-      expect(chart.archive?.equals(archive)).toBe(true);
-      expect(chart.oci?.layerDigest).toBe(sha256Digest(archive));
+      expect(r.charts[0]).toMatchObject({ path: 'cache', version: '0.1.0', origin: `oci://${registry.host}/charts/cache:0.1.0` });
     } finally {
       await c.close();
+      await registry.close();
     }
-  });
-
-  it('without a version, takes the highest released version tag', async () => {
-    const c = client();
-    try {
-      const chart = await loadChart(`oci://${host}/charts/cache`, { client: c });
-      expect(chart.origin).toBe(`oci://${host}/charts/cache:0.1.0`);
-      expect(reg.count({ method: 'GET', kind: 'tags', repository: 'charts/cache' })).toBe(1);
-    } finally {
-      await c.close();
-    }
-  });
-
-  it('fails clearly for a chart that is not there, or without a client', async () => {
-    const c = client();
-    try {
-      await expect(loadChart(`oci://${host}/charts/cache:9.9.9`, { client: c })).rejects.toMatchObject({ kind: 'not-found' });
-    } finally {
-      await c.close();
-    }
-    await expect(loadChart(`oci://${host}/charts/cache:0.1.0`)).rejects.toThrow(/no registry client/);
   });
 });

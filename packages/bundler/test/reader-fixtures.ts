@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { encodeTarHeader, TAR_END_OF_ARCHIVE, tarPadding } from '@ferry/oci-client';
 import { OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST, sha256Digest } from '@ferry/test/harness';
 import { type FerryJson, serializeFerryJson } from '../src/format/ferry-json.js';
-import { END_OF_ARCHIVE, encodeHeader, padding } from '../src/format/tar.js';
 
 export { OCI_CONFIG, OCI_INDEX, OCI_MANIFEST };
 export const OCI_LAYER = OCI_LAYER_GZIP;
@@ -162,20 +162,20 @@ export function paxRecords(records: Record<string, string>): Buffer {
 /** Header block(s) and padded data of one entry. */
 export function rawEntry(e: RawEntry): Buffer {
   const data = e.data ?? Buffer.alloc(0);
-  return Buffer.concat([ustarHeader(e), data, Buffer.alloc(padding(data.length))]);
+  return Buffer.concat([ustarHeader(e), data, Buffer.alloc(tarPadding(data.length))]);
 }
 
 export function rawTar(parts: Buffer[], end = true): Buffer {
-  return Buffer.concat([...parts, ...(end ? [END_OF_ARCHIVE] : [])]);
+  return Buffer.concat([...parts, ...(end ? [TAR_END_OF_ARCHIVE] : [])]);
 }
 
-/** A file entry as the bundle writer encodes it (format/tar.ts). */
+/** A file entry as the bundle writer encodes it (@ferry/oci-client tar.ts). */
 export function writerEntry(name: string, data: Buffer): Buffer {
-  return Buffer.concat([encodeHeader({ name, size: data.length, type: 'file', mtime: 0 }), data, Buffer.alloc(padding(data.length))]);
+  return Buffer.concat([encodeTarHeader({ name, size: data.length, type: 'file', mtime: 0 }), data, Buffer.alloc(tarPadding(data.length))]);
 }
 
 export function writerDir(name: string): Buffer {
-  return encodeHeader({ name, size: 0, type: 'directory', mtime: 0 });
+  return encodeTarHeader({ name, size: 0, type: 'directory', mtime: 0 });
 }
 
 /** The ferry.json of a bundle holding `images` (sizes and totals computed from the blobs). */
@@ -220,6 +220,6 @@ export function ferryBundle(opts: { images: Desc[]; blobs: BlobSet; ferryJson?: 
     if (opts.omit?.has(digest)) continue;
     parts.push(writerEntry(`blobs/sha256/${hexOf(digest)}`, bytes));
   }
-  parts.push(END_OF_ARCHIVE);
+  parts.push(TAR_END_OF_ARCHIVE);
   return { tar: Buffer.concat(parts), indexJson: idx };
 }

@@ -4,9 +4,8 @@ import { mkdir, mkdtemp, open, readFile, rm, symlink, truncate, writeFile } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { FerryError } from '@ferry/oci-client';
+import { encodeTarHeader, FerryError, TAR_END_OF_ARCHIVE } from '@ferry/oci-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { END_OF_ARCHIVE, encodeHeader } from '../src/format/tar.js';
 import { type BundleReader, openBundle } from '../src/places/bundle-reader.js';
 import { indexTar } from '../src/places/tar-index.js';
 import {
@@ -169,11 +168,11 @@ describe('indexTar', () => {
     const head = Buffer.concat([
       writerEntry('oci-layout', OCI_LAYOUT),
       writerEntry('index.json', indexJson([])),
-      encodeHeader({ name: `blobs/sha256/${hex}`, size: big, type: 'file', mtime: 0 }),
+      encodeTarHeader({ name: `blobs/sha256/${hex}`, size: big, type: 'file', mtime: 0 }),
     ]);
     const file = await tarFile(head);
     // A sparse file: the data region and the end-of-archive marker are holes of zeros.
-    await truncate(file, head.length + big + (512 - (big % 512)) + END_OF_ARCHIVE.length);
+    await truncate(file, head.length + big + (512 - (big % 512)) + TAR_END_OF_ARCHIVE.length);
     const e = (await indexTar(file)).get(`blobs/sha256/${hex}`)!;
     expect(e).toEqual({ name: `blobs/sha256/${hex}`, offset: head.length, size: big });
   });
@@ -535,7 +534,7 @@ describe('openBundle', () => {
         writerDir('blobs/'),
         writerDir('blobs/sha256/'),
         writerEntry(`blobs/sha256/${hexOf(digest)}`, blob),
-        END_OF_ARCHIVE,
+        TAR_END_OF_ARCHIVE,
       ]),
     );
     const reader = await openBundle(file);

@@ -69,4 +69,18 @@ export {
   withTag,
 } from './reference.js';
 export { type BlobRef, type PushBlobOptions, type PushResult, RegistryClient } from './registry.js';
+export {
+  encodeTarHeader,
+  readTarEntries,
+  safeTarName,
+  TAR_BLOCK_SIZE,
+  TAR_END_OF_ARCHIVE,
+  type TarEntry,
+  type TarFile,
+  TarFormatError,
+  type TarHeader,
+  type TarWalkOptions,
+  tarEntriesOf,
+  tarPadding,
+} from './tar.js';
 export { header, Transport, type TransportOptions, type TransportResponse } from './transport.js';

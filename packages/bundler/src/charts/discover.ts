@@ -11,14 +11,25 @@
  * or only when something off by default is switched on (an `enabled: false`, a
  * disabled subchart, any false switch in the values).
  */
+import {
+  allInstances,
+  type Chart,
+  type ChartInstance,
+  deepCopy,
+  isMap,
+  loadChart,
+  put,
+  type RenderResult,
+  readValuesFile,
+  renderChart,
+  resolveChart,
+  sourceAt,
+  userValues,
+  type Values,
+} from '@ferry/helm';
 import { formatReference, type OciClient, parseReference } from '@ferry/oci-client';
-import { type Chart, loadChart } from './chart-load.js';
 import { imagesInManifests, lineAt, type ManifestImage } from './manifests.js';
-import { allInstances, type ChartInstance, type RenderResult, renderChart, resolveChart } from './render.js';
 import { annotatedImages, literalImages, valuesImages } from './sources.js';
-import { isMap, put, sourceAt } from './template-exec.js';
-import { deepCopy } from './template-funcs.js';
-import { readValuesFile, userValues, type Values } from './values.js';
 
 export type ImageUsage = 'used' | 'optional';
 export type ImageSourceKind = 'annotation' | 'rendered' | 'values' | 'template';

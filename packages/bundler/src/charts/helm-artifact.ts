@@ -1,22 +1,6 @@
-/**
- * A Helm chart as the OCI artifact `helm push` stores (helm's pkg/registry):
- * an OCI image manifest whose config (`application/vnd.cncf.helm.config.v1+json`)
- * is the chart's metadata as helm's `chart.Metadata` marshals to JSON, and whose one
- * layer (`application/vnd.cncf.helm.chart.content.v1.tar+gzip`) is the chart
- * archive. A chart directory is first packaged into a deterministic archive
- * (`.helmignore` honoured as `helm package` does; entries sorted under
- * `<name>/`, fixed mtime, uid/gid 0, no user names, a gzip header without time
- * or OS variance), so packing the same chart twice gives the same digests.
- */
-import { readdir, readFile, realpath, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { digestOf, MediaType, type ParsedManifest, parseManifest, usageError } from '@ferry/oci-client';
-import { yamlFile } from './chart-load.js';
-import { isMap } from './template-exec.js';
-
-/** Helm's limit on a chart, uncompressed. */
-const MAX_CHART_BYTES = 100 * 1024 * 1024;
+import { isMap, yamlFile } from '@ferry/helm';
+import { digestOf, encodeTarHeader, MediaType, type ParsedManifest, parseManifest, TAR_END_OF_ARCHIVE, tarPadding, usageError } from '@ferry/oci-client';
 
 // ---------------------------------------------------------------------------
 // The config: chart.Metadata as Go's encoding/json writes it
@@ -216,184 +200,7 @@ export function helmArtifact(config: Buffer, layer: Buffer, created: string): He
 }
 
 // ---------------------------------------------------------------------------
-// .helmignore (helm's pkg/ignore, with its rule semantics kept as they are)
-
-interface IgnoreRule {
-  negate: boolean;
-  mustDir: boolean;
-  match: (path: string) => boolean;
-}
-
-/** Go's path/filepath.Match pattern as a RegExp matching the whole name (`*` and `?` stop at `/`). */
-function globRegExp(pattern: string): RegExp | undefined {
-  let re = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '*') re += '[^/]*';
-    else if (c === '?') re += '[^/]';
-    else if (c === '\\') {
-      i++;
-      if (i >= pattern.length) return undefined;
-      re += escapeRe(pattern[i]!);
-    } else if (c === '[') {
-      const end = pattern.indexOf(']', i + 2);
-      if (end < 0) return undefined;
-      let body = pattern.slice(i + 1, end);
-      const negated = body.startsWith('^');
-      if (negated) body = body.slice(1);
-      re += `[${negated ? '^' : ''}${body.replace(/\\(.)/g, (_, x: string) => escapeRe(x)).replace(/\]/g, '\\]')}]`;
-      i = end;
-    } else re += escapeRe(c);
-  }
-  try {
-    return new RegExp(`^${re}$`, 'u');
-  } catch {
-    return undefined;
-  }
-}
-
-function escapeRe(c: string): string {
-  return c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-}
-
-/** Parses a .helmignore; `templates/.?*` (dot files in templates/) is always added, as helm does. */
-export function parseHelmignore(text: string, origin: string): IgnoreRule[] {
-  const rules: IgnoreRule[] = [];
-  const lines = [...text.split(/\r?\n/), 'templates/.?*'];
-  lines.forEach((raw, n) => {
-    let rule = raw.trim();
-    if (rule === '' || rule.startsWith('#')) return;
-    if (rule.includes('**')) throw usageError(`${origin}/.helmignore:${n + 1}: double-star (**) syntax is not supported (helm refuses it too)`);
-    let negate = false;
-    if (rule.startsWith('!')) {
-      negate = true;
-      rule = rule.slice(1);
-    }
-    let mustDir = false;
-    if (rule.endsWith('/')) {
-      mustDir = true;
-      rule = rule.slice(0, -1);
-    }
-    const anchored = rule.startsWith('/');
-    if (anchored) rule = rule.slice(1);
-    const re = globRegExp(rule);
-    if (!re) throw usageError(`${origin}/.helmignore:${n + 1}: "${raw.trim()}" is not a valid pattern`);
-    const structural = anchored || rule.includes('/');
-    rules.push({ negate, mustDir, match: (p) => re.test(structural ? p : p.slice(p.lastIndexOf('/') + 1)) });
-  });
-  return rules;
-}
-
-/** helm's Rules.Ignore, including its handling of negated rules (a non-match of `!x` ignores). */
-export function helmIgnores(rules: IgnoreRule[], path: string, isDir: boolean): boolean {
-  if (path === '' || path === '.' || path === './') return false;
-  for (const r of rules) {
-    if (r.negate) {
-      if (r.mustDir && !isDir) return true;
-      if (!r.match(path)) return true;
-      continue;
-    }
-    if (r.mustDir && !isDir) continue;
-    if (r.match(path)) return true;
-  }
-  return false;
-}
-
-/** The files `helm package` would put in the archive: posix paths relative to the chart root. */
-export async function chartDirectoryFiles(root: string): Promise<Map<string, Buffer>> {
-  let ignoreText = '';
-  try {
-    ignoreText = await readFile(join(root, '.helmignore'), 'utf8');
-  } catch {
-    // no .helmignore: only the default rule
-  }
-  const rules = parseHelmignore(ignoreText, root);
-  const files = new Map<string, Buffer>();
-  let total = 0;
-  const visited = new Set<string>();
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    const real = await realpath(dir);
-    if (visited.has(real)) return; // a symlink loop: helm follows links, never in a circle
-    visited.add(real);
-    const entries = await readdir(dir, { withFileTypes: true });
-    for (const e of entries) {
-      const full = join(dir, e.name);
-      const path = rel === '' ? e.name : `${rel}/${e.name}`;
-      let isDir = e.isDirectory();
-      let isFile = e.isFile();
-      if (e.isSymbolicLink()) {
-        const s = await stat(full).catch(() => undefined);
-        if (!s) throw usageError(`${root}: ${path} is a broken symbolic link; helm cannot package it either`);
-        isDir = s.isDirectory();
-        isFile = s.isFile();
-      }
-      if (helmIgnores(rules, path, isDir)) continue;
-      if (isDir) await walk(full, path);
-      else if (isFile) {
-        const data = await readFile(full);
-        total += data.length;
-        if (total > MAX_CHART_BYTES) throw usageError(`${root}: the chart is larger than ${MAX_CHART_BYTES / 1024 / 1024} MiB`);
-        files.set(path, data);
-      } else {
-        throw usageError(`${root}: ${path} is not a regular file (a device, socket or pipe); remove it or list it in .helmignore`);
-      }
-    }
-  };
-  await walk(root, '');
-  return files;
-}
-
-// ---------------------------------------------------------------------------
 // The archive
-
-const BLOCK = 512;
-
-function octal(b: Buffer, offset: number, width: number, value: number): void {
-  b.write(`${value.toString(8).padStart(width - 1, '0')}\0`, offset, width, 'latin1');
-}
-
-function ustar(name: string, prefix: string, size: number, typeflag: string, mtime: number): Buffer {
-  const b = Buffer.alloc(BLOCK);
-  b.write(name, 0, 100, 'utf8');
-  octal(b, 100, 8, 0o644);
-  octal(b, 108, 8, 0);
-  octal(b, 116, 8, 0);
-  octal(b, 124, 12, size);
-  octal(b, 136, 12, mtime);
-  b.fill(0x20, 148, 156);
-  b.write(typeflag, 156, 1, 'latin1');
-  b.write('ustar\x0000', 257, 8, 'latin1');
-  octal(b, 329, 8, 0);
-  octal(b, 337, 8, 0);
-  b.write(prefix, 345, 155, 'utf8');
-  let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += b[i]!;
-  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
-  return b;
-}
-
-function pad(n: number): Buffer {
-  return Buffer.alloc((BLOCK - (n % BLOCK)) % BLOCK);
-}
-
-/** Header block(s) for a file: plain ustar, a ustar prefix split, or a pax `path` record for long names. */
-function fileHeader(path: string, size: number, mtime: number): Buffer[] {
-  if (Buffer.byteLength(path) <= 100) return [ustar(path, '', size, '0', mtime)];
-  for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) {
-    const prefix = path.slice(0, i);
-    const name = path.slice(i + 1);
-    if (Buffer.byteLength(prefix) <= 155 && Buffer.byteLength(name) <= 100 && name !== '') return [ustar(name, prefix, size, '0', mtime)];
-  }
-  const rest = ` path=${path}\n`;
-  let len = Buffer.byteLength(rest) + 1;
-  while (String(len).length + Buffer.byteLength(rest) !== len) len = String(len).length + Buffer.byteLength(rest);
-  const record = Buffer.from(`${len}${rest}`);
-  const short = Buffer.from(path)
-    .subarray(0, 100)
-    .toString('utf8')
-    .replace(/\uFFFD+$/, '');
-  return [ustar(`PaxHeaders/${short.slice(-89)}`, '', record.length, 'x', mtime), record, pad(record.length), ustar(short, '', size, '0', mtime)];
-}
 
 /**
  * A deterministic chart archive: every file under `<name>/`, sorted by path,
@@ -405,9 +212,13 @@ export function chartArchive(name: string, files: Map<string, Buffer>, mtime: nu
   const paths = [...files.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   for (const p of paths) {
     const data = files.get(p)!;
-    parts.push(...fileHeader(`${name}/${p}`, data.length, Math.floor(mtime)), data, pad(data.length));
+    parts.push(
+      encodeTarHeader({ name: `${name}/${p}`, size: data.length, type: 'file', mtime: Math.floor(mtime) }),
+      data,
+      Buffer.alloc(tarPadding(data.length)),
+    );
   }
-  parts.push(Buffer.alloc(2 * BLOCK));
+  parts.push(TAR_END_OF_ARCHIVE);
   const gz = gzipSync(Buffer.concat(parts), { level: 6 });
   gz[4] = gz[5] = gz[6] = gz[7] = 0; // MTIME
   gz[8] = 0; // XFL for the default level

@@ -1,19 +1,41 @@
-export * from './chart-load.js';
-export * from './check.js';
-export * from './discover.js';
+/**
+ * @ferry/bundler/charts: what the bundler does with Helm charts — image
+ * discovery (`ferry images`, `--check`), and charts as OCI artifacts in bundles
+ * (`pack --chart`). Imported only by the commands that use charts, so `load`
+ * and `verify` never load the template engine (@ferry/helm).
+ */
+export { checkImageList, formatImageListCheck, type ImageListCheck, parseImageList } from './check.js';
+export {
+  type DiscoveredChart,
+  type DiscoveredImage,
+  type DiscoverOptions,
+  type DiscoveryResult,
+  discoverImages,
+  type ImageSource,
+  type ImageSourceKind,
+  type ImageUsage,
+  type RenderedInput,
+  switchesOn,
+} from './discover.js';
 export {
   chartArchive,
-  chartDirectoryFiles,
   goJson,
   type HelmArtifact,
   helmArtifact,
   helmChartConfig,
-  helmIgnores,
-  parseHelmignore,
 } from './helm-artifact.js';
 export { imagesInManifests, type ManifestImage, type ManifestImageField } from './manifests.js';
-export * from './pack-charts.js';
-export { allInstances, type ChartInstance, type RenderedTemplate, type RenderResult, renderChart, resolveChart } from './render.js';
-export * from './report.js';
+export {
+  CHART_ARTIFACT_TYPE,
+  CHARTS_PATH,
+  type ChartImage,
+  type ChartRequest,
+  chartRefName,
+  chartTag,
+  type PrepareChartsOptions,
+  type PreparedChart,
+  parseChartRefName,
+  prepareCharts,
+} from './pack-charts.js';
+export { type ImagesReport, type ImagesReportOptions, imagesReport } from './report.js';
 export { type AnnotatedImage, annotatedImages, type LiteralImage, literalImages, type ValuesImage, valuesImages } from './sources.js';
-export { applySet, coalesceChartValues, parseValues, userValues, type Values } from './values.js';

@@ -7,9 +7,9 @@
  * variable whose name mentions IMAGE are reported too, marked as such.
  */
 
+import { yamlDocuments } from '@ferry/helm';
 import { parseReference } from '@ferry/oci-client';
 import { isPair, isScalar, isSeq, isMap as isYamlMap, type YAMLMap, type Node as YamlNode } from 'yaml';
-import { yamlDocuments } from './template-funcs.js';
 
 export type ManifestImageField = 'image' | 'argument' | 'env';
 

@@ -17,12 +17,12 @@
  */
 import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
+import { type Chart, chartDirectoryFiles, chartFromArchive, loadChart } from '@ferry/helm';
 import { FerryError, type ImageSource, MediaType, type OciClient, parseReference, usageError } from '@ferry/oci-client';
 import { MemoryPlace } from '../places/memory.js';
 import { RegistryPlace } from '../places/registry.js';
-import { type Chart, chartFromArchive, loadChart } from './chart-load.js';
 import { discoverImages, type ImageUsage } from './discover.js';
-import { chartArchive, chartDirectoryFiles, chartYamlOf, helmArtifact, helmChartConfig, rfc3339 } from './helm-artifact.js';
+import { chartArchive, chartYamlOf, helmArtifact, helmChartConfig, rfc3339 } from './helm-artifact.js';
 
 /** Marks a chart's entry in index.json (descriptor `artifactType`). */
 export const CHART_ARTIFACT_TYPE = MediaType.HELM_CONFIG;

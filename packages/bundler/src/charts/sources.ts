@@ -6,11 +6,8 @@
  *  - image references written literally in templates.
  */
 import { posix } from 'node:path';
-import type { Chart } from './chart-load.js';
+import { type Chart, hasOwn, isMap, parseYamlValue, type Values } from '@ferry/helm';
 import { hasTagOrDigest, looksLikeImage } from './manifests.js';
-import { hasOwn, isMap } from './template-exec.js';
-import { parseYamlValue } from './template-funcs.js';
-import type { Values } from './values.js';
 
 // ---------------------------------------------------------------------------
 // annotations and images.lock

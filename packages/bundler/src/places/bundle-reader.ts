@@ -26,7 +26,7 @@ import {
   verifyBytes,
 } from '@ferry/oci-client';
 import { type FerryJson, FORMAT_VERSION, parseFerryJson } from '../format/ferry-json.js';
-import { findParts, SplitFile } from '../volumes.js';
+import { findParts, SplitFile } from '../split-files.js';
 import { openLayoutTar } from './bundle-tar.js';
 import { openLayoutDir } from './layout-dir.js';
 import type { LayoutFiles } from './layout-files.js';

@@ -6,7 +6,7 @@
  */
 import { Readable } from 'node:stream';
 import { usageError } from '@ferry/oci-client';
-import type { PositionalFile } from '../volumes.js';
+import type { PositionalFile } from '../split-files.js';
 import { type LayoutFiles, READ_CHUNK } from './layout-files.js';
 import { indexTar, type TarEntry } from './tar-index.js';
 

@@ -7,11 +7,19 @@
  */
 import { createHash } from 'node:crypto';
 import { appendFile, type FileHandle, open, readFile, rename, rm, stat } from 'node:fs/promises';
-import { type BlobOutcome, type Descriptor, FerryError, type ImageSink, type OpenBlob, type ParsedManifest, parseDigest } from '@ferry/oci-client';
+import {
+  type BlobOutcome,
+  type Descriptor,
+  FerryError,
+  type ImageSink,
+  type OpenBlob,
+  type ParsedManifest,
+  parseDigest,
+  TAR_END_OF_ARCHIVE,
+} from '@ferry/oci-client';
 import pLimit from 'p-limit';
-import { END_OF_ARCHIVE } from '../format/tar.js';
-import type { BundleLayout, LayoutEntry } from '../layout.js';
-import { type PositionalFile, partName, SplitFile } from '../volumes.js';
+import { type PositionalFile, partName, SplitFile } from '../split-files.js';
+import type { BundleLayout, LayoutEntry } from '../tar-plan.js';
 
 /** The files a bundle is written as: one, or parts of at most `partSize` bytes. */
 function outputFiles(out: string, total: number, partSize: number | undefined): Array<{ partial: string; final: string; size: number }> {
@@ -112,7 +120,7 @@ export class BundleWriter implements ImageSink {
       await this.fh.write(e.header, 0, e.header.length, e.headerOffset);
       if (!e.digest && e.bytes) await this.fh.write(e.bytes, 0, e.bytes.length, e.dataOffset);
     }
-    await this.fh.write(END_OF_ARCHIVE, 0, END_OF_ARCHIVE.length, this.layout.endOffset);
+    await this.fh.write(TAR_END_OF_ARCHIVE, 0, TAR_END_OF_ARCHIVE.length, this.layout.endOffset);
   }
 
   get finishedCount(): number {

@@ -2,7 +2,7 @@
  * A parser for Go's text/template language, the language of Helm templates:
  * text and `{{ actions }}` with trim markers (`{{-`, `-}}`), comments, pipelines,
  * variables, `if`/`else if`/`with`/`else with`/`range`/`define`/`template`/`block`,
- * `break` and `continue`. The evaluator is in template-exec.ts.
+ * `break` and `continue`. The evaluator is in exec.ts.
  */
 
 export interface Pos {

@@ -2,10 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encodeTarHeader, TAR_END_OF_ARCHIVE } from '@ferry/oci-client';
 import { afterAll, describe, expect, it } from 'vitest';
-import { END_OF_ARCHIVE, encodeHeader, headerSize } from '../src/format/tar.js';
-import { planLayout } from '../src/layout.js';
 import { indexTar } from '../src/places/tar-index.js';
+import { planLayout } from '../src/tar-plan.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ferry-layout-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -20,11 +20,11 @@ function writeSparse(path: string, layout: ReturnType<typeof planLayout>): void 
     writeSync(fd, e.header, 0, e.header.length, e.headerOffset);
     if (e.bytes) writeSync(fd, e.bytes, 0, e.bytes.length, e.dataOffset);
   }
-  writeSync(fd, END_OF_ARCHIVE, 0, END_OF_ARCHIVE.length, layout.endOffset);
+  writeSync(fd, TAR_END_OF_ARCHIVE, 0, TAR_END_OF_ARCHIVE.length, layout.endOffset);
   closeSync(fd);
 }
 
-describe('planned tar layout', () => {
+describe('the tar plan', () => {
   it('puts entries in the documented order with 512-byte alignment', () => {
     const layout = planLayout(
       [
@@ -44,8 +44,8 @@ describe('planned tar layout', () => {
 
   it('writes a pax size record for a 9 GiB blob that GNU tar and our reader understand', async () => {
     const size = 9 * 1024 ** 3 + 123;
-    expect(headerSize({ name: `blobs/sha256/${HEX}`, size })).toBe(512 * 3);
-    const header = encodeHeader({ name: `blobs/sha256/${HEX}`, size, type: 'file', mtime: 0 });
+    const header = encodeTarHeader({ name: `blobs/sha256/${HEX}`, size, type: 'file', mtime: 0 });
+    expect(header.length).toBe(512 * 3);
     // The record length counts itself: "19 size=9663676539\n" is 19 bytes.
     expect(header.subarray(512, 512 + 19).toString()).toBe(`19 size=${size}\n`);
     const layout = planLayout(

@@ -6,8 +6,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { usageError } from '@ferry/oci-client';
-import { hasOwn, isMap, put } from './template-exec.js';
-import { deepCopy, parseYamlValue } from './template-funcs.js';
+import { parseYamlValue } from './encoding.js';
+import { deepCopy } from './funcs/convert.js';
+import { hasOwn, isMap, put } from './template/exec.js';
 
 export type Values = Record<string, unknown>;
 

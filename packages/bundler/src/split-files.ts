@@ -1,5 +1,5 @@
 /**
- * Split volumes: a bundle written as `BUNDLE.part-000`, `-001`, … each at most a
+ * Split files: a bundle written as `BUNDLE.part-000`, `-001`, … each at most a
  * given size, for media with file-size limits. `cat` of the parts is the
  * unsplit bundle byte for byte. A SplitFile presents the parts as one file for
  * positional reads and writes, so nothing is ever joined on disk.

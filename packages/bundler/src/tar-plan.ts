@@ -5,7 +5,7 @@
  * manifests and configs, then layers. Downloads write into their own regions,
  * so the file is the same whatever order they finish in.
  */
-import { END_OF_ARCHIVE, encodeHeader, padding } from './format/tar.js';
+import { encodeTarHeader, TAR_END_OF_ARCHIVE, tarPadding } from '@ferry/oci-client';
 
 export interface MetaFile {
   name: string;
@@ -48,9 +48,9 @@ export function planLayout(meta: MetaFile[], blobs: PlannedBlob[], mtime: number
   const byDigest = new Map<string, LayoutEntry>();
   let offset = 0;
   const add = (name: string, size: number, type: 'file' | 'directory', bytes?: Buffer, digest?: string): LayoutEntry => {
-    const header = encodeHeader({ name, size, type, mtime });
+    const header = encodeTarHeader({ name, size, type, mtime });
     const entry: LayoutEntry = { name, size, headerOffset: offset, dataOffset: offset + header.length, header, bytes, digest };
-    offset += header.length + size + padding(size);
+    offset += header.length + size + tarPadding(size);
     entries.push(entry);
     return entry;
   };
@@ -62,5 +62,5 @@ export function planLayout(meta: MetaFile[], blobs: PlannedBlob[], mtime: number
     const [alg, hex] = b.digest.split(':');
     byDigest.set(b.digest, add(`blobs/${alg}/${hex}`, b.size, 'file', b.bytes, b.digest));
   }
-  return { entries, blobs: byDigest, totalSize: offset + END_OF_ARCHIVE.length, endOffset: offset };
+  return { entries, blobs: byDigest, totalSize: offset + TAR_END_OF_ARCHIVE.length, endOffset: offset };
 }

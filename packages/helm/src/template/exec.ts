@@ -1,5 +1,5 @@
 /**
- * Executes parsed Go templates (template-parse.ts) the way text/template does,
+ * Executes parsed Go templates (parse.ts) the way text/template does,
  * with Helm's conventions: `missingkey=zero`, `<no value>` for nil in output.
  * It is lenient where Go would stop with an error on a nil receiver (`.a.b` with
  * `a` missing gives nil), because discovery wants as much output as possible.
@@ -7,7 +7,7 @@
  * The output keeps a source map: for every chunk, the template file and line
  * that emitted it, so an image found in the output can name its template line.
  */
-import { type Command, isEmptyTree, type Node, type Operand, type Pipeline, type Pos, parseTemplate } from './template-parse.js';
+import { type Command, isEmptyTree, type Node, type Operand, type Pipeline, type Pos, parseTemplate } from './parse.js';
 
 export class TemplateExecError extends Error {
   constructor(

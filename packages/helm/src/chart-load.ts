@@ -1,15 +1,19 @@
 /**
  * Loads a Helm chart into memory: from a directory, a `.tgz` archive, or an OCI
  * registry (`oci://REGISTRY/REPO[:VERSION]`, the layer `helm push` writes).
- * Subcharts come from `charts/` (directories and `.tgz` files), recursively.
- * Nothing is extracted to disk; archive paths with `..` or a leading `/` are refused.
+ * A directory is read by the one chart-directory walk (chart-dir.ts: `.helmignore`
+ * as helm reads it). Subcharts come from `charts/` (directories and `.tgz`
+ * files), recursively.
+ * Nothing is extracted to disk; archives are read by the tar safety rule of
+ * @ferry/oci-client (no `..`, no absolute paths, no links).
  */
-import { readdir, readFile, realpath, stat } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { posix } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { FerryError, type OciClient, parseReference, usageError } from '@ferry/oci-client';
-import { isMap } from './template-exec.js';
-import { parseYamlValue } from './template-funcs.js';
+import { FerryError, type OciClient, parseReference, TarFormatError, tarEntriesOf, usageError } from '@ferry/oci-client';
+import { chartDirectoryFiles, MAX_CHART_BYTES } from './chart-dir.js';
+import { parseYamlValue } from './encoding.js';
+import { isMap } from './template/exec.js';
 import type { Values } from './values.js';
 
 export const HELM_CHART_CONTENT_MEDIA_TYPE = 'application/vnd.cncf.helm.chart.content.v1.tar+gzip';
@@ -17,8 +21,7 @@ export const HELM_CHART_CONFIG_MEDIA_TYPE = 'application/vnd.cncf.helm.config.v1
 /** Older charts pushed before the media type settled. */
 const LEGACY_CHART_MEDIA_TYPES = ['application/tar+gzip'];
 
-/** Helm's limits: a chart may not decompress to more than this, nor one file. */
-const MAX_CHART_BYTES = 100 * 1024 * 1024;
+/** Helm's limit on one file of a chart archive (MAX_CHART_BYTES on the whole). */
 const MAX_FILE_BYTES = 20 * 1024 * 1024;
 
 export interface ChartDependency {
@@ -159,14 +162,6 @@ export function chartFromFiles(all: Map<string, Buffer>, origin: string): Chart 
   };
 }
 
-/** A safe relative path inside an archive, or undefined for entries to refuse. */
-function safePath(name: string): string | undefined {
-  if (name.startsWith('/') || /^[A-Za-z]:/.test(name) || name.includes('\\')) return undefined;
-  const parts = name.split('/').filter((p) => p !== '' && p !== '.');
-  if (parts.some((p) => p === '..')) return undefined;
-  return parts.join('/');
-}
-
 /** Reads a chart archive (`.tgz`) held in memory. Throws a usage error naming the bad entry. */
 export function chartFromArchive(data: Buffer, origin: string): Chart {
   let raw: Buffer;
@@ -175,7 +170,7 @@ export function chartFromArchive(data: Buffer, origin: string): Chart {
   } catch (e) {
     throw usageError(`${origin} is not a gzip-compressed chart archive: ${(e as Error).message}`);
   }
-  const files = readTarSync(raw, origin);
+  const files = archiveFiles(raw, origin);
   // Helm archives hold one top directory, the chart name: strip it.
   const tops = new Set([...files.keys()].map((p) => p.split('/')[0]));
   let stripped = files;
@@ -190,97 +185,27 @@ export function chartFromArchive(data: Buffer, origin: string): Chart {
   return chart;
 }
 
-/** A minimal synchronous ustar/pax reader (charts are small, and tar-stream is stream-only). */
-function readTarSync(raw: Buffer, origin: string): Map<string, Buffer> {
-  const files = new Map<string, Buffer>();
-  let off = 0;
-  let paxPath: string | undefined;
-  let longName: string | undefined;
-  let total = 0;
-  const cstr = (b: Buffer) => {
-    const z = b.indexOf(0);
-    return b.subarray(0, z < 0 ? b.length : z).toString('utf8');
-  };
-  while (off + 512 <= raw.length) {
-    const h = raw.subarray(off, off + 512);
-    if (h.every((x) => x === 0)) break;
-    const sizeField = h.subarray(124, 136);
-    let size: number;
-    if ((sizeField[0]! & 0x80) !== 0) {
-      size = 0;
-      for (let i = 1; i < 12; i++) size = size * 256 + sizeField[i]!;
-    } else {
-      size = parseInt(cstr(sizeField).trim() || '0', 8);
-    }
-    if (!Number.isFinite(size) || size < 0) throw usageError(`${origin}: corrupt tar header at offset ${off}`);
-    const type = String.fromCharCode(h[156]!);
-    const magic = h.subarray(257, 263).toString('latin1');
-    let name = cstr(h.subarray(0, 100));
-    if (magic.startsWith('ustar')) {
-      const prefix = cstr(h.subarray(345, 500));
-      if (prefix) name = `${prefix}/${name}`;
-    }
-    const bodyStart = off + 512;
-    const body = raw.subarray(bodyStart, bodyStart + size);
-    if (body.length < size) throw usageError(`${origin}: truncated tar archive`);
-    off = bodyStart + Math.ceil(size / 512) * 512;
-    if (type === 'x') {
-      const text = body.toString('utf8');
-      const m = /(?:^|\n)\d+ path=([^\n]*)\n/.exec(text);
-      if (m) paxPath = m[1];
-      continue;
-    }
-    if (type === 'g') continue;
-    if (type === 'L') {
-      longName = cstr(body);
-      continue;
-    }
-    const entryName = paxPath ?? longName ?? name;
-    paxPath = undefined;
-    longName = undefined;
-    if (type !== '0' && type !== '\0' && type !== '7') continue; // directories, links, devices: skipped
-    const path = safePath(entryName);
-    if (path === undefined) throw usageError(`${origin}: refusing archive entry "${entryName}" (absolute path or "..")`);
-    if (size > MAX_FILE_BYTES) throw usageError(`${origin}: ${path} is larger than ${MAX_FILE_BYTES / 1024 / 1024} MiB`);
-    total += size;
-    if (total > MAX_CHART_BYTES) throw usageError(`${origin}: the chart is larger than ${MAX_CHART_BYTES / 1024 / 1024} MiB uncompressed`);
-    files.set(path, Buffer.from(body));
+/** The files of a gunzipped chart archive, by the tar safety rule (directories skipped). */
+function archiveFiles(raw: Buffer, origin: string): Map<string, Buffer> {
+  let entries: ReturnType<typeof tarEntriesOf>;
+  try {
+    // helm (Go's archive/tar) reads an archive that lacks the end-of-archive blocks
+    entries = tarEntriesOf(raw, { container: 'the chart', endOptional: true });
+  } catch (e) {
+    if (!(e instanceof TarFormatError)) throw e;
+    if (e.reason === 'unsafe') throw usageError(`${origin}: refusing archive entry ${JSON.stringify(e.entry)} (it ${e.problem})`);
+    if (e.reason === 'not-tar') throw usageError(`${origin} is not a Helm chart archive: it holds no tar archive`);
+    throw usageError(`${origin}: the chart archive is ${e.reason}: ${e.message}`);
   }
-  return files;
-}
-
-async function readDirFiles(root: string): Promise<Map<string, Buffer>> {
   const files = new Map<string, Buffer>();
   let total = 0;
-  const visited = new Set<string>();
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    // symlinked directories are followed (as Helm does), but never in a loop
-    const real = await realpath(dir);
-    if (visited.has(real)) return;
-    visited.add(real);
-    const entries = await readdir(dir, { withFileTypes: true });
-    entries.sort((a, b) => (a.name < b.name ? -1 : 1));
-    for (const e of entries) {
-      if (e.name === '.git') continue;
-      const full = join(dir, e.name);
-      const r = rel === '' ? e.name : `${rel}/${e.name}`;
-      let isDir = e.isDirectory();
-      let isFile = e.isFile();
-      if (e.isSymbolicLink()) {
-        const s = await stat(full).catch(() => undefined);
-        isDir = s?.isDirectory() ?? false;
-        isFile = s?.isFile() ?? false;
-      }
-      if (isDir) await walk(full, r);
-      else if (isFile) {
-        const data = await readFile(full);
-        total += data.length;
-        if (total > MAX_CHART_BYTES) throw usageError(`${root}: the chart is larger than ${MAX_CHART_BYTES / 1024 / 1024} MiB`);
-        files.set(r, data);
-      }
-    }
-  };
-  await walk(root, '');
+  for (const e of entries) {
+    if (e.type !== 'file' || e.name === '') continue;
+    if (e.size > MAX_FILE_BYTES) throw usageError(`${origin}: ${e.name} is larger than ${MAX_FILE_BYTES / 1024 / 1024} MiB`);
+    total += e.size;
+    if (total > MAX_CHART_BYTES) throw usageError(`${origin}: the chart is larger than ${MAX_CHART_BYTES / 1024 / 1024} MiB uncompressed`);
+    files.set(e.name, Buffer.from(e.data));
+  }
   return files;
 }
 
@@ -351,7 +276,7 @@ export async function loadChart(spec: string, opts: LoadChartOptions = {}): Prom
     throw usageError(`chart ${spec} not found: give a chart directory, a .tgz file or oci://REGISTRY/REPOSITORY[:VERSION]`);
   }
   if (s.isDirectory()) {
-    const files = await readDirFiles(spec);
+    const files = await chartDirectoryFiles(spec);
     if (!files.has('Chart.yaml')) throw usageError(`${spec} is not a Helm chart directory: it has no Chart.yaml`);
     return chartFromFiles(files, posix.normalize(spec.replaceAll('\\', '/')));
   }

@@ -6,8 +6,10 @@
  */
 import { posix } from 'node:path';
 import type { Chart, ChartDependency } from './chart-load.js';
-import { type GoStringer, hasOwn, isMap, put, type Segment, TemplateSet } from './template-exec.js';
-import { deepCopy, helmFuncs, toYaml } from './template-funcs.js';
+import { toYaml } from './encoding.js';
+import { deepCopy } from './funcs/convert.js';
+import { helmFuncs } from './funcs/func-map.js';
+import { type GoStringer, hasOwn, isMap, put, type Segment, TemplateSet } from './template/exec.js';
 import { coalesceChartValues, pathValue, type Values, type ValuesNode } from './values.js';
 
 /** A chart as used in a release: its place in the tree, its effective values, enabled or not. */

@@ -1,9 +1,11 @@
 // The Go template engine behind chart discovery: the text/template semantics
 // Helm charts rely on, and the Sprig/Helm functions they call.
 import { describe, expect, it } from 'vitest';
-import { TemplateSet } from '../src/charts/template-exec.js';
-import { helmFuncs, semverSatisfies, toYaml } from '../src/charts/template-funcs.js';
-import { TemplateSyntaxError } from '../src/charts/template-parse.js';
+import { toYaml } from '../src/encoding.js';
+import { helmFuncs } from '../src/funcs/func-map.js';
+import { semverSatisfies } from '../src/funcs/semver.js';
+import { TemplateSet } from '../src/template/exec.js';
+import { TemplateSyntaxError } from '../src/template/parse.js';
 
 function render(src: string, data: unknown = {}, defs: Record<string, string> = {}): string {
   const set = new TemplateSet();

@@ -1,0 +1,41 @@
+/**
+ * @ferry/helm: Helm charts without the helm binary. Go's text/template (parser
+ * and executor), the function library by family (Go builtins, Sprig, Helm),
+ * values as Helm computes them, chart loading (directories, .tgz, oci://,
+ * subcharts, requirements.yaml) and rendering. Knows nothing of bundles.
+ */
+
+export { chartDirectoryFiles, MAX_CHART_BYTES } from './chart-dir.js';
+export {
+  type Chart,
+  type ChartDependency,
+  chartFromArchive,
+  chartFromFiles,
+  HELM_CHART_CONFIG_MEDIA_TYPE,
+  HELM_CHART_CONTENT_MEDIA_TYPE,
+  type LoadChartOptions,
+  loadChart,
+  loadOciChart,
+  yamlFile,
+} from './chart-load.js';
+export { jsonText, parseYamlValue, toYaml, yamlDocuments } from './encoding.js';
+export { deepCopy } from './funcs/convert.js';
+export { helmFuncs } from './funcs/func-map.js';
+export type { HelmFuncOptions } from './funcs/helm.js';
+export { compareSemver, parseSemver, type SemVer, semverSatisfies } from './funcs/semver.js';
+export { type HelmignoreRule, helmIgnores, parseHelmignore } from './helmignore.js';
+export {
+  allInstances,
+  type ChartInstance,
+  DEFAULT_KUBE_VERSION,
+  type RenderedTemplate,
+  type RenderFailure,
+  type RenderOptions,
+  type RenderResult,
+  type ResolveOptions,
+  renderChart,
+  resolveChart,
+} from './render.js';
+export { hasOwn, isMap, put, type Segment, sourceAt, TemplateExecError, type TemplateFunc, TemplateSet } from './template/exec.js';
+export { type ParsedTemplate, parseTemplate, TemplateSyntaxError } from './template/parse.js';
+export { applySet, coalesceChartValues, mergeValues, parseValues, readValuesFile, userValues, type Values } from './values.js';
