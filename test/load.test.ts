@@ -441,6 +441,25 @@ describe('ferry load: bad input exits 2 with one line, before anything is pushed
     expect(await catalog(target)).toEqual([]);
   });
 
+  it('refuses an index.json that gives one name two digests, before anything is pushed (load and verify, exit 2)', async () => {
+    const layout = join(dir, 'two-digests');
+    await run('mkdir', ['-p', layout]);
+    await run('tar', ['-xf', bundle, '-C', layout]);
+    await rm(join(layout, 'ferry.json'));
+    const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as {
+      manifests: Array<{ digest: string; annotations: Record<string, string> }>;
+    };
+    // A foreign OCI archive: the second entry takes the first's name.
+    index.manifests[1]!.annotations = { 'org.opencontainers.image.ref.name': appRef };
+    await writeFile(join(layout, 'index.json'), JSON.stringify(index));
+    const archive = join(dir, 'two-digests.tar');
+    await run('tar', ['-cf', archive, '-C', layout, 'oci-layout', 'index.json', 'blobs']);
+    const line = `ferry: ${archive} names ${appRef} twice, with different digests ${app.digest} and ${single.digest}; refusing a bundle whose names are ambiguous`;
+    expect(expectErrorLine(await runFerry(['load', archive, '--to', target.host]), 2)).toBe(line);
+    expect(expectErrorLine(await runFerry(['verify', archive]), 2)).toBe(line);
+    expect(await catalog(target)).toEqual([]);
+  });
+
   it('refuses a file that is not a bundle, a missing one, a directory that is no layout, and a missing --to', async () => {
     const notBundle = join(dir, 'not-a-bundle.tar');
     await writeFile(notBundle, Buffer.from('hello, this is not a tar file\n'.repeat(40)));

@@ -338,6 +338,12 @@ async function readMetadata(path: string, read: ReadFile) {
     throw notBundle(`its index.json is not a valid OCI image index (at ${issue.path.join('.') || 'the top'}: ${issue.message})`);
   }
   const index = r.data as ImageIndex;
+  const twice = nameTwice(index);
+  if (twice) {
+    throw usageError(
+      `${path} names ${twice.name} twice, with different digests ${twice.digests[0]} and ${twice.digests[1]}; refusing a bundle whose names are ambiguous`,
+    );
+  }
 
   const ferryJsonBytes = await read('ferry.json', MAX_INDEX_JSON);
   let ferry: FerryJson | undefined;
@@ -359,4 +365,22 @@ async function readMetadata(path: string, read: ReadFile) {
   }
   const signature = await read('ferry.sig', MAX_SIGNATURE);
   return { indexJson, index, ferryJsonBytes, ferry, signature, imageLayoutVersion };
+}
+
+/**
+ * A name index.json gives to two different manifests (in either name annotation):
+ * loading it would tag whichever push finished last, so the bundle is refused.
+ */
+function nameTwice(index: ImageIndex): { name: string; digests: [string, string] } | undefined {
+  const seen = new Map<string, string>();
+  for (const d of index.manifests) {
+    const a = d.annotations ?? {};
+    for (const name of new Set([a[REF_NAME_ANNOTATION], a[CONTAINERD_NAME_ANNOTATION]])) {
+      if (!name) continue;
+      const earlier = seen.get(name);
+      if (earlier !== undefined && earlier !== d.digest) return { name, digests: [earlier, d.digest] };
+      seen.set(name, d.digest);
+    }
+  }
+  return undefined;
 }
