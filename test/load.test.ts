@@ -460,6 +460,20 @@ describe('ferry load: bad input exits 2 with one line, before anything is pushed
     expect(await catalog(target)).toEqual([]);
   });
 
+  it('checks a ferry bundle against its ferry.json before pushing, with or without --key', async () => {
+    const layout = join(dir, 'emptied');
+    await run('mkdir', ['-p', layout]);
+    await run('tar', ['-xf', bundle, '-C', layout]);
+    await writeFile(join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] }));
+    const emptied = join(dir, 'emptied.tar');
+    await run('tar', ['-cf', emptied, '-C', layout, 'oci-layout', 'index.json', 'ferry.json', 'blobs']);
+    const r = await runFerry(['load', emptied, '--to', target.host]);
+    expect(expectErrorLine(r, 2)).toBe(
+      `ferry: refusing to load ${emptied}: ferry.json lists 2 images, index.json 0; nothing was pushed (ferry verify shows every problem)`,
+    );
+    expect(await catalog(target)).toEqual([]);
+  });
+
   it('refuses a file that is not a bundle, a missing one, a directory that is no layout, and a missing --to', async () => {
     const notBundle = join(dir, 'not-a-bundle.tar');
     await writeFile(notBundle, Buffer.from('hello, this is not a tar file\n'.repeat(40)));

@@ -24,7 +24,7 @@ import {
 } from '@ferry/oci-client';
 import type { BundleChartRef, BundleReader } from '../places/bundle-reader.js';
 import { RegistryPlace } from '../places/registry.js';
-import { verifyBundle } from '../trust/verify.js';
+import { ferryJsonDisagreements, verifyBundle } from '../trust/verify.js';
 import { HarborProjects, projectOf } from './harbor.js';
 import type { TargetMapper } from './mapping.js';
 
@@ -93,6 +93,8 @@ export async function load(opts: LoadOptions): Promise<LoadResult> {
   const { bundle, client } = opts;
   const log = opts.log ?? (() => undefined);
   if (opts.publicKey) await refuseUnlessIntact(bundle, opts.publicKey, opts.concurrency, log);
+  const disagreement = ferryJsonDisagreements(bundle)[0];
+  if (disagreement) throw usageError(`refusing to load ${bundle.name}: ${disagreement}; nothing was pushed (ferry verify shows every problem)`);
   const entries = bundle.images();
   const unnamed = entries.find((e) => !e.named);
   if (unnamed)

@@ -134,8 +134,11 @@ export async function verifyBundle(bundle: BundleReader, opts: VerifyOptions = {
   return report;
 }
 
-/** Where ferry.json and index.json disagree (nothing to check without ferry.json). */
-function ferryJsonDisagreements(bundle: BundleReader): string[] {
+/**
+ * Where ferry.json and index.json disagree (nothing to check without ferry.json):
+ * the cheap structural checks every load runs before it pushes anything.
+ */
+export function ferryJsonDisagreements(bundle: BundleReader): string[] {
   const ferry = bundle.ferry;
   if (!ferry) return [];
   const out: string[] = [];
