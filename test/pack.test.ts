@@ -1,7 +1,7 @@
 // `ferry pack` against a real registry:2, with skopeo as the independent reader.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -233,6 +233,41 @@ describe('ferry pack', () => {
     await expect(stat(`${out}.partial`)).rejects.toThrow();
     await expect(stat(journal)).rejects.toThrow();
     expect(big.manifests).toHaveLength(1);
+  });
+
+  it('never writes through a link at .partial or the journal, and leaves a regular file at the output', async () => {
+    const victim = join(dir, 'victim.txt');
+    await writeFile(victim, 'precious\n');
+    const out = join(dir, 'linked.tar');
+    await symlink(victim, `${out}.partial`);
+    await symlink(victim, `${out}.partial.journal`);
+    await symlink(victim, out);
+    const r = await runFerry(['pack', `${reg.host}/team/app:1.0`, '-o', out, '-q']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await readFile(victim, 'utf8')).toBe('precious\n');
+    expect((await lstat(out)).isFile()).toBe(true);
+    await expect(lstat(`${out}.partial`)).rejects.toThrow();
+    await expect(lstat(`${out}.partial.journal`)).rejects.toThrow();
+    expect((await runFerry(['verify', out, '-q'])).code).toBe(0);
+  });
+
+  it('a second pack to the same output says another pack is writing it; a lock left by a dead one is taken over', async () => {
+    const out = join(dir, 'twice.tar');
+    // The lock as a pack that is still running leaves it: its process id.
+    const holder = spawn('sleep', ['30'], { stdio: 'ignore' });
+    await writeFile(`${out}.partial.lock`, `${holder.pid}\n`);
+    const second = await runFerry(['pack', `${reg.host}/team/app:1.0`, '-o', out, '-q']);
+    expect(second).toMatchObject({
+      code: 1,
+      stderr: `ferry: another ferry pack (process ${holder.pid}) is writing ${out}; wait for it to end, or stop it and run this again\n`,
+    });
+    await expect(stat(out)).rejects.toThrow();
+    holder.kill('SIGKILL');
+    await new Promise((r) => holder.on('exit', r));
+    const after = await runFerry(['pack', `${reg.host}/team/app:1.0`, '-o', out, '-q']);
+    expect(after.code, after.stderr).toBe(0);
+    await expect(lstat(`${out}.partial.lock`)).rejects.toThrow();
+    expect((await runFerry(['verify', out, '-q'])).code).toBe(0);
   });
 
   it('stops cleanly on Ctrl-C: exit 130, one line, journal flushed, .partial kept; the rerun resumes to the identical bundle', async () => {

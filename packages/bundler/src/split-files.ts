@@ -7,6 +7,7 @@
 import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { usageError } from '@ferry/oci-client';
+import { createFresh, openExisting } from './output-files.js';
 
 /** The parts of the positional-file interface that the bundle reader and writer use. */
 export interface PositionalFile {
@@ -84,7 +85,7 @@ export class SplitFile implements PositionalFile {
     let start = 0;
     try {
       for (const p of paths) {
-        const fh = await open(p, flags);
+        const fh = flags === 'r+' ? await openExisting(p) : await open(p, flags);
         const size = (await fh.stat()).size;
         parts.push({ fh, start, size });
         start += size;
@@ -96,12 +97,12 @@ export class SplitFile implements PositionalFile {
     return new SplitFile(parts);
   }
 
-  /** Creates (or truncates) parts of `partSize` bytes (the last holds the rest) for `total` bytes. */
+  /** Creates (replacing whatever file or link was there) parts of `partSize` bytes (the last holds the rest) for `total` bytes. */
   static async create(paths: string[], total: number, partSize: number): Promise<SplitFile> {
     const parts: Part[] = [];
     try {
       for (let i = 0, start = 0; start < total; i++, start += partSize) {
-        const fh = await open(paths[i]!, 'w');
+        const fh = await createFresh(paths[i]!);
         const size = Math.min(partSize, total - start);
         await fh.truncate(size);
         parts.push({ fh, start, size });

@@ -6,7 +6,8 @@
  * appears only after every blob is in place and checked.
  */
 import { createHash } from 'node:crypto';
-import { appendFile, type FileHandle, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { type FileHandle, lstat, rename, rm } from 'node:fs/promises';
 import {
   type BlobOutcome,
   type Descriptor,
@@ -18,6 +19,7 @@ import {
   TAR_END_OF_ARCHIVE,
 } from '@ferry/oci-client';
 import pLimit from 'p-limit';
+import { createFresh, lockOutput, openAppend, openExisting, readRegularFile, regularFileSize } from '../output-files.js';
 import { type PositionalFile, partName, SplitFile } from '../split-files.js';
 import type { BundleLayout, LayoutEntry } from '../tar-plan.js';
 
@@ -58,6 +60,8 @@ export class BundleWriter implements ImageSink {
     finished: Iterable<string>,
     /** Stops the writer: transfers under way fail at their next chunk (the first failure of a pack, or Ctrl-C). */
     private readonly signal: AbortSignal | undefined,
+    /** Releases the output's lock. */
+    private readonly release: () => Promise<void>,
   ) {
     this.name = out;
     this.journal = `${out}.partial.journal`;
@@ -86,30 +90,33 @@ export class BundleWriter implements ImageSink {
     const { partSize } = opts;
     const files = outputFiles(out, layout.totalSize, partSize);
     const journalPath = `${out}.partial.journal`;
-    const previous = await readJournal(journalPath);
-    const sizes = await Promise.all(files.map((f) => sizeOf(f.partial)));
-    const resuming = previous?.head.fingerprint === head.fingerprint && files.every((f, i) => sizes[i] === f.size);
-    let fh: PositionalFile;
-    if (!partSize) {
-      fh = await open(files[0]!.partial, resuming ? 'r+' : 'w');
-      if (!resuming) await fh.truncate(layout.totalSize);
-    } else {
-      const paths = files.map((f) => f.partial);
-      fh = resuming ? await SplitFile.open(paths, 'r+') : await SplitFile.create(paths, layout.totalSize, partSize);
-    }
+    const release = await lockOutput(out);
+    let fh: PositionalFile | undefined;
     try {
+      const previous = await readJournal(journalPath);
+      const sizes = await Promise.all(files.map((f) => regularFileSize(f.partial)));
+      const resuming = previous?.head.fingerprint === head.fingerprint && files.every((f, i) => sizes[i] === f.size);
+      if (!partSize) {
+        fh = resuming ? await openExisting(files[0]!.partial) : await createFresh(files[0]!.partial);
+        if (!resuming) await fh.truncate(layout.totalSize);
+      } else {
+        const paths = files.map((f) => f.partial);
+        fh = resuming ? await SplitFile.open(paths, 'r+') : await SplitFile.create(paths, layout.totalSize, partSize);
+      }
       let kept: string[] = [];
       if (resuming) {
         kept = await verifyOnDisk(fh, layout, previous!.done);
       } else {
-        await rm(journalPath, { force: true });
-        await appendFile(journalPath, `${JSON.stringify(head)}\n`);
+        const journal = await createFresh(journalPath, constants.O_WRONLY);
+        await journal.write(`${JSON.stringify(head)}\n`);
+        await journal.close();
       }
-      const w = new BundleWriter(out, layout, fh, files, kept, opts.signal);
+      const w = new BundleWriter(out, layout, fh, files, kept, opts.signal, release);
       await w.writeFixedParts();
       return w;
     } catch (e) {
-      await fh.close();
+      await fh?.close();
+      await release();
       throw e;
     }
   }
@@ -220,7 +227,7 @@ export class BundleWriter implements ImageSink {
     this.finished.add(digest);
     const line = `${JSON.stringify({ done: digest })}\n`;
     this.journalWrites = this.journalWrites.then(async () => {
-      this.journalHandle ??= await open(this.journal, 'a');
+      this.journalHandle ??= await openAppend(this.journal);
       await this.journalHandle.write(line);
     });
     // Kept for finish(), never left unhandled.
@@ -246,6 +253,7 @@ export class BundleWriter implements ImageSink {
     for (const f of this.files) await rename(f.partial, f.final);
     await this.removeStaleParts();
     await rm(this.journal, { force: true });
+    await this.release();
     return this.files.map((f) => f.final);
   }
 
@@ -254,7 +262,7 @@ export class BundleWriter implements ImageSink {
     if (this.files.length < 2 && !this.files[0]?.final.endsWith('.part-000')) return;
     for (let i = this.files.length; ; i++) {
       const stale = partName(this.name, i);
-      if ((await sizeOf(stale)) === undefined) return;
+      if ((await lstat(stale).catch(() => undefined)) === undefined) return;
       await rm(stale, { force: true });
     }
   }
@@ -264,21 +272,16 @@ export class BundleWriter implements ImageSink {
     this.closed = true;
     await this.closeJournal().catch(() => undefined);
     await this.fh.close().catch(() => undefined);
-  }
-}
-
-async function sizeOf(path: string): Promise<number | undefined> {
-  try {
-    return (await stat(path)).size;
-  } catch {
-    return undefined;
+    await this.release();
   }
 }
 
 async function readJournal(path: string): Promise<{ head: JournalHead; done: string[] } | undefined> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    const read = await readRegularFile(path);
+    if (read === undefined) return undefined;
+    text = read;
   } catch {
     return undefined;
   }
