@@ -1,7 +1,8 @@
 /**
  * The one error type of ferry. Every failure a user can see is a FerryError whose
  * message is one or two human sentences naming what failed and what to do.
- * `kind` decides the exit code: bad usage or bad input exits 2, everything else 1.
+ * `kind` decides the exit code: bad usage or bad input exits 2, a cancelled run 130
+ * (as a shell reports SIGINT), everything else 1.
  * Messages never carry a password, token or Authorization header.
  */
 export type ErrorKind =
@@ -12,7 +13,8 @@ export type ErrorKind =
   | 'network' // connection refused, DNS, TLS, timeout
   | 'registry' // any other registry refusal (5xx after retries, 4xx)
   | 'unsupported' // schema1, oversized manifest, unknown media type
-  | 'io'; // local files: a full disk, a short write
+  | 'io' // local files: a full disk, a short write
+  | 'cancelled'; // the caller's AbortSignal fired: exit 130
 
 export interface ErrorDetails {
   status?: number | undefined;
@@ -44,7 +46,8 @@ export class FerryError extends Error {
     this.operation = details.operation;
   }
 
-  get exitCode(): 1 | 2 {
+  get exitCode(): 1 | 2 | 130 {
+    if (this.kind === 'cancelled') return 130;
     return this.kind === 'usage' ? 2 : 1;
   }
 }
