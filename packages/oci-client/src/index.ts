@@ -1,4 +1,5 @@
 export * from './auth.js';
+export * from './bounded-read.js';
 export * from './client.js';
 export * from './copy/engine.js';
 export * from './copy/places.js';
@@ -6,8 +7,10 @@ export * from './copy/plan.js';
 export * from './credentials.js';
 export * from './digest.js';
 export * from './errors.js';
+export * from './json.js';
 export * from './manifest.js';
 export * from './platform.js';
 export * from './reference.js';
 export * from './registry.js';
+export * from './retry-policy.js';
 export * from './transport.js';

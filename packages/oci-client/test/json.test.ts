@@ -54,9 +54,7 @@ describe('JSON depth', () => {
     }
     expect(e).toBeInstanceOf(FerryError);
     expect((e as FerryError).kind).toBe('unsupported');
-    expect((e as FerryError).message).toBe(
-      `manifest ${digestOf(bytes)} nests JSON deeper than 64 levels, which no manifest needs; ferry refuses it.`,
-    );
+    expect((e as FerryError).message).toBe(`manifest ${digestOf(bytes)} nests JSON deeper than 64 levels, which no manifest needs; ferry refuses it.`);
     expect(Date.now() - started).toBeLessThan(1000);
     // The same index with the field 60 deep (its own nesting adds 4) is read.
     expect(parseManifest(indexWithDeepField(60)).kind).toBe('index');
