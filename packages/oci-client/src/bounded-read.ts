@@ -35,6 +35,17 @@ export class BodyReadError extends Error {
 
 interface Destroyable extends AsyncIterable<Buffer> {
   destroy(error?: Error): unknown;
+  on?(event: 'error', listener: (e: Error) => void): unknown;
+}
+
+/**
+ * Drops a body that will not be read. undici answers destroy() on an unfinished body
+ * with an 'error' event (RequestAbortedError) a tick later: with nobody listening,
+ * that event would end the process.
+ */
+export function dropBody(body: { destroy(error?: Error): unknown; on?(event: 'error', listener: (e: Error) => void): unknown }): void {
+  body.on?.('error', () => undefined);
+  body.destroy();
 }
 
 /**
@@ -52,7 +63,7 @@ export async function readBounded(body: Destroyable, maxBytes: number, deadlineM
     for await (const chunk of body) {
       size += chunk.length;
       if (size > maxBytes) {
-        body.destroy();
+        dropBody(body);
         return undefined;
       }
       parts.push(chunk);

@@ -6,7 +6,7 @@
  */
 import type { Readable } from 'node:stream';
 import { isInsufficientScope, RegistryAuth, repositoryScope } from './auth.js';
-import { MAX_LISTING_BYTES, RateGuard, seconds } from './bounded-read.js';
+import { dropBody, MAX_LISTING_BYTES, RateGuard, seconds } from './bounded-read.js';
 import type { CredentialStore } from './credentials.js';
 import { DigestVerifier, digestOf, isDigest, parseDigest } from './digest.js';
 import { type ErrorKind, FerryError } from './errors.js';
@@ -246,7 +246,7 @@ export class RegistryClient {
           signal,
         });
         if (res.status === 404) {
-          res.body.destroy();
+          dropBody(res.body);
           throw new FerryError('not-found', `404 BLOB_UNKNOWN pulling from ${this.registry}/${repository}: blob ${blob.digest} is not there`, {
             status: 404,
             codes: ['BLOB_UNKNOWN'],
@@ -260,7 +260,7 @@ export class RegistryClient {
         if (received > 0 && res.status === 206) {
           const start = /bytes (\d+)-/.exec(header(res.headers, 'content-range') ?? '')?.[1];
           if (start !== undefined && Number(start) !== received) {
-            res.body.destroy();
+            dropBody(res.body);
             throw this.integrity(repository, `registry resumed ${blob.digest} at byte ${start}, asked for ${received}`);
           }
         }
@@ -269,7 +269,7 @@ export class RegistryClient {
           for await (const chunk of res.body as AsyncIterable<Buffer>) {
             // The reader went away (its upload or disk write failed): free the connection.
             if (verifier.destroyed) {
-              res.body.destroy();
+              dropBody(res.body);
               return;
             }
             guard.add(chunk.length);
@@ -656,7 +656,7 @@ export class RegistryClient {
       // answer it once with fresh credentials; a second 401 is a real refusal.
       if (res.status === 401 && ownOrigin && attempt === 0 && this.auth.learn(header(res.headers, 'www-authenticate'))) {
         this.auth.invalidate(op.scopes);
-        res.body.destroy();
+        dropBody(res.body);
         continue;
       }
       if (op.expect.includes(res.status)) return res;

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { Agent, type Dispatcher, EnvHttpProxyAgent, request as undiciRequest } from 'undici';
-import { BLOB_STALL_MS, BODY_DEADLINE_MS, MAX_SMALL_BODY_BYTES, MIN_BLOB_RATE, type MinRate, readBounded, seconds } from './bounded-read.js';
+import { BLOB_STALL_MS, BODY_DEADLINE_MS, dropBody, MAX_SMALL_BODY_BYTES, MIN_BLOB_RATE, type MinRate, readBounded, seconds } from './bounded-read.js';
 import { FerryError } from './errors.js';
 import { isLoopbackHost } from './reference.js';
 import {
@@ -239,7 +239,7 @@ export class Transport {
         res = undefined;
       }
       if (req.signal?.aborted) {
-        res?.body.destroy();
+        if (res) dropBody(res.body);
         throw cancelledError();
       }
       if (res) this.unreachable.delete(host);
@@ -296,7 +296,7 @@ export class Transport {
       await res.body.dump();
       bytes = Buffer.alloc(0);
     } else if (Number(header(res.headers, 'content-length')) > max) {
-      res.body.destroy();
+      dropBody(res.body);
     } else {
       bytes = await readBounded(res.body, max, this.bodyDeadlineMs);
     }
