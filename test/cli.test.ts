@@ -53,18 +53,29 @@ describe('unreachable registries exit 1 with one line', () => {
     expect(line).toBe('ferry: cannot resolve host nohost.invalid');
   });
 
-  test('a closed local port: retried, then one error line, and a stack only with --debug', async () => {
+  test('a closed local port: retried for the budget with one line saying so, then one error line, and a stack only with --debug', async () => {
     const port = await freePort();
     const args = ['copy', `127.0.0.1:${port}/x:1`, `127.0.0.1:${port}/y:1`];
+    const env = { FERRY_RETRY_BUDGET: '2' };
     // --quiet leaves out the retry log lines, not the error.
-    const [quiet, debug] = await Promise.all([ferry('-q', ...args), ferry('--debug', ...args)]);
+    const [quiet, debug] = await Promise.all([runFerry(['-q', ...args], { home, env }), runFerry(['--debug', ...args], { home, env })]);
     expect(expectErrorLine(quiet, 1)).toBe(`ferry: connection refused by 127.0.0.1:${port}`);
+    expect(quiet.ms).toBeGreaterThan(1900);
 
     expect(debug.code).toBe(1);
     const lines = debug.stderr.trimEnd().split('\n');
     expect(lines.filter((l) => l.startsWith('ferry: '))).toEqual([`ferry: connection refused by 127.0.0.1:${port}`]);
-    expect(lines.filter((l) => l.startsWith('retrying ')).length).toBe(4);
+    // One line for the outage, not one per attempt.
+    expect(lines.filter((l) => l.includes('unreachable'))).toEqual([
+      `registry 127.0.0.1:${port} unreachable (connection refused by 127.0.0.1:${port}), retrying for up to 2 s`,
+    ]);
+    expect(lines.filter((l) => l.startsWith('retrying '))).toEqual([]);
     expect(debug.stderr).toMatch(/^\s+at /m);
+  });
+
+  test('FERRY_RETRY_BUDGET must be a number of seconds', async () => {
+    const r = await runFerry(['copy', '127.0.0.1:1/x:1', '127.0.0.1:1/y:1'], { home, env: { FERRY_RETRY_BUDGET: 'soon' } });
+    expect(expectErrorLine(r, 2)).toBe('ferry: FERRY_RETRY_BUDGET must be a number of seconds from 0 to 86400, not "soon"');
   });
 });
 

@@ -1,6 +1,7 @@
 // A forwarding proxy in front of a plain-HTTP registry that injects faults
-// (error statuses, cut or corrupted bodies, redirects) on chosen requests,
-// and a second origin that serves blobs, as a CDN behind a redirect would.
+// (error statuses, resets, cut, stalled or corrupted bodies, rewritten headers,
+// redirects, outages of a few seconds) on chosen requests, and a second origin
+// that serves blobs, as a CDN behind a redirect would.
 import {
   Agent,
   createServer,
@@ -10,7 +11,8 @@ import {
   type OutgoingHttpHeaders,
   type ServerResponse,
 } from 'node:http';
-import { closeServer, listen } from './net.js';
+import type { Socket } from 'node:net';
+import { closeServer, LOOPBACK, listen } from './net.js';
 
 export interface RecordedRequest {
   method: string;
@@ -26,7 +28,18 @@ export type FaultAction =
   /** Flip one byte in the middle of the response body; length and headers stay. */
   | { type: 'corrupt' }
   /** Answer 307 with Location = `to` (another origin's base URL) + the original path and query. */
-  | { type: 'redirect'; to: string };
+  | { type: 'redirect'; to: string }
+  /** Reset the connection (TCP RST) once this many request body bytes have arrived (0: at once). */
+  | { type: 'reset'; afterRequestBytes?: number }
+  /**
+   * Forward the upstream response's headers and `afterBytes` body bytes, then hold the
+   * connection open: silent, or sending one more byte every `dripMs`.
+   */
+  | { type: 'stall'; afterBytes: number; dripMs?: number }
+  /** Forward, with response headers changed by `rewrite` (undefined drops one) and `add`ed. */
+  | { type: 'headers'; rewrite?: (name: string, value: string) => string | undefined; add?: Record<string, string> }
+  /** Reset this request's connection and be down for `ms`: refusing connections, or resetting each. */
+  | { type: 'outage'; ms: number; mode: 'refuse' | 'reset' };
 
 export interface FaultRule {
   /** Any method when absent. */
@@ -35,6 +48,8 @@ export interface FaultRule {
   path: RegExp;
   /** How many matching requests the rule applies to; default Infinity. */
   times?: number;
+  /** Matching requests let through untouched before the rule applies; default 0. */
+  after?: number;
   action: FaultAction;
 }
 
@@ -44,7 +59,20 @@ export interface FaultProxy {
   requests: RecordedRequest[];
   addRule(rule: FaultRule): void;
   clearRules(): void;
+  /** Down for `ms` from now: 'refuse' closes the port, 'reset' accepts and resets every connection. */
+  outage(ms: number, mode: 'refuse' | 'reset'): Promise<void>;
+  /** Resolves when the last outage is over and the proxy answers again. */
+  restored(): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface FaultProxyOptions {
+  /**
+   * Sent upstream as Authorization on every request, replacing the client's: the proxy
+   * stands in for a service that authorises requests by their URL (a signed upload
+   * location on another origin), so the client must not send credentials there.
+   */
+  upstreamAuthorization?: string;
 }
 
 // Hop-by-hop headers describe one connection, not the message (RFC 9110 7.6.1);
@@ -56,12 +84,14 @@ function endToEnd(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
 }
 
 /** Response headers as a flat [name, value, …] list, keeping repeated headers as sent. */
-function responseHeaders(upstream: IncomingMessage, rewrite: (name: string, value: string) => string): string[] {
+function responseHeaders(upstream: IncomingMessage, rewrite: (name: string, value: string) => string | undefined): string[] {
   const raw = upstream.rawHeaders;
   const out: string[] = [];
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i] as string;
-    if (!HOP_BY_HOP.has(name.toLowerCase())) out.push(name, rewrite(name.toLowerCase(), raw[i + 1] as string));
+    if (HOP_BY_HOP.has(name.toLowerCase())) continue;
+    const value = rewrite(name.toLowerCase(), raw[i + 1] as string);
+    if (value !== undefined) out.push(name, value);
   }
   return out;
 }
@@ -104,11 +134,11 @@ function forward(
   req.pipe(upstreamReq);
 }
 
-export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> {
+export async function startFaultProxy(upstreamUrl: string, opts: FaultProxyOptions = {}): Promise<FaultProxy> {
   const upstream = new URL(upstreamUrl);
   const agent = new Agent({ keepAlive: true });
   const requests: RecordedRequest[] = [];
-  let rules: Array<{ rule: FaultRule; remaining: number }> = [];
+  let rules: Array<{ rule: FaultRule; remaining: number; skip: number }> = [];
   let origin = '';
 
   const takeRule = (method: string, path: string): FaultAction | undefined => {
@@ -116,6 +146,10 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
       ({ rule, remaining }) => remaining > 0 && (rule.method === undefined || rule.method.toUpperCase() === method) && rule.path.test(path),
     );
     if (!entry) return undefined;
+    if (entry.skip > 0) {
+      entry.skip--;
+      return undefined;
+    }
     entry.remaining--;
     return entry.rule.action;
   };
@@ -124,12 +158,25 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
   const rewrite = (name: string, value: string) =>
     name === 'location' && value.startsWith(upstream.origin) ? origin + value.slice(upstream.origin.length) : value;
 
+  const sockets = new Set<Socket>();
+  let resetting = false;
+  let back: Promise<void> = Promise.resolve();
+
   const server = createServer((req, res) => {
     const method = req.method ?? 'GET';
     const path = req.url ?? '/';
     requests.push({ method, path, headers: req.headers });
     const action = takeRule(method, path);
 
+    if (action?.type === 'reset') {
+      resetAfter(req, action.afterRequestBytes ?? 0);
+      return;
+    }
+    if (action?.type === 'outage') {
+      req.socket.resetAndDestroy();
+      void proxy.outage(action.ms, action.mode);
+      return;
+    }
     if (action?.type === 'status' || action?.type === 'redirect') {
       req.resume(); // the request body is not wanted
       if (action.type === 'status') {
@@ -142,29 +189,116 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
       return;
     }
 
-    forward(agent, upstream, req, res, endToEnd(req.headers), (upstreamRes) => {
-      res.writeHead(upstreamRes.statusCode ?? 502, responseHeaders(upstreamRes, rewrite));
+    const headers = endToEnd(req.headers);
+    if (opts.upstreamAuthorization) headers.authorization = opts.upstreamAuthorization;
+    forward(agent, upstream, req, res, headers, (upstreamRes) => {
+      const changed = action?.type === 'headers' ? action.rewrite : undefined;
+      const out = responseHeaders(upstreamRes, (name, value) => {
+        const v = rewrite(name, value);
+        return changed ? changed(name, v) : v;
+      });
+      if (action?.type === 'headers') for (const [name, value] of Object.entries(action.add ?? {})) out.push(name, value);
+      res.writeHead(upstreamRes.statusCode ?? 502, out);
       if (action?.type === 'cut') cutAfter(upstreamRes, res, action.afterBytes);
+      else if (action?.type === 'stall') stallAfter(upstreamRes, res, action.afterBytes, action.dripMs);
       else if (action?.type === 'corrupt') void corrupt(upstreamRes, res);
       else upstreamRes.pipe(res);
     });
   });
+  server.on('connection', (socket: Socket) => {
+    if (resetting) {
+      socket.resetAndDestroy();
+      return;
+    }
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
 
   const host = await listen(server);
+  const port = Number(host.split(':')[1]);
   origin = `http://${host}`;
-  return {
+  const proxy: FaultProxy = {
     url: origin,
     host,
     requests,
-    addRule: (rule) => rules.push({ rule, remaining: rule.times ?? Infinity }),
+    addRule: (rule) => rules.push({ rule, remaining: rule.times ?? Infinity, skip: rule.after ?? 0 }),
     clearRules: () => {
       rules = [];
     },
+    outage(ms, mode) {
+      for (const socket of sockets) socket.resetAndDestroy();
+      if (mode === 'reset') {
+        resetting = true;
+        back = new Promise((resolve) =>
+          setTimeout(() => {
+            resetting = false;
+            resolve();
+          }, ms),
+        );
+        return Promise.resolve();
+      }
+      // Closing the listener makes new connections fail with ECONNREFUSED; the same
+      // port is taken again afterwards (nothing else binds it in a few seconds).
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      back = closed.then(
+        () =>
+          new Promise<void>((resolve, reject) => {
+            setTimeout(() => {
+              server.once('error', reject);
+              server.listen(port, LOOPBACK, () => {
+                server.off('error', reject);
+                resolve();
+              });
+            }, ms);
+          }),
+      );
+      return closed;
+    },
+    restored: () => back,
     async stop() {
+      await back.catch(() => undefined);
       await closeServer(server);
       agent.destroy();
     },
   };
+  return proxy;
+}
+
+/** Reads `after` bytes of the request body (or none), then resets the connection. */
+function resetAfter(req: IncomingMessage, after: number): void {
+  if (after <= 0) {
+    req.socket.resetAndDestroy();
+    return;
+  }
+  let seen = 0;
+  req.on('data', (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen >= after) req.socket.resetAndDestroy();
+  });
+  req.on('end', () => req.socket.resetAndDestroy());
+}
+
+/** Passes `afterBytes` body bytes on, then stops: silence, or a byte every `dripMs`. */
+function stallAfter(upstreamRes: IncomingMessage, res: ServerResponse, afterBytes: number, dripMs: number | undefined): void {
+  res.flushHeaders();
+  void collect(upstreamRes).then(
+    (body) => {
+      res.write(body.subarray(0, afterBytes));
+      if (!dripMs) return;
+      let at = afterBytes;
+      const timer = setInterval(() => {
+        if (at >= body.length || res.destroyed) {
+          clearInterval(timer);
+          if (!res.destroyed) res.end();
+          return;
+        }
+        res.write(body.subarray(at, at + 1));
+        at++;
+      }, dripMs);
+      res.on('close', () => clearInterval(timer));
+    },
+    () => res.destroy(),
+  );
 }
 
 /** Passes `afterBytes` body bytes on, then ends the connection with the body unfinished. */

@@ -27,10 +27,19 @@ export interface TokenRequest {
   status: number;
 }
 
+/**
+ * A misbehaving answer to the next token requests: 'endless' sends a 200 whose body
+ * never ends (as fast as the client reads); 'stall' sends the headers and half the
+ * token, then nothing.
+ */
+export type TokenFault = 'endless' | 'stall';
+
 export interface TestTokenServer {
   /** Base URL; the realm is `${url}/token`. */
   url: string;
   requests: TokenRequest[];
+  /** The next `times` token requests get `fault` instead of a token. */
+  addFault(fault: TokenFault, times?: number): void;
   stop(): Promise<void>;
 }
 
@@ -69,9 +78,16 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TestTo
   // certificate chain (x5c), verified against its rootcertbundle.
   const x5c = [new X509Certificate(opts.cert).raw.toString('base64')];
   const requests: TokenRequest[] = [];
+  const faults: TokenFault[] = [];
 
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://token.invalid');
+    const fault = faults.shift();
+    if (fault) {
+      requests.push({ scopes: url.searchParams.getAll('scope'), granted: [], status: 200 });
+      misbehave(res, fault);
+      return;
+    }
     if (req.method !== 'GET' || url.pathname !== '/token') {
       sendJson(res, 404, { errors: [{ code: 'NOT_FOUND', message: 'only GET /token is served' }] });
       return;
@@ -123,7 +139,28 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TestTo
   });
 
   const host = await listen(server);
-  return { url: `http://${host}`, requests, stop: () => closeServer(server) };
+  return {
+    url: `http://${host}`,
+    requests,
+    addFault: (fault, times = 1) => {
+      for (let i = 0; i < times; i++) faults.push(fault);
+    },
+    stop: () => closeServer(server),
+  };
+}
+
+function misbehave(res: ServerResponse, fault: TokenFault): void {
+  res.writeHead(200, { 'Content-Type': 'application/json' });
+  res.write('{"token":"');
+  if (fault === 'stall') return; // held open until the client gives up or the server stops
+  const filler = Buffer.alloc(64 * 1024, 'a');
+  const more = (): void => {
+    while (!res.destroyed && res.write(filler)) {
+      // keep writing while the socket takes it
+    }
+    if (!res.destroyed) res.once('drain', more);
+  };
+  more();
 }
 
 /**

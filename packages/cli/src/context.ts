@@ -2,7 +2,7 @@
  * What every command shares: the global options, the registry client built from
  * them, and where output goes (results on stdout, everything else on stderr).
  */
-import { CredentialStore, FerryError, OciClient, type OciClientOptions } from '@ferry/oci-client';
+import { CredentialStore, FerryError, OciClient, type OciClientOptions, type RetryPolicy, usageError } from '@ferry/oci-client';
 
 export interface GlobalOptions {
   json?: boolean;
@@ -28,7 +28,9 @@ export class Context {
       userAgent: `ferry/${VERSION}`,
       env: this.env,
       credentials: new CredentialStore({ env: this.env }),
+      retry: retryBudget(this.env),
       onRetry: (r) => this.log(`retrying ${r.url} in ${(r.delayMs / 1000).toFixed(1)}s after ${r.reason} (attempt ${r.attempt})`),
+      onWarning: (line) => this.log(line),
       ...extra,
     });
   }
@@ -59,6 +61,20 @@ export class Context {
   result(text: string, json: unknown): void {
     process.stdout.write(this.opts.json ? `${JSON.stringify(json, null, 2)}\n` : `${text}\n`);
   }
+}
+
+/**
+ * FERRY_RETRY_BUDGET=SECONDS: how long a request keeps being retried after its first
+ * failure (default 60). For networks whose outages are longer, and for tests.
+ */
+function retryBudget(env: NodeJS.ProcessEnv): Partial<RetryPolicy> {
+  const value = env.FERRY_RETRY_BUDGET;
+  if (value === undefined || value === '') return {};
+  const s = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value.trim()) || !Number.isFinite(s) || s > 24 * 3600) {
+    throw usageError(`FERRY_RETRY_BUDGET must be a number of seconds from 0 to 86400, not "${value}"`);
+  }
+  return { budgetMs: Math.round(s * 1000) };
 }
 
 export const VERSION = '0.1.0';

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-import { isFerryError } from '@ferry/oci-client';
+import { isFerryError, isTransientNetworkError, toNetworkError } from '@ferry/oci-client';
 /**
  * The `ferry` executable: runs the program and turns every failure into one
- * clear line on stderr and an exit code (2 bad usage or input, 1 failed work).
+ * clear line on stderr and an exit code (2 bad usage or input, 1 failed work,
+ * 130 cancelled).
  */
 import { CommanderError } from 'commander';
 import { buildProgram } from './program.js';
@@ -15,7 +16,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;
-  } catch (e) {
+  } catch (caught) {
+    // A network failure that escaped its request still gets the one-line network error.
+    const e = isTransientNetworkError(caught) ? toNetworkError(caught, '') : caught;
     if (e instanceof CommanderError) {
       // commander has printed its message already; --help and --version are not failures.
       return e.exitCode === 0 ? 0 : 2;

@@ -3,9 +3,13 @@
  * challenges with credentials and Bearer challenges with tokens from the realm
  * (Docker token spec), caching tokens per scope set until they expire.
  */
+import { MAX_SMALL_BODY_BYTES } from './bounded-read.js';
 import type { Credential } from './credentials.js';
 import { FerryError } from './errors.js';
-import type { Transport } from './transport.js';
+import { parseBoundedJson } from './json.js';
+import { registryApiHost } from './reference.js';
+import { abortable } from './retry-policy.js';
+import type { Transport, TransportResponse } from './transport.js';
 
 export interface Challenge {
   scheme: 'basic' | 'bearer';
@@ -95,7 +99,7 @@ export class RegistryAuth {
   }
 
   /** The Authorization header for a request needing `scopes`, or undefined for anonymous. */
-  async authorization(scopes: string[]): Promise<string | undefined> {
+  async authorization(scopes: string[], signal?: AbortSignal): Promise<string | undefined> {
     const c = this.challenge;
     if (!c) return undefined;
     if (c.scheme === 'basic') {
@@ -103,11 +107,11 @@ export class RegistryAuth {
       if (!cred || !('password' in cred)) return undefined;
       return `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString('base64')}`;
     }
-    const token = await this.token(scopes);
+    const token = await this.token(scopes, signal);
     return token ? `Bearer ${token}` : undefined;
   }
 
-  private async token(scopes: string[]): Promise<string | undefined> {
+  private async token(scopes: string[], signal: AbortSignal | undefined): Promise<string | undefined> {
     const want = atoms(scopes);
     const now = Date.now();
     this.tokens = this.tokens.filter((t) => t.expiresAt > now);
@@ -120,9 +124,25 @@ export class RegistryAuth {
       p = this.fetchToken(merged).finally(() => this.pending.delete(key));
       this.pending.set(key, p);
     }
-    const t = await p;
-    if (t.token) this.tokens.push(t);
+    // A token fetch is shared by every request that waits for it: a cancelled caller
+    // stops waiting, the fetch goes on for the others (it is bounded by the transport).
+    const t = await abortable(p, signal);
+    if (t.token && !this.tokens.includes(t)) this.tokens.push(t);
     return t.token || undefined;
+  }
+
+  /**
+   * Docker sends credentials to whatever realm a registry names, silently. The realm is
+   * the registry's to choose, but the user should know when the password goes to
+   * another host, or in clear while the registry itself speaks TLS.
+   */
+  private async warnAboutRealm(realm: URL): Promise<void> {
+    const base = new URL(await this.transport.baseUrl(registryApiHost(this.registry)));
+    if (realm.protocol === 'http:' && base.protocol === 'https:') {
+      this.transport.warnOnce(`${this.registry} sends your credentials over plain HTTP to its token server ${realm.origin}, although the registry uses HTTPS`);
+    } else if (realm.hostname.toLowerCase() !== base.hostname.toLowerCase()) {
+      this.transport.warnOnce(`${this.registry} sends your credentials to its token server on another host, ${realm.host}`);
+    }
   }
 
   private async fetchToken(scopes: string[]): Promise<CachedToken> {
@@ -130,8 +150,14 @@ export class RegistryAuth {
     const realm = params.realm;
     if (!realm) throw new FerryError('auth', `${this.registry} asked for a bearer token but named no realm`, { registry: this.registry });
     const cred = await this.credential();
-    const url = new URL(realm);
-    let res;
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch {
+      throw new FerryError('auth', `${this.registry} named a token realm that is not a URL`, { registry: this.registry });
+    }
+    if (cred) await this.warnAboutRealm(url);
+    let res: TransportResponse;
     if (cred && 'identityToken' in cred) {
       // OAuth2 refresh-token grant, as docker does with identity tokens.
       const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: cred.identityToken, client_id: 'ferry' });
@@ -142,6 +168,7 @@ export class RegistryAuth {
         url: url.toString(),
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: form.toString(),
+        maxBodyBytes: MAX_SMALL_BODY_BYTES,
       });
     } else {
       if (params.service) url.searchParams.set('service', params.service);
@@ -151,9 +178,8 @@ export class RegistryAuth {
         url.searchParams.set('account', cred.username);
         headers.authorization = `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString('base64')}`;
       }
-      res = await this.transport.request({ method: 'GET', url: url.toString(), headers });
+      res = await this.transport.request({ method: 'GET', url: url.toString(), headers, maxBodyBytes: MAX_SMALL_BODY_BYTES });
     }
-    const text = await res.body.text();
     if (res.status === 401 || res.status === 403) {
       throw new FerryError(
         'auth',
@@ -168,16 +194,21 @@ export class RegistryAuth {
         operation: 'authenticating',
       });
     }
-    let body: { token?: string; access_token?: string; expires_in?: number; issued_at?: string };
-    try {
-      body = JSON.parse(text);
-    } catch {
-      throw new FerryError('auth', `token server of ${this.registry} sent a response that is not JSON`, { registry: this.registry });
+    if (!res.bytes) {
+      throw new FerryError('auth', `token server of ${this.registry} sent a response larger than 1 MiB; refusing it`, { registry: this.registry });
     }
-    const token = body.token ?? body.access_token ?? '';
+    const notToken = (what: string) => new FerryError('auth', `token server of ${this.registry} sent a response that is ${what}`, { registry: this.registry });
+    const parsed = parseBoundedJson(
+      res.bytes,
+      () => notToken('not JSON'),
+      () => notToken('nested too deep to be a token'),
+    );
+    if (typeof parsed !== 'object' || parsed === null) throw notToken('not a JSON object');
+    const body = parsed as { token?: unknown; access_token?: unknown; expires_in?: unknown; issued_at?: unknown };
+    const token = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : '';
     // The spec's default lifetime is 60 s when expires_in is absent.
-    const lifetime = Math.max(60, body.expires_in ?? 60) * 1000;
-    const issued = body.issued_at ? Date.parse(body.issued_at) : NaN;
+    const lifetime = Math.max(60, typeof body.expires_in === 'number' ? body.expires_in : 60) * 1000;
+    const issued = typeof body.issued_at === 'string' ? Date.parse(body.issued_at) : NaN;
     const start = Number.isNaN(issued) ? Date.now() : Math.min(issued, Date.now());
     return { atoms: atoms(scopes), token, expiresAt: start + lifetime - EXPIRY_MARGIN_MS };
   }

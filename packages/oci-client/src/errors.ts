@@ -1,7 +1,8 @@
 /**
  * The one error type of ferry. Every failure a user can see is a FerryError whose
  * message is one or two human sentences naming what failed and what to do.
- * `kind` decides the exit code: bad usage or bad input exits 2, everything else 1.
+ * `kind` decides the exit code: bad usage or bad input exits 2, a cancelled run 130
+ * (as a shell reports SIGINT), everything else 1.
  * Messages never carry a password, token or Authorization header.
  */
 export type ErrorKind =
@@ -13,7 +14,7 @@ export type ErrorKind =
   | 'registry' // any other registry refusal (5xx after retries, 4xx)
   | 'unsupported' // schema1, oversized manifest, unknown media type
   | 'io' // local files: a full disk, a short write
-  | 'cancelled'; // stopped by the user (Ctrl-C): exit 130
+  | 'cancelled'; // stopped: the caller's AbortSignal fired (Ctrl-C): exit 130
 
 export interface ErrorDetails {
   status?: number | undefined;

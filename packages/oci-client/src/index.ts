@@ -4,6 +4,7 @@
  * internal to the package.
  */
 
+export type { MinRate } from './bounded-read.js';
 export { OciClient, type OciClientOptions } from './client.js';
 export { CopyEngine, type CopyEngineOptions, type CopyEvent, type CopyImageOptions, type CopyStats } from './copy/engine.js';
 export {
@@ -69,6 +70,7 @@ export {
   withTag,
 } from './reference.js';
 export { type BlobRef, type PushBlobOptions, type PushResult, RegistryClient } from './registry.js';
+export { DEFAULT_RETRY_POLICY, isTransientNetworkError, type RetryPolicy } from './retry-policy.js';
 export {
   encodeTarHeader,
   readTarEntries,
@@ -83,4 +85,4 @@ export {
   tarEntriesOf,
   tarPadding,
 } from './tar.js';
-export { header, Transport, type TransportOptions, type TransportResponse } from './transport.js';
+export { describeNetworkError, header, Transport, type TransportOptions, type TransportResponse, toNetworkError } from './transport.js';

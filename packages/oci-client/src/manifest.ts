@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { digestOf, digestProblem } from './digest.js';
 import { FerryError } from './errors.js';
+import { MAX_JSON_DEPTH, tooDeep } from './json.js';
 
 export const MediaType = {
   OCI_MANIFEST: 'application/vnd.oci.image.manifest.v1+json',
@@ -158,6 +159,9 @@ export function parseManifest(bytes: Uint8Array, contentType?: string): ParsedMa
     );
   }
   const digest = digestOf(bytes);
+  if (tooDeep(bytes)) {
+    throw new FerryError('unsupported', `manifest ${digest} nests JSON deeper than ${MAX_JSON_DEPTH} levels, which no manifest needs; ferry refuses it.`);
+  }
 
   let doc: unknown;
   try {

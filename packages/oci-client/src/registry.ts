@@ -6,19 +6,39 @@
  */
 import type { Readable } from 'node:stream';
 import { isInsufficientScope, RegistryAuth, repositoryScope } from './auth.js';
+import { dropBody, MAX_LISTING_BYTES, RateGuard, seconds } from './bounded-read.js';
 import type { CredentialStore } from './credentials.js';
 import { DigestVerifier, digestOf, isDigest, parseDigest } from './digest.js';
 import { type ErrorKind, FerryError } from './errors.js';
+import { parseBoundedJson } from './json.js';
 import { type Descriptor, descriptorSchema, MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, MediaType, type ParsedManifest, parseManifest } from './manifest.js';
 import { registryApiHost } from './reference.js';
-import { header, isTransientNetworkError, type RequestBody, type Transport, type TransportResponse, toNetworkError } from './transport.js';
+import {
+  Backoff,
+  cancelledError,
+  errorCode,
+  isTransientFailure,
+  isTransientNetworkError,
+  isTransientStatus,
+  parseRetryAfter,
+  sleep,
+  TRANSIENT_STATUS,
+  throwIfAborted,
+} from './retry-policy.js';
+import { describeNetworkError, header, type RequestBody, type Transport, type TransportResponse, toNetworkError } from './transport.js';
 
 export interface BlobRef {
   digest: string;
   size?: number | undefined;
 }
 
-export interface PushBlobOptions {
+/** What every network method of the client accepts. */
+export interface RequestOptions {
+  /** Stops the request, its body stream and any retry wait, with the 'cancelled' error. */
+  signal?: AbortSignal | undefined;
+}
+
+export interface PushBlobOptions extends RequestOptions {
   /** A repository of the same registry believed to hold the blob: try a cross-repo mount first. */
   mountFrom?: string | undefined;
   /** Chunk size for chunked uploads (PATCH). */
@@ -43,13 +63,14 @@ interface Operation {
   expect: number[];
   retry?: boolean;
   followRedirects?: boolean;
+  /** Blob downloads: the body is handed over as it streams. */
+  stream?: boolean;
+  /** Other bodies are read whole, up to this (default 1 MiB). */
+  maxBodyBytes?: number;
+  signal?: AbortSignal | undefined;
 }
 
 const DEFAULT_CHUNK = 8 * 1024 * 1024;
-/** How often a broken blob download is resumed with Range before giving up. */
-const MAX_RESUMES = 5;
-/** Attempts of a whole upload (new session each time) on transient failures. */
-const UPLOAD_ATTEMPTS = 3;
 /** Pages of a listing followed at most. */
 const MAX_PAGES = 10_000;
 
@@ -85,15 +106,14 @@ export class RegistryClient {
    * Checks that the registry answers the v2 API with the configured credentials
    * (for a bearer registry: a token is obtained, which checks the password).
    */
-  async ping(): Promise<void> {
-    const res = await this.send({ method: 'GET', path: '/v2/', scopes: [], operation: 'logging in to', expect: [200] });
-    await res.body.dump();
+  async ping(opts: RequestOptions = {}): Promise<void> {
+    await this.send({ method: 'GET', path: '/v2/', scopes: [], operation: 'logging in to', expect: [200], signal: opts.signal });
   }
 
   // ---- manifests ----
 
   /** Resolves a tag or digest to the manifest's descriptor (HEAD, falling back to GET). */
-  async resolve(repository: string, reference: string): Promise<Descriptor> {
+  async resolve(repository: string, reference: string, opts: RequestOptions = {}): Promise<Descriptor> {
     const res = await this.send({
       method: 'HEAD',
       path: `/v2/${repository}/manifests/${reference}`,
@@ -102,8 +122,8 @@ export class RegistryClient {
       repository,
       headers: { accept: MANIFEST_ACCEPT.join(', ') },
       expect: [200, 404, 405, 400],
+      signal: opts.signal,
     });
-    await res.body.dump();
     const digest = header(res.headers, 'docker-content-digest');
     const mediaType = header(res.headers, 'content-type')?.split(';')[0]?.trim();
     const size = Number(header(res.headers, 'content-length'));
@@ -115,12 +135,12 @@ export class RegistryClient {
     }
     if (res.status === 404) throw this.notFound(repository, reference);
     // Some registries do not answer HEAD properly: GET and compute.
-    const m = await this.getManifest(repository, reference);
+    const m = await this.getManifest(repository, reference, opts);
     return { mediaType: m.mediaType, digest: m.digest, size: m.bytes.byteLength };
   }
 
   /** Fetches and parses a manifest, checking it against Docker-Content-Digest and a requested digest. */
-  async getManifest(repository: string, reference: string): Promise<ParsedManifest> {
+  async getManifest(repository: string, reference: string, opts: RequestOptions = {}): Promise<ParsedManifest> {
     const res = await this.send({
       method: 'GET',
       path: `/v2/${repository}/manifests/${reference}`,
@@ -129,24 +149,20 @@ export class RegistryClient {
       repository,
       headers: { accept: MANIFEST_ACCEPT.join(', ') },
       expect: [200, 404],
+      maxBodyBytes: MAX_MANIFEST_BYTES,
+      signal: opts.signal,
     });
-    if (res.status === 404) {
-      await res.body.dump();
-      throw this.notFound(repository, reference);
+    if (res.status === 404) throw this.notFound(repository, reference);
+    // The transport stops reading past the limit, whether or not a Content-Length said so.
+    const bytes = res.bytes;
+    if (!bytes) {
+      const length = Number(header(res.headers, 'content-length'));
+      throw new FerryError(
+        'unsupported',
+        `manifest ${reference} in ${this.registry}/${repository} is larger than 4 MiB${length > MAX_MANIFEST_BYTES ? ` (${length} bytes)` : ''}; refusing it`,
+        { registry: this.registry, repository },
+      );
     }
-    const tooLarge = (size: string): FerryError =>
-      new FerryError('unsupported', `manifest ${reference} in ${this.registry}/${repository} is larger than 4 MiB${size}; refusing it`, {
-        registry: this.registry,
-        repository,
-      });
-    const length = Number(header(res.headers, 'content-length'));
-    if (length > MAX_MANIFEST_BYTES) {
-      await res.body.dump();
-      throw tooLarge(` (${length} bytes)`);
-    }
-    // A registry may send no Content-Length: the read itself stops past the limit.
-    const bytes = await readLimited(res.body, MAX_MANIFEST_BYTES);
-    if (!bytes) throw tooLarge('');
     const parsed = parseManifest(bytes, header(res.headers, 'content-type'));
     const stated = header(res.headers, 'docker-content-digest');
     for (const want of [stated, isDigest(reference) ? reference : undefined]) {
@@ -160,7 +176,7 @@ export class RegistryClient {
   }
 
   /** Stores a manifest under a tag or its digest; returns the digest the registry computed. */
-  async putManifest(repository: string, reference: string, bytes: Uint8Array, mediaType: string): Promise<string> {
+  async putManifest(repository: string, reference: string, bytes: Uint8Array, mediaType: string, opts: RequestOptions = {}): Promise<string> {
     const res = await this.send({
       method: 'PUT',
       path: `/v2/${repository}/manifests/${reference}`,
@@ -170,8 +186,8 @@ export class RegistryClient {
       headers: { 'content-type': mediaType },
       body: bytes,
       expect: [201, 200],
+      signal: opts.signal,
     });
-    await res.body.dump();
     const digest = digestOf(bytes);
     const stated = header(res.headers, 'docker-content-digest');
     if (stated && stated !== digest && stated.startsWith('sha256:')) {
@@ -183,7 +199,7 @@ export class RegistryClient {
   // ---- blobs ----
 
   /** HEAD a blob: its size when present, undefined when not. */
-  async blobSize(repository: string, digest: string): Promise<number | undefined> {
+  async blobSize(repository: string, digest: string, opts: RequestOptions = {}): Promise<number | undefined> {
     const res = await this.send({
       method: 'HEAD',
       path: `/v2/${repository}/blobs/${digest}`,
@@ -191,22 +207,28 @@ export class RegistryClient {
       operation: 'checking',
       repository,
       expect: [200, 404],
+      signal: opts.signal,
     });
-    await res.body.dump();
     return res.status === 200 ? Number(header(res.headers, 'content-length') ?? NaN) : undefined;
   }
 
-  async blobExists(repository: string, digest: string): Promise<boolean> {
-    return (await this.blobSize(repository, digest)) !== undefined;
+  async blobExists(repository: string, digest: string, opts: RequestOptions = {}): Promise<boolean> {
+    return (await this.blobSize(repository, digest, opts)) !== undefined;
   }
 
   /**
    * A blob as a stream, checked against its digest and size as it flows. A
-   * connection that breaks mid-body is resumed with a Range request.
+   * connection that breaks, stalls or crawls mid-body is resumed with a Range
+   * request, with a line saying so.
    */
-  getBlob(repository: string, blob: BlobRef, onBytes?: (n: number) => void): Readable {
+  getBlob(repository: string, blob: BlobRef, onBytes?: (n: number) => void, opts: RequestOptions = {}): Readable {
     const context = `blob ${blob.digest} of ${this.registry}/${repository}`;
     const verifier = new DigestVerifier(blob, context, onBytes);
+    const signal = opts.signal;
+    const onAbort = (): void => {
+      verifier.destroy(cancelledError(signal));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
     const pump = async (): Promise<void> => {
       let received = 0;
       for (let resume = 0; ; resume++) {
@@ -220,9 +242,11 @@ export class RegistryClient {
           repository,
           headers,
           expect: [200, 206, 404],
+          stream: true,
+          signal,
         });
         if (res.status === 404) {
-          await res.body.dump();
+          dropBody(res.body);
           throw new FerryError('not-found', `404 BLOB_UNKNOWN pulling from ${this.registry}/${repository}: blob ${blob.digest} is not there`, {
             status: 404,
             codes: ['BLOB_UNKNOWN'],
@@ -236,17 +260,19 @@ export class RegistryClient {
         if (received > 0 && res.status === 206) {
           const start = /bytes (\d+)-/.exec(header(res.headers, 'content-range') ?? '')?.[1];
           if (start !== undefined && Number(start) !== received) {
-            await res.body.dump();
+            dropBody(res.body);
             throw this.integrity(repository, `registry resumed ${blob.digest} at byte ${start}, asked for ${received}`);
           }
         }
+        const guard = new RateGuard(res.body, this.transport.minBlobRate);
         try {
           for await (const chunk of res.body as AsyncIterable<Buffer>) {
             // The reader went away (its upload or disk write failed): free the connection.
             if (verifier.destroyed) {
-              res.body.destroy();
+              dropBody(res.body);
               return;
             }
+            guard.add(chunk.length);
             let c = chunk;
             if (skip > 0) {
               const drop = Math.min(skip, c.length);
@@ -262,122 +288,206 @@ export class RegistryClient {
           return;
         } catch (e) {
           if (verifier.destroyed) return;
-          if (resume >= MAX_RESUMES || !isTransientNetworkError(e)) throw toNetworkError(e, `https://${this.apiHost}`);
+          throwIfAborted(signal);
+          if (resume >= this.transport.policy.maxBlobResumes || !isTransientNetworkError(e)) throw toNetworkError(e, res.url);
+          this.transport.warn(`resuming blob ${blob.digest} of ${this.registry}/${repository} at byte ${received} after ${this.interruption(e, res.url)}`);
+        } finally {
+          guard.stop();
         }
       }
     };
-    pump().catch((e) => verifier.destroy(e instanceof FerryError ? e : toNetworkError(e, `https://${this.apiHost}`)));
+    pump()
+      .catch((e) => verifier.destroy(e instanceof FerryError ? e : toNetworkError(e, `https://${this.apiHost}`)))
+      .finally(() => signal?.removeEventListener('abort', onAbort));
     return verifier;
   }
 
+  /** Why a body stopped, for a resume line. */
+  private interruption(e: unknown, url: string): string {
+    const code = errorCode(e);
+    if (code === 'UND_ERR_BODY_TIMEOUT') return `a ${seconds(this.transport.blobStallMs)} s stall`;
+    if (code === 'FERRY_BODY_TOO_SLOW') return (e as Error).message.replace(/^it was /, 'the transfer was ');
+    return describeNetworkError(e, new URL(url).host);
+  }
+
   /**
-   * Uploads a blob from a stream that `open` creates (called again for each attempt).
-   * Tries a cross-repository mount first when `mountFrom` is given. Uses one monolithic
-   * PUT when the size is known, chunked PATCHes otherwise, and falls back from one to
-   * the other when a registry refuses it.
+   * Uploads a blob from a stream that `open` creates (called again whenever the upload
+   * restarts). Tries a cross-repository mount first when `mountFrom` is given. Uses one
+   * monolithic PUT when the size is known, chunked PATCHes otherwise, and falls back
+   * from one to the other when a registry refuses it.
+   *
+   * Transient failures (408, 429, 5xx, resets) of any of its requests are retried by
+   * the retry policy: a chunked upload resumes at the offset the registry reports for
+   * its session where it can; otherwise the upload restarts from a new session, the
+   * blob read again from `open`.
    */
   async pushBlob(repository: string, blob: BlobRef, open: () => Readable | Promise<Readable>, opts: PushBlobOptions = {}): Promise<PushResult> {
-    let chunked = opts.chunked;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.pushBlobOnce(repository, blob, open, { ...opts, chunked });
-      } catch (e) {
-        const transient = e instanceof FerryError ? e.kind === 'network' || (e.status ?? 0) >= 500 : isTransientNetworkError(e);
-        if (!transient || attempt >= UPLOAD_ATTEMPTS) throw e;
-        // A proxy that refuses a large body often just closes the connection (EPIPE)
-        // instead of answering 413: try the chunked protocol next.
-        if (e instanceof FerryError && e.kind === 'network') chunked = true;
+    const signal = opts.signal;
+    const where = `${this.registry}/${repository}`;
+    const backoff = new Backoff(this.transport.policy);
+    const scopes = this.pushScope(repository);
+    let mountFrom = opts.mountFrom && opts.mountFrom !== repository ? opts.mountFrom : undefined;
+    if (mountFrom) scopes.push(repositoryScope(mountFrom, ['pull']));
+    let chunked = opts.chunked || blob.size === undefined;
+    let chunkSize = opts.chunkSize ?? DEFAULT_CHUNK;
+    /** The session, and what it holds: `offset` bytes; `pending` starts there. */
+    let location: string | undefined;
+    let offset = 0;
+    let pending: Buffer | undefined;
+    let chunks: AsyncIterator<Buffer> | undefined;
+    let source: Readable | undefined;
+    let failedBefore = false;
+    let resumedAt: number | undefined;
+    const closeSource = (): void => {
+      source?.destroy();
+      source = undefined;
+      chunks = undefined;
+    };
+    const op = (o: Omit<Operation, 'scopes' | 'operation' | 'repository' | 'signal'>): Operation => ({
+      ...o,
+      scopes,
+      operation: 'pushing to',
+      repository,
+      signal,
+    });
+    try {
+      for (;;) {
+        try {
+          if (!location) {
+            const query = mountFrom ? `?mount=${encodeURIComponent(blob.digest)}&from=${encodeURIComponent(mountFrom)}` : '';
+            const start = await this.send(
+              op({ method: 'POST', path: `/v2/${repository}/blobs/uploads/${query}`, headers: { 'content-length': '0' }, expect: [201, 202] }),
+            );
+            if (start.status === 201) return 'mounted';
+            // 202: the mount was not possible (or not asked for); upload into the session.
+            mountFrom = undefined;
+            location = this.uploadLocation(start, repository);
+            offset = 0;
+            pending = undefined;
+            chunkSize = Math.max(chunkSize, Number(header(start.headers, 'oci-chunk-min-length') ?? 0) || 0);
+            if (!chunked) {
+              const res = await this.send(
+                op({
+                  method: 'PUT',
+                  path: withQuery(location, { digest: blob.digest }),
+                  headers: { 'content-type': 'application/octet-stream', 'content-length': String(blob.size) },
+                  body: open,
+                  expect: [201, 400, 404, 405, 413, 415, 501, ...TRANSIENT],
+                  retry: false,
+                }),
+              );
+              if (res.status === 201) return 'uploaded';
+              if (isTransientStatus(res.status) || (failedBefore && isLostSession(res))) throw await this.interrupted(res, repository);
+              // 400 is a real refusal (DIGEST_INVALID, BLOB_UPLOAD_INVALID): report it with the registry's words.
+              if (res.status === 400 || res.status === 404) throw await this.failure(res, 'pushing to', repository);
+              // 405/413/415/501 refuse a monolithic upload (proxy body limits, registries wanting chunks): go chunked.
+              chunked = true;
+              location = undefined;
+              continue;
+            }
+          }
+          if (!chunks) {
+            source = await open();
+            chunks = chunksOf(source, chunkSize)[Symbol.asyncIterator]();
+          }
+          for (;;) {
+            if (!pending) {
+              const next = await chunks.next();
+              if (next.done) break;
+              pending = next.value;
+            }
+            const res = await this.send(
+              op({
+                method: 'PATCH',
+                path: location,
+                headers: {
+                  'content-type': 'application/octet-stream',
+                  'content-length': String(pending.length),
+                  'content-range': `${offset}-${offset + pending.length - 1}`,
+                },
+                body: pending,
+                expect: [202, 204, 400, 404, 416, ...TRANSIENT],
+                retry: false,
+              }),
+            );
+            if (res.status !== 202 && res.status !== 204) {
+              if (isTransientStatus(res.status) || res.status === 416 || (failedBefore && isLostSession(res))) throw await this.interrupted(res, repository);
+              throw await this.failure(res, 'pushing to', repository);
+            }
+            offset += pending.length;
+            pending = undefined;
+            location = this.uploadLocation(res, repository, location);
+          }
+          const done = await this.send(
+            op({ method: 'PUT', path: withQuery(location, { digest: blob.digest }), headers: { 'content-length': '0' }, expect: [201, 400, 404] }),
+          );
+          if (done.status === 201) return 'uploaded';
+          if (failedBefore && isLostSession(done)) throw await this.interrupted(done, repository);
+          throw await this.failure(done, 'pushing to', repository);
+        } catch (e) {
+          throwIfAborted(signal);
+          const interruption = e instanceof UploadInterrupted ? e : undefined;
+          const error = interruption?.error ?? (e instanceof FerryError ? e : toNetworkError(e, location ?? `https://${this.apiHost}`));
+          if (!interruption && !isTransientFailure(error)) throw error;
+          // A proxy that refuses a large body often just closes the connection (EPIPE)
+          // instead of answering 413: the chunked protocol comes next.
+          if (!interruption && !chunked && error.kind === 'network') chunked = true;
+          failedBefore = true;
+          const step = backoff.next(interruption?.retryAfterMs);
+          if (!step) throw error;
+          if (step.askedMs !== undefined) {
+            this.transport.warn(
+              `${this.registry} asked to wait ${seconds(step.askedMs)} s before retrying (Retry-After); ferry waits at most ${seconds(this.transport.policy.maxRetryAfterMs)} s`,
+            );
+          }
+          const reason = interruption?.reason ?? error.message;
+          await sleep(step.delayMs, signal);
+          // Resume a chunked session where the registry says it stands, once per position.
+          if (location && pending && chunks) {
+            const at = await this.uploadOffset(location, scopes, repository, signal);
+            if (at !== undefined && at >= offset && at <= offset + pending.length && at !== resumedAt) {
+              pending = pending.subarray(at - offset);
+              offset = at;
+              resumedAt = at;
+              if (pending.length === 0) pending = undefined;
+              this.transport.warn(`resuming the upload of ${blob.digest} to ${where} at byte ${at} after ${reason} (attempt ${backoff.attempt + 1})`);
+              continue;
+            }
+          }
+          // The registry may have the blob after all (the answer to the last PUT was lost).
+          if (await this.blobExists(repository, blob.digest, { signal })) return 'uploaded';
+          closeSource();
+          location = undefined;
+          pending = undefined;
+          offset = 0;
+          resumedAt = undefined;
+          this.transport.warn(`restarting the upload of ${blob.digest} to ${where} after ${reason} (attempt ${backoff.attempt + 1})`);
+        }
       }
+    } finally {
+      closeSource();
     }
   }
 
-  private async pushBlobOnce(repository: string, blob: BlobRef, open: () => Readable | Promise<Readable>, opts: PushBlobOptions): Promise<PushResult> {
-    const scopes = this.pushScope(repository);
-    if (opts.mountFrom && opts.mountFrom !== repository) scopes.push(repositoryScope(opts.mountFrom, ['pull']));
-    const query = opts.mountFrom && opts.mountFrom !== repository ? `?mount=${encodeURIComponent(blob.digest)}&from=${encodeURIComponent(opts.mountFrom)}` : '';
-    const start = await this.send({
-      method: 'POST',
-      path: `/v2/${repository}/blobs/uploads/${query}`,
-      scopes,
-      operation: 'pushing to',
-      repository,
-      headers: { 'content-length': '0' },
-      expect: [201, 202],
-    });
-    await start.body.dump();
-    if (start.status === 201) return 'mounted';
-    // 202: the mount was not possible (or not asked for); upload into the session.
-    let location = this.uploadLocation(start, repository);
-    const chunked = opts.chunked || blob.size === undefined;
-    if (!chunked) {
-      const res = await this.send({
-        method: 'PUT',
-        path: withQuery(location, { digest: blob.digest }),
-        scopes,
-        operation: 'pushing to',
-        repository,
-        headers: { 'content-type': 'application/octet-stream', 'content-length': String(blob.size) },
-        body: open,
-        expect: [201, 400, 405, 413, 415, 501],
-        retry: false,
-      });
-      // 400 is a real refusal (DIGEST_INVALID, BLOB_UPLOAD_INVALID): report it with the registry's words.
-      if (res.status === 400) throw await this.failure(res, 'pushing to', repository);
-      await res.body.dump();
-      if (res.status === 201) return 'uploaded';
-      // 405/413/415/501 refuse a monolithic upload (proxy body limits, registries wanting chunks): go chunked.
-      const again = await this.send({
-        method: 'POST',
-        path: `/v2/${repository}/blobs/uploads/`,
-        scopes,
-        operation: 'pushing to',
-        repository,
-        headers: { 'content-length': '0' },
-        expect: [202],
-      });
-      await again.body.dump();
-      location = this.uploadLocation(again, repository);
-    }
-    const minChunk = Number(header(start.headers, 'oci-chunk-min-length') ?? 0);
-    const chunkSize = Math.max(opts.chunkSize ?? DEFAULT_CHUNK, minChunk || 0);
-    let offset = 0;
-    const source = await open();
+  /** The failure of an upload request that a new attempt may cure, with the wait the registry asked for. */
+  private async interrupted(res: TransportResponse, repository: string): Promise<UploadInterrupted> {
+    const error = await this.failure(res, 'pushing to', repository);
+    return new UploadInterrupted(error, `HTTP ${res.status}`, parseRetryAfter(header(res.headers, 'retry-after')));
+  }
+
+  /** How many bytes an upload session holds (GET on its URL -> Range: 0-N), undefined when it is gone. */
+  private async uploadOffset(location: string, scopes: string[], repository: string, signal: AbortSignal | undefined): Promise<number | undefined> {
     try {
-      for await (const chunk of chunksOf(source, chunkSize)) {
-        const res = await this.send({
-          method: 'PATCH',
-          path: location,
-          scopes,
-          operation: 'pushing to',
-          repository,
-          headers: {
-            'content-type': 'application/octet-stream',
-            'content-length': String(chunk.length),
-            'content-range': `${offset}-${offset + chunk.length - 1}`,
-          },
-          body: chunk,
-          expect: [202, 204],
-          retry: false,
-        });
-        await res.body.dump();
-        offset += chunk.length;
-        location = this.uploadLocation(res, repository, location);
-      }
-    } finally {
-      source.destroy();
+      const res = await this.send({ method: 'GET', path: location, scopes, operation: 'pushing to', repository, expect: [200, 204, 400, 404, 416], signal });
+      if (res.status !== 200 && res.status !== 204) return undefined;
+      const range = /^\s*0-(\d+)\s*$/.exec(header(res.headers, 'range') ?? '');
+      // "0-0" is what distribution says for an empty session (and for one byte): start over from 0.
+      return range ? (range[1] === '0' ? 0 : Number(range[1]) + 1) : undefined;
+    } catch (e) {
+      throwIfAborted(signal);
+      if (e instanceof FerryError && isTransientFailure(e)) return undefined;
+      throw e;
     }
-    const done = await this.send({
-      method: 'PUT',
-      path: withQuery(location, { digest: blob.digest }),
-      scopes,
-      operation: 'pushing to',
-      repository,
-      headers: { 'content-length': '0' },
-      expect: [201],
-      retry: false,
-    });
-    await done.body.dump();
-    return 'uploaded';
   }
 
   private uploadLocation(res: TransportResponse, repository: string, previous?: string): string {
@@ -395,20 +505,27 @@ export class RegistryClient {
   // ---- listings ----
 
   /** All tags of a repository, following `Link` pagination. */
-  async listTags(repository: string, pageSize = 1000): Promise<string[]> {
+  async listTags(repository: string, pageSize = 1000, opts: RequestOptions = {}): Promise<string[]> {
     const tags: string[] = [];
-    for await (const page of this.paginate(`/v2/${repository}/tags/list?n=${pageSize}`, this.pullScope(repository), 'listing tags of', repository)) {
-      const body = page as { tags?: string[] | null };
-      tags.push(...(body.tags ?? []));
+    for await (const page of this.paginate(
+      `/v2/${repository}/tags/list?n=${pageSize}`,
+      this.pullScope(repository),
+      'listing tags of',
+      repository,
+      opts.signal,
+    )) {
+      const body = page as { tags?: unknown } | null;
+      tags.push(...(Array.isArray(body?.tags) ? body.tags.filter((t): t is string => typeof t === 'string') : []));
     }
     return tags;
   }
 
   /** All repositories the registry lists (`/v2/_catalog`), following pagination. */
-  async catalog(pageSize = 1000): Promise<string[]> {
+  async catalog(pageSize = 1000, opts: RequestOptions = {}): Promise<string[]> {
     const repos: string[] = [];
-    for await (const page of this.paginate(`/v2/_catalog?n=${pageSize}`, ['registry:catalog:*'], 'listing the catalog of', undefined)) {
-      repos.push(...((page as { repositories?: string[] }).repositories ?? []));
+    for await (const page of this.paginate(`/v2/_catalog?n=${pageSize}`, ['registry:catalog:*'], 'listing the catalog of', undefined, opts.signal)) {
+      const body = page as { repositories?: unknown } | null;
+      repos.push(...(Array.isArray(body?.repositories) ? body.repositories.filter((r): r is string => typeof r === 'string') : []));
     }
     return repos;
   }
@@ -417,17 +534,22 @@ export class RegistryClient {
    * Manifests that refer to `digest` (signatures, SBOMs): the referrers API, or the
    * tag-schema fallback (`sha256-<hex>` index) where the registry lacks it.
    */
-  async referrers(repository: string, digest: string, artifactType?: string): Promise<Descriptor[]> {
+  async referrers(repository: string, digest: string, artifactType?: string, opts: RequestOptions = {}): Promise<Descriptor[]> {
+    const signal = opts.signal;
     const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : '';
-    const first = await this.send({
-      method: 'GET',
-      path: `/v2/${repository}/referrers/${digest}${query}`,
-      scopes: this.pullScope(repository),
-      operation: 'listing referrers in',
-      repository,
-      headers: { accept: MediaType.OCI_INDEX },
-      expect: [200, 404, 400, 405],
-    });
+    const page = (path: string, expect: number[]) =>
+      this.send({
+        method: 'GET',
+        path,
+        scopes: this.pullScope(repository),
+        operation: 'listing referrers in',
+        repository,
+        headers: { accept: MediaType.OCI_INDEX },
+        expect,
+        maxBodyBytes: MAX_MANIFEST_BYTES,
+        signal,
+      });
+    const first = await page(`/v2/${repository}/referrers/${digest}${query}`, [200, 404, 400, 405]);
     let found: Descriptor[];
     const type = header(first.headers, 'content-type') ?? '';
     if (first.status === 200 && type.startsWith(MediaType.OCI_INDEX)) {
@@ -435,8 +557,8 @@ export class RegistryClient {
       let res: TransportResponse | undefined = first;
       const pages = new Set<string>();
       while (res) {
-        const body = JSON.parse((await readLimited(res.body, MAX_MANIFEST_BYTES))?.toString() ?? '{}') as { manifests?: unknown[] };
-        found.push(...(body.manifests ?? []).map((d) => descriptorSchema.parse(d) as Descriptor));
+        const body = this.json(res, 'the referrers of', repository, digest) as { manifests?: unknown } | null;
+        found.push(...(Array.isArray(body?.manifests) ? body.manifests : []).map((d) => descriptorSchema.parse(d) as Descriptor));
         const next = nextLink(res);
         if (next && (pages.has(next) || pages.size >= MAX_PAGES)) {
           throw new FerryError('registry', `${this.registry} keeps paginating the referrers of ${digest} in ${repository}; giving up`, {
@@ -445,24 +567,13 @@ export class RegistryClient {
           });
         }
         if (next) pages.add(next);
-        res = next
-          ? await this.send({
-              method: 'GET',
-              path: next,
-              scopes: this.pullScope(repository),
-              operation: 'listing referrers in',
-              repository,
-              headers: { accept: MediaType.OCI_INDEX },
-              expect: [200],
-            })
-          : undefined;
+        res = next ? await page(next, [200]) : undefined;
       }
       if (!artifactType || header(first.headers, 'oci-filters-applied')?.includes('artifactType')) return found;
     } else {
-      await first.body.dump();
       const { algorithm, hex } = parseDigest(digest);
       try {
-        const index = await this.getManifest(repository, `${algorithm}-${hex}`);
+        const index = await this.getManifest(repository, `${algorithm}-${hex}`, opts);
         found = index.kind === 'index' ? index.manifest.manifests : [];
       } catch (e) {
         if (e instanceof FerryError && e.kind === 'not-found') return [];
@@ -472,7 +583,13 @@ export class RegistryClient {
     return artifactType ? found.filter((d) => d.artifactType === artifactType) : found;
   }
 
-  private async *paginate(path: string, scopes: string[], operation: string, repository: string | undefined): AsyncGenerator<unknown> {
+  private async *paginate(
+    path: string,
+    scopes: string[],
+    operation: string,
+    repository: string | undefined,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<unknown> {
     let next: string | undefined = path;
     const seen = new Set<string>();
     while (next) {
@@ -484,21 +601,39 @@ export class RegistryClient {
         });
       }
       seen.add(next);
-      const res = await this.send({ method: 'GET', path: next, scopes, operation, repository, expect: [200] });
-      const bytes = await readLimited(res.body, 64 * 1024 * 1024);
-      yield JSON.parse(bytes?.toString('utf8') ?? '{}');
+      const res = await this.send({ method: 'GET', path: next, scopes, operation, repository, expect: [200], maxBodyBytes: MAX_LISTING_BYTES, signal });
+      yield this.json(res, operation, repository);
       next = nextLink(res);
     }
   }
 
+  /** The JSON of a listing page, refusing one too large or nested too deep. */
+  private json(res: TransportResponse, operation: string, repository: string | undefined, what?: string): unknown {
+    const where = `${operation} ${repository ? `${this.registry}/${repository}` : this.registry}${what ? ` (${what})` : ''}`;
+    const refuse = (why: string) => new FerryError('registry', `${this.registry} sent ${why} ${where}; refusing it`, { registry: this.registry, repository });
+    if (!res.bytes) throw refuse('a page that is too large');
+    if (res.bytes.length === 0) return {};
+    return parseBoundedJson(
+      res.bytes,
+      () => refuse('a page that is not JSON'),
+      () => refuse('a page nested too deep'),
+    );
+  }
+
   // ---- plumbing ----
 
-  /** Sends one API request with auth (answering a 401 challenge once) and maps failures. */
+  /**
+   * Sends one API request with auth (answering a 401 challenge once) and maps failures.
+   * Credentials go only to the registry's own origin: not to an upload Location, a
+   * Link page or a redirect on another host, port or scheme (as Docker's
+   * endpointAuthorizer keys them by the host it pinged).
+   */
   private async send(op: Operation): Promise<TransportResponse> {
-    const base = await this.transport.baseUrl(this.apiHost);
+    const base = await this.transport.baseUrl(this.apiHost, op.signal);
     const url = /^https?:\/\//.test(op.path) ? op.path : base + op.path;
+    const ownOrigin = new URL(url).origin === new URL(base).origin;
     for (let attempt = 0; ; attempt++) {
-      const authorization = await this.auth.authorization(op.scopes);
+      const authorization = ownOrigin ? await this.auth.authorization(op.scopes, op.signal) : undefined;
       const headers = { ...op.headers };
       if (authorization) headers.authorization = authorization;
       let res: TransportResponse;
@@ -510,15 +645,18 @@ export class RegistryClient {
           body: op.body,
           retry: op.retry,
           followRedirects: op.followRedirects,
+          stream: op.stream,
+          maxBodyBytes: op.maxBodyBytes,
+          signal: op.signal,
         });
       } catch (e) {
         throw toNetworkError(e, url);
       }
       // A 401 teaches the challenge (first request) or says a cached token is stale:
       // answer it once with fresh credentials; a second 401 is a real refusal.
-      if (res.status === 401 && attempt === 0 && this.auth.learn(header(res.headers, 'www-authenticate'))) {
+      if (res.status === 401 && ownOrigin && attempt === 0 && this.auth.learn(header(res.headers, 'www-authenticate'))) {
         this.auth.invalidate(op.scopes);
-        await res.body.dump();
+        dropBody(res.body);
         continue;
       }
       if (op.expect.includes(res.status)) return res;
@@ -526,12 +664,17 @@ export class RegistryClient {
     }
   }
 
-  /** Builds the error for an unexpected response, reading the distribution error body. */
+  /** Builds the error for an unexpected response, reading the distribution error body (bounded). */
   private async failure(res: TransportResponse, operation: string, repository: string | undefined, sentCredentials = true): Promise<FerryError> {
-    const text = (await readLimited(res.body, 64 * 1024).catch(() => undefined))?.toString('utf8') ?? '';
+    const text = (await this.transport.readSmall(res).catch(() => undefined))?.toString('utf8') ?? '';
     let errors: Array<{ code?: string; message?: string }> = [];
     try {
-      errors = (JSON.parse(text) as { errors?: typeof errors }).errors ?? [];
+      const body = parseBoundedJson(
+        text,
+        () => new Error('not JSON'),
+        () => new Error('too deep'),
+      ) as { errors?: unknown } | null;
+      if (Array.isArray(body?.errors)) errors = body.errors.filter((e): e is { code?: string; message?: string } => typeof e === 'object' && e !== null);
     } catch {
       // not a distribution error body
     }
@@ -585,6 +728,27 @@ export class RegistryClient {
   }
 }
 
+/** The statuses an upload request expects so that it can handle them itself. */
+const TRANSIENT = [...TRANSIENT_STATUS];
+
+/** An upload request failed in a way a new attempt may cure. Never leaves pushBlob. */
+class UploadInterrupted extends Error {
+  constructor(
+    readonly error: FerryError,
+    readonly reason: string,
+    readonly retryAfterMs: number | undefined,
+  ) {
+    super(error.message);
+  }
+}
+
+/** The registry no longer knows the session (after an interrupted request): start a new one. */
+function isLostSession(res: TransportResponse): boolean {
+  if (res.status !== 404 && res.status !== 400) return false;
+  const text = res.bytes?.toString('utf8') ?? '';
+  return /BLOB_UPLOAD_UNKNOWN|BLOB_UPLOAD_INVALID/.test(text) || res.status === 404;
+}
+
 function withQuery(url: string, params: Record<string, string>): string {
   const u = new URL(url);
   for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
@@ -595,21 +759,6 @@ function nextLink(res: TransportResponse): string | undefined {
   const link = header(res.headers, 'link');
   const m = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link) : null;
   return m ? new URL(m[1]!, res.url).toString() : undefined;
-}
-
-/** Reads a body up to `max` bytes; undefined when it is larger. */
-export async function readLimited(body: AsyncIterable<Buffer> & { destroy?: () => void }, max: number): Promise<Buffer | undefined> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > max) {
-      body.destroy?.();
-      return undefined;
-    }
-    parts.push(chunk);
-  }
-  return Buffer.concat(parts);
 }
 
 /** Regroups a stream into chunks of exactly `size` bytes (the last may be shorter). */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isInsufficientScope, mergeScopes, parseChallenge, repositoryScope } from '../src/auth.js';
-import { parseRetryAfter, redactUrl } from '../src/transport.js';
+import { parseRetryAfter } from '../src/retry-policy.js';
+import { redactUrl } from '../src/transport.js';
 
 describe('WWW-Authenticate challenges', () => {
   it('parses a bearer challenge with quoted values', () => {

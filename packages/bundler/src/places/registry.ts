@@ -49,30 +49,30 @@ export class RegistryPlace implements ImageSource, ImageSink, BlobMounter {
   }
 
   openBlob(desc: Descriptor, opts: BlobReadOptions = {}): Readable {
-    return this.client.getBlob(this.repository, desc, opts.onBytes);
+    return this.client.getBlob(this.repository, desc, opts.onBytes, { signal: opts.signal });
   }
 
-  hasBlob(desc: Descriptor): Promise<boolean> {
-    return this.client.blobExists(this.repository, desc.digest);
+  hasBlob(desc: Descriptor, signal?: AbortSignal): Promise<boolean> {
+    return this.client.blobExists(this.repository, desc.digest, { signal });
   }
 
-  putBlob(desc: Descriptor, open: OpenBlob): Promise<BlobOutcome> {
-    return this.client.pushBlob(this.repository, desc, open);
+  putBlob(desc: Descriptor, open: OpenBlob, signal?: AbortSignal): Promise<BlobOutcome> {
+    return this.client.pushBlob(this.repository, desc, open, { signal });
   }
 
-  mountBlob(desc: Descriptor, fromRepository: string, open: OpenBlob): Promise<BlobOutcome> {
-    return this.client.pushBlob(this.repository, desc, open, { mountFrom: fromRepository });
+  mountBlob(desc: Descriptor, fromRepository: string, open: OpenBlob, signal?: AbortSignal): Promise<BlobOutcome> {
+    return this.client.pushBlob(this.repository, desc, open, { mountFrom: fromRepository, signal });
   }
 
-  async putManifest(manifest: ParsedManifest, tag?: string): Promise<void> {
-    await this.client.putManifest(this.repository, tag ?? manifest.digest, manifest.bytes, manifest.mediaType);
+  async putManifest(manifest: ParsedManifest, tag?: string, signal?: AbortSignal): Promise<void> {
+    await this.client.putManifest(this.repository, tag ?? manifest.digest, manifest.bytes, manifest.mediaType, { signal });
   }
 
   /** The tag names the same root and every child manifest is there. */
-  async hasImage(plan: ImagePlan, tag?: string): Promise<boolean> {
+  async hasImage(plan: ImagePlan, tag?: string, signal?: AbortSignal): Promise<boolean> {
     const present = async (reference: string, digest: string): Promise<boolean> => {
       try {
-        return (await this.client.resolve(this.repository, reference)).digest === digest;
+        return (await this.client.resolve(this.repository, reference, { signal })).digest === digest;
       } catch (e) {
         if (e instanceof FerryError && e.kind === 'not-found') return false;
         throw e;
