@@ -79,8 +79,9 @@ export function usageError(message: string): FerryError {
 /** The error an aborted signal stands for: its reason when that is one of ours, else a cancellation. */
 export function abortReason(signal: AbortSignal): Error {
   const r: unknown = signal.reason;
-  if (r instanceof Error) return r;
-  return new FerryError('cancelled', typeof r === 'string' ? r : 'stopped');
+  // abort() without a reason gives a DOMException AbortError: that is a plain cancellation.
+  if (r instanceof Error && r.name !== 'AbortError') return r;
+  return new FerryError('cancelled', typeof r === 'string' ? r : 'cancelled');
 }
 
 export function isFerryError(e: unknown): e is FerryError {
