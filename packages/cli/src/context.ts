@@ -3,6 +3,7 @@
  * them, and where output goes (results on stdout, everything else on stderr).
  */
 import { CredentialStore, OciClient, type OciClientOptions } from '@ferry/oci-client';
+import { VERSION } from './version.js';
 
 export interface GlobalOptions {
   json?: boolean;
@@ -41,5 +42,3 @@ export class Context {
     process.stdout.write(this.opts.json ? `${JSON.stringify(json, null, 2)}\n` : `${text}\n`);
   }
 }
-
-export const VERSION = '0.1.0';
