@@ -4,7 +4,8 @@
 // info; for linux/amd64 and linux/arm64, with SHA256SUMS beside them. The same commit gives
 // the same bytes (see "Get ferry" in README.md for what makes that hold).
 //
-// Usage: node exe/build.mjs [--out DIR] [--arch x64|arm64]...   (default: dist/, both)
+// Usage: node exe/build.mjs [--out DIR] [--arch x64|arm64]... [--no-code-cache]   (default: dist/, both)
+// --no-code-cache is for measuring what the code cache brings (BENCHMARKS.md), not for shipping.
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -122,13 +123,13 @@ async function bundle(work, hostArch) {
 }
 
 /** The SEA preparation blob, made by the target's own Node so that its code cache fits that V8. */
-async function seaBlob(work, arch) {
+async function seaBlob(work, arch, codeCache) {
   const config = `sea-${arch}.json`;
   const output = `sea-${arch}.blob`;
   // Paths relative to `work`: the blob records the main script's path as given.
   await writeFile(
     join(work, config),
-    JSON.stringify({ main: 'ferry.cjs', output, disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: true }),
+    JSON.stringify({ main: 'ferry.cjs', output, disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: codeCache }),
   );
   await runFor(arch, nodeBinary(arch), [BUILD_SEED, '--experimental-sea-config', config], { cwd: work });
   return readFile(join(work, output));
@@ -159,10 +160,13 @@ async function elfMachine(file) {
   }
 }
 
-async function buildOne(arch, work, out, scriptReady, expectedVersion) {
+async function buildOne(arch, work, out, scriptReady, expectedVersion, codeCache) {
   const name = `ferry-linux-${arch}`;
   const partial = join(work, name);
-  const [blob] = await Promise.all([scriptReady.then(() => seaBlob(work, arch)), run(stripFor(arch), ['--strip-all', '-o', partial, nodeBinary(arch)])]);
+  const [blob] = await Promise.all([
+    scriptReady.then(() => seaBlob(work, arch, codeCache)),
+    run(stripFor(arch), ['--strip-all', '-o', partial, nodeBinary(arch)]),
+  ]);
   await inject(partial, blob);
   await chmod(partial, 0o755);
   if ((await elfMachine(partial)) !== TARGETS[arch].elfMachine) fail(`${name} is not a 64-bit little-endian ELF for ${arch}`);
@@ -176,7 +180,9 @@ async function buildOne(arch, work, out, scriptReady, expectedVersion) {
 }
 
 async function main() {
-  const { values } = parseArgs({ options: { out: { type: 'string', default: 'dist' }, arch: { type: 'string', multiple: true } } });
+  const { values } = parseArgs({
+    options: { out: { type: 'string', default: 'dist' }, arch: { type: 'string', multiple: true }, 'no-code-cache': { type: 'boolean', default: false } },
+  });
   const arches = values.arch ?? Object.keys(TARGETS);
   for (const a of arches) if (!(a in TARGETS)) fail(`unknown --arch ${a}: use ${Object.keys(TARGETS).join(' or ')}`);
   const out = resolve(root, values.out);
@@ -195,7 +201,7 @@ async function main() {
   try {
     const started = Date.now();
     const script = bundle(work, hostArch);
-    const files = await Promise.all(arches.map((a) => buildOne(a, work, out, script, expectedVersion)));
+    const files = await Promise.all(arches.map((a) => buildOne(a, work, out, script, expectedVersion, !values['no-code-cache'])));
     const sums = files
       .sort((a, b) => a.name.localeCompare(b.name))
       .map((f) => `${f.sha256}  ${f.name}\n`)
