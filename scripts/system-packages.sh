@@ -1,12 +1,26 @@
 #!/usr/bin/env bash
-# Installs the Debian packages ferry's demo and tests use, when they are missing:
-# docker-registry (registry:2, CNCF Distribution 2.8) and skopeo (the peer client).
+# Installs the Debian packages ferry's demo, tests and single-file build use, when they are
+# missing: docker-registry (registry:2, CNCF Distribution 2.8) and skopeo (the peer client);
+# for `npm run build:exe`: binutils and binutils-aarch64-linux-gnu (strip), qemu-user-static
+# and libstdc++6-arm64-cross (run the arm64 Node to make its code cache, and the arm64 file).
 # Usage: system-packages.sh [PACKAGE...]   (default: docker-registry skopeo)
 set -euo pipefail
-declare -A BIN=([docker-registry]=docker-registry [skopeo]=skopeo)
+# What shows a package is installed: a command, or a file (an absolute path).
+declare -A PROBE=(
+  [docker-registry]=docker-registry
+  [skopeo]=skopeo
+  [binutils]=strip
+  [binutils-aarch64-linux-gnu]=aarch64-linux-gnu-strip
+  [qemu-user-static]=qemu-aarch64-static
+  [libstdc++6-arm64-cross]=/usr/aarch64-linux-gnu/lib/libstdc++.so.6
+)
+installed() {
+  local probe="${PROBE[$1]:-$1}"
+  if [[ $probe == /* ]]; then [ -e "$probe" ]; else command -v "$probe" >/dev/null 2>&1; fi
+}
 missing=()
 for pkg in "${@:-docker-registry skopeo}"; do
-  for p in $pkg; do command -v "${BIN[$p]:-$p}" >/dev/null 2>&1 || missing+=("$p"); done
+  for p in $pkg; do installed "$p" || missing+=("$p"); done
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 SUDO=""

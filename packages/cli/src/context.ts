@@ -3,6 +3,7 @@
  * them, and where output goes (results on stdout, everything else on stderr).
  */
 import { CredentialStore, FerryError, OciClient, type OciClientOptions, type RetryPolicy, usageError } from '@ferry/oci-client';
+import { VERSION } from './version.js';
 
 export interface GlobalOptions {
   json?: boolean;
@@ -76,5 +77,3 @@ function retryBudget(env: NodeJS.ProcessEnv): Partial<RetryPolicy> {
   }
   return { budgetMs: Math.round(s * 1000) };
 }
-
-export const VERSION = '0.1.0';

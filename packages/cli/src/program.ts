@@ -1,14 +1,22 @@
 /** The `ferry` command line: options and subcommands, wired to the command modules. */
-import { DEFAULT_JOBS } from '@ferry/oci-client';
+import { isSea } from 'node:sea';
+import { DEFAULT_JOBS } from '@ferry/oci-client/pool';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { Context, type GlobalOptions, VERSION } from './context.js';
+import type { Context, GlobalOptions } from './context.js';
+import { VERSION } from './version.js';
 
-// Command modules are imported when their command runs: start-up loads only what it uses.
+// Command modules, and the context with the registry client, are imported when their command
+// runs: start-up (--help, --version) loads only commander and this file.
 
 function jobs(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('must be a whole number from 1 to 64');
   return n;
+}
+
+/** `--version`: ferry's version, then the Node.js that runs it (built in, for the single file). */
+function versionText(): string {
+  return `${VERSION}\nnode ${process.version}${isSea() ? ' (single executable)' : ''}`;
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -18,7 +26,7 @@ function collect(value: string, previous: string[] = []): string[] {
 export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
   const program = new Command('ferry')
     .description('Carry container images across an air gap: pack them into one verifiable bundle, load it on the other side.')
-    .version(VERSION)
+    .version(versionText())
     .option('--json', 'print one JSON document on stdout')
     .option('-q, --quiet', 'no progress or log lines')
     .option('--insecure-registry <host>', 'allow plain HTTP or unverified TLS for this host (repeatable)', collect)
@@ -27,7 +35,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     // Usage errors look like every other error: one line starting with "ferry: ".
     // Set before the subcommands are added, which inherit it.
     .configureOutput({ outputError: (str, write) => write(`ferry: ${str.replace(/^error: /, '')}`) });
-  const ctx = (cmd: Command): Context => new Context(cmd.optsWithGlobals<GlobalOptions>(), env);
+  const ctx = async (cmd: Command): Promise<Context> => new (await import('./context.js')).Context(cmd.optsWithGlobals<GlobalOptions>(), env);
 
   program
     .command('copy')
@@ -36,7 +44,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .argument('<dst>', 'destination image reference')
     .option('--platform <list>', 'only these platforms, e.g. linux/amd64,linux/arm64 (writes a filtered index)')
     .addOption(new Option('-j, --jobs <n>', 'blobs transferred at once').argParser(jobs).default(DEFAULT_JOBS))
-    .action((src: string, dst: string, opts, cmd: Command) => import('./commands/copy.js').then((c) => c.copyCommand(ctx(cmd), src, dst, opts)));
+    .action(async (src: string, dst: string, opts, cmd: Command) => (await import('./commands/copy.js')).copyCommand(await ctx(cmd), src, dst, opts));
 
   program
     .command('pack')
@@ -54,7 +62,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--base <bundle>', 'write a delta: only blobs this earlier bundle does not carry')
     .option('--split-size <size>', 'write BUNDLE.part-000, -001, … of at most this size (e.g. 4G, 700M)')
     .addOption(new Option('-j, --jobs <n>', `blobs downloaded at once (default ${DEFAULT_JOBS})`).argParser(jobs))
-    .action((images: string[], opts, cmd: Command) => import('./commands/pack.js').then((c) => c.packCommand(ctx(cmd), images, opts)));
+    .action(async (images: string[], opts, cmd: Command) => (await import('./commands/pack.js')).packCommand(await ctx(cmd), images, opts));
 
   program
     .command('load')
@@ -68,13 +76,13 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--mapping-out <file>', 'write source -> target references and digests (.yaml or .json)')
     .option('--key <pub>', 'refuse the bundle unless signed by this public key and intact (checked before pushing)')
     .addOption(new Option('-j, --jobs <n>', 'blobs pushed at once').argParser(jobs).default(DEFAULT_JOBS))
-    .action((bundle: string, opts, cmd: Command) => import('./commands/load.js').then((c) => c.loadCommand(ctx(cmd), bundle, opts)));
+    .action(async (bundle: string, opts, cmd: Command) => (await import('./commands/load.js')).loadCommand(await ctx(cmd), bundle, opts));
 
   program
     .command('inspect')
     .description('list the images of a bundle (or OCI archive), their sizes and what de-duplication saved')
     .argument('<bundle>', 'a bundle file, an OCI archive or an OCI layout directory')
-    .action((bundle: string, _opts, cmd: Command) => import('./commands/inspect.js').then((c) => c.inspectCommand(ctx(cmd), bundle)));
+    .action(async (bundle: string, _opts, cmd: Command) => (await import('./commands/inspect.js')).inspectCommand(await ctx(cmd), bundle));
 
   program
     .command('verify')
@@ -85,7 +93,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--map <rule>', 'with --against: SRC_PREFIX=DST_PREFIX as for load (repeatable)', collect)
     .option('--keep-source-registry', 'with --against: names as load --keep-source-registry')
     .addOption(new Option('-j, --jobs <n>', 'blobs re-hashed or checked at once').argParser(jobs).default(DEFAULT_JOBS))
-    .action((bundle: string, opts, cmd: Command) => import('./commands/verify.js').then((c) => c.verifyCommand(ctx(cmd), bundle, opts)));
+    .action(async (bundle: string, opts, cmd: Command) => (await import('./commands/verify.js')).verifyCommand(await ctx(cmd), bundle, opts));
 
   program
     .command('images')
@@ -96,14 +104,14 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--set <key=value>', 'set a value, as helm --set (repeatable)', collect)
     .option('--check <list>', 'compare with a list file; exit 1 when it lacks an image the chart uses')
     .option('--optional', 'list optional images too (used only when a feature is switched on, or only in arguments)')
-    .action((opts, cmd: Command) => import('./commands/images.js').then((c) => c.imagesCommand(ctx(cmd), opts)));
+    .action(async (opts, cmd: Command) => (await import('./commands/images.js')).imagesCommand(await ctx(cmd), opts));
 
   const key = program.command('key').description('signing keys');
   key
     .command('generate')
     .description('write an Ed25519 key pair: NAME.key (private, mode 0600) and NAME.pub')
     .argument('<name>', 'path prefix of the two files')
-    .action((name: string, _opts, cmd: Command) => import('./commands/key.js').then((c) => c.keyGenerateCommand(ctx(cmd), name)));
+    .action(async (name: string, _opts, cmd: Command) => (await import('./commands/key.js')).keyGenerateCommand(await ctx(cmd), name));
 
   program
     .command('login')
@@ -111,7 +119,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .argument('<registry>', 'registry host[:port]')
     .option('-u, --username <user>', 'user name')
     .option('--password-stdin', 'read the password from standard input')
-    .action((registry: string, opts, cmd: Command) => import('./commands/login.js').then((c) => c.loginCommand(ctx(cmd), registry, opts)));
+    .action(async (registry: string, opts, cmd: Command) => (await import('./commands/login.js')).loginCommand(await ctx(cmd), registry, opts));
 
   return program;
 }
