@@ -163,7 +163,7 @@ export class RegistryClient {
         { registry: this.registry, repository },
       );
     }
-    const parsed = parseManifest(bytes, header(res.headers, 'content-type'));
+    // Bytes first, then meaning: a manifest damaged on the way is an integrity failure, not an unreadable one.
     const stated = header(res.headers, 'docker-content-digest');
     for (const want of [stated, isDigest(reference) ? reference : undefined]) {
       if (!want || !isDigest(want)) continue;
@@ -172,7 +172,7 @@ export class RegistryClient {
         throw this.integrity(repository, `manifest ${reference} has digest ${actual}, expected ${want}`);
       }
     }
-    return parsed;
+    return parseManifest(bytes, header(res.headers, 'content-type'));
   }
 
   /** Stores a manifest under a tag or its digest; returns the digest the registry computed. */

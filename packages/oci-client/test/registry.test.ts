@@ -273,6 +273,13 @@ describe('plain registry', () => {
     expect(e.kind).toBe('integrity');
   });
 
+  test('getManifest calls a manifest damaged on the way an integrity failure, not an unreadable manifest', async () => {
+    reg.addFault({ method: 'GET', kind: 'manifest', times: 1, fault: { type: 'corrupt' } });
+    const e = await ferryError(registry.getManifest('unit/app', 'v1'));
+    expect(e.kind).toBe('integrity');
+    expect(e.message).toContain(`manifest v1 has digest sha256:`);
+  });
+
   test('listTags follows Link pagination page by page', async () => {
     const child = image.manifests[0]!;
     for (const d of [child.configDigest, ...child.layerDigests]) reg.store.putBlob('unit/tags', image.blobs.get(d)!);
