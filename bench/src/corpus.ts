@@ -37,7 +37,7 @@ export interface ImageSpec {
   manifests: Array<{ platform: Platform; layers: LayerSpec[] }>;
 }
 
-export type CorpusId = 'a' | 'b' | 'c';
+export type CorpusId = 'a' | 'b' | 'c' | 'd';
 
 export interface CorpusSpec {
   id: CorpusId;
@@ -170,7 +170,27 @@ function corpusC(): CorpusSpec {
   };
 }
 
-export const CORPORA: Record<CorpusId, () => CorpusSpec> = { a: corpusA, b: corpusB, c: corpusC };
+/** (d) 300 single-platform images sharing one 1 MiB base layer, each with 3 layers of 4 KiB of its own. */
+function corpusD(): CorpusSpec {
+  const images = Array.from({ length: 300 }, (_, i): ImageSpec => {
+    const name = `many${String(i + 1).padStart(3, '0')}`;
+    return {
+      name: `d-${name}`,
+      repo: `bench/d/${name}`,
+      tag: '1.0',
+      single: true,
+      manifests: [
+        {
+          platform: AMD64,
+          layers: [{ key: 'd/base', payload: 1024 * 1024 }, ...Array.from({ length: 3 }, (_, k) => ({ key: `d/${name}/${k}`, payload: 4096 }))],
+        },
+      ],
+    };
+  });
+  return { id: 'd', title: '300 images sharing a 1 MiB base, 3 layers of 4 KiB each', images };
+}
+
+export const CORPORA: Record<CorpusId, () => CorpusSpec> = { a: corpusA, b: corpusB, c: corpusC, d: corpusD };
 
 // --- generation ------------------------------------------------------------
 

@@ -24,7 +24,7 @@ const SUITES: Record<string, Suite> = { pack: packSuite, load: loadSuite };
 const USAGE = `usage: node bench/dist/main.js [SUITE...] [options]
 
 SUITE            ${Object.keys(SUITES).join(' | ')} | all (default pack); several run one after another
---corpus LIST    corpora to run, from a,b,c (default a,b,c)
+--corpus LIST    corpora to run, from a,b,c,d (default a,b,c; d: 300 small images)
 --runs N         timed runs per tool and corpus, alternating tools (default 3)
 -j, --jobs N     ferry's -j (default 8)
 --tools LIST     only these tools (default all; pack: ferry,skopeo,floor,http-floor,node-minimal;
@@ -218,7 +218,7 @@ async function main(): Promise<void> {
   const only = values.tools?.split(',').map((s) => s.trim());
   const unknown = names.filter((n) => !SUITES[n]);
   if (unknown.length) throw new Error(`unknown suite "${unknown.join(' ')}"\n${USAGE}`);
-  if (corpora.some((c) => !['a', 'b', 'c'].includes(c))) throw new Error(`--corpus takes a list of a, b, c\n${USAGE}`);
+  if (corpora.some((c) => !['a', 'b', 'c', 'd'].includes(c))) throw new Error(`--corpus takes a list of a, b, c, d\n${USAGE}`);
   if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(jobs) || jobs < 1) throw new Error(`--runs and -j take positive whole numbers\n${USAGE}`);
   const builtMain = resolve(values.ferry ?? join(REPO_DIR, 'packages', 'cli', 'dist', 'main.js'));
   if (!existsSync(builtMain)) {
