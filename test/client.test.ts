@@ -5,7 +5,7 @@
 import { createServer } from 'node:http';
 import { Readable } from 'node:stream';
 import { RegistryPlace } from '@ferry/bundler';
-import { CopyEngine, type Credential, CredentialStore, digestOf, FerryError, MediaType, OciClient, planImage, type RegistryClient } from '@ferry/oci-client';
+import { CopyEngine, type Credential, digestOf, FerryError, MediaType, OciClient, planImage, type RegistryClient } from '@ferry/oci-client';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   type FaultProxy,
@@ -19,17 +19,14 @@ import {
   type TestRegistry,
 } from './harness/index.js';
 import { closeServer, listen } from './harness/net.js';
+import { explicitCredentials, ferryError } from './helpers/clients.js';
 
 /** A client that knows only the credentials given here (no docker config, no proxies). */
 function makeClient(credentials: Record<string, Credential> = {}): OciClient {
   return new OciClient({
     env: {},
     retry: { attempts: 2, baseDelayMs: 50 },
-    credentials: new CredentialStore({
-      env: {},
-      configPath: '/nonexistent/ferry-test/config.json',
-      explicit: new Map(Object.entries(credentials)),
-    }),
+    credentials: explicitCredentials(credentials),
   });
 }
 
@@ -43,16 +40,6 @@ function streamOf(bytes: Buffer, piece: number): Readable {
   const parts: Buffer[] = [];
   for (let i = 0; i < bytes.length; i += piece) parts.push(bytes.subarray(i, i + piece));
   return Readable.from(parts);
-}
-
-/** Expects `promise` to reject with a FerryError and returns it. */
-async function ferryError(promise: Promise<unknown>): Promise<FerryError> {
-  const e: unknown = await promise.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(FerryError);
-  return e as FerryError;
 }
 
 /**

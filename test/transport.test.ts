@@ -3,7 +3,7 @@
 // after their headers are retried; uploads retry like downloads; outages of a few
 // seconds are survived. Deadlines and budgets are injected short.
 import { Readable } from 'node:stream';
-import { type Credential, CredentialStore, FerryError, MediaType, type MinRate, OciClient, type RegistryClient, type RetryPolicy } from '@ferry/oci-client';
+import { type Credential, MediaType, type MinRate, OciClient, type RegistryClient, type RetryPolicy } from '@ferry/oci-client';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   type FaultProxy,
@@ -16,6 +16,7 @@ import {
   startRegistry,
   type TestRegistry,
 } from './harness/index.js';
+import { explicitCredentials, ferryError } from './helpers/clients.js';
 
 interface Recorded {
   client: OciClient;
@@ -45,27 +46,13 @@ function makeClient(setup: ClientSetup = {}): Recorded {
     ...(setup.minBlobRate ? { minBlobRate: setup.minBlobRate } : {}),
     onWarning: (line) => warnings.push(line),
     onRetry: (r) => retries.push(`${r.url} ${r.reason}`),
-    credentials: new CredentialStore({
-      env: {},
-      configPath: '/nonexistent/ferry-test/config.json',
-      explicit: new Map(Object.entries(setup.credentials ?? {})),
-    }),
+    credentials: explicitCredentials(setup.credentials ?? {}),
   });
   return { client, warnings, retries };
 }
 
 const ALICE: Credential = { username: 'alice', password: 'alice-secret' };
 const ALICE_BASIC = `Basic ${Buffer.from('alice:alice-secret').toString('base64')}`;
-
-/** Expects `promise` to reject with a FerryError and returns it. */
-async function ferryError(promise: Promise<unknown>): Promise<FerryError> {
-  const e: unknown = await promise.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(FerryError);
-  return e as FerryError;
-}
 
 async function readAll(stream: Readable): Promise<Buffer> {
   const parts: Buffer[] = [];
