@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { type FileHandle, lstat, rename, rm } from 'node:fs/promises';
 import {
+  abortReason,
   type BlobOutcome,
   type Descriptor,
   FerryError,
@@ -206,8 +207,7 @@ export class BundleWriter implements ImageSink {
 
   /** Once stopped or closed, transfers still running stop at their next chunk. */
   private checkOpen(signal?: AbortSignal): void {
-    this.signal?.throwIfAborted();
-    signal?.throwIfAborted();
+    for (const s of [this.signal, signal]) if (s?.aborted) throw abortReason(s);
     if (this.closed) throw new FerryError('io', `${this.name} is being abandoned`);
   }
 

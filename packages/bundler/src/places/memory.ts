@@ -6,6 +6,7 @@
  */
 import { Readable } from 'node:stream';
 import {
+  abortReason,
   type BlobOutcome,
   type BlobReadOptions,
   type Descriptor,
@@ -64,7 +65,7 @@ export class MemoryPlace implements ImageSource, ImageSink {
   async putBlob(desc: Descriptor, open: OpenBlob, signal?: AbortSignal): Promise<BlobOutcome> {
     const chunks: Buffer[] = [];
     for await (const c of await open()) {
-      signal?.throwIfAborted();
+      if (signal?.aborted) throw abortReason(signal);
       chunks.push(c as Buffer);
     }
     const bytes = Buffer.concat(chunks);

@@ -95,7 +95,7 @@ export class CopyEngine {
     const signal = AbortSignal.any([stop.signal, ...[this.opts.signal, opts.signal].filter((s): s is AbortSignal => s !== undefined)]);
     // One listener per blob the image shares: not a leak.
     setMaxListeners(0, signal);
-    signal.throwIfAborted();
+    if (signal.aborted) throw abortReason(signal);
 
     this.emit({ type: 'image-start', image, blobs: plan.blobs.length, bytes: plan.blobs.reduce((n, b) => n + b.size, 0) });
     let complete: boolean;
@@ -130,7 +130,7 @@ export class CopyEngine {
     }
     // Children before parents; each level only after the one below it is stored.
     const put = async (m: ParsedManifest, tag?: string): Promise<void> => {
-      signal.throwIfAborted();
+      if (signal.aborted) throw abortReason(signal);
       try {
         await sink.putManifest(m, tag, signal);
       } catch (e) {
@@ -212,7 +212,7 @@ export class CopyEngine {
       let sourceFailure: unknown;
       const onBytes = (bytes: number): void => this.emit({ type: 'blob-progress', digest: blob.digest, bytes });
       const open: OpenBlob = async () => {
-        signal.throwIfAborted();
+        if (signal.aborted) throw abortReason(signal);
         // Read and checked while planning (a config): no second fetch.
         const known = fetched.get(blob.digest);
         if (known) {
