@@ -201,7 +201,7 @@ describe('CopyEngine between memory places', () => {
     expect(put.message).toBe('400 MANIFEST_INVALID');
   });
 
-  it('mounts through a sink that can, and writes through one that cannot', async () => {
+  it('mounts through a sink that can, without asking first, and writes through one that cannot', async () => {
     const source = new MemoryPlace('src');
     const img = memoryImage(source, ['layer']);
     const plan = await planImage(source, img.manifest.digest);
@@ -213,10 +213,18 @@ describe('CopyEngine between memory places', () => {
         return 'mounted';
       },
     });
+    let asked = 0;
+    const hasBlob = mounting.hasBlob.bind(mounting);
+    mounting.hasBlob = (d: Descriptor) => {
+      asked++;
+      return hasBlob(d);
+    };
     const engine = new CopyEngine({ mountFrom: () => 'team/base' });
     await engine.copy(source, mounting, plan);
     expect(mounted.sort()).toEqual(plan.blobs.map((b) => `${b.digest} from team/base`).sort());
     expect(engine.stats.mounted).toBe(2);
+    // A mount answers whether or not the blob was there: no HEAD first.
+    expect(asked).toBe(0);
     const plain = new TrackingSink();
     await new CopyEngine({ mountFrom: () => 'team/base' }).copy(source, plain, plan);
     expect(plain.puts.size).toBe(2);

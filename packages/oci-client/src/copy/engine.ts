@@ -112,7 +112,7 @@ export class CopyEngine {
     let wrote = false;
     await Promise.allSettled(
       plan.blobs.map((blob) =>
-        this.copyBlob(source, sink, blob, signal, plan.fetched).then(
+        this.copyBlob(source, sink, blob, signal, plan.fetched, complete).then(
           (outcome) => {
             if (outcome !== 'skipped') wrote = true;
           },
@@ -142,7 +142,14 @@ export class CopyEngine {
     this.emit({ type: 'image-done', image, digest: plan.root.digest });
   }
 
-  private copyBlob(source: ImageSource, sink: ImageSink, blob: Descriptor, wantedBy: AbortSignal, fetched: Map<string, Buffer>): Promise<BlobOutcome> {
+  private copyBlob(
+    source: ImageSource,
+    sink: ImageSink,
+    blob: Descriptor,
+    wantedBy: AbortSignal,
+    fetched: Map<string, Buffer>,
+    askFirst: boolean,
+  ): Promise<BlobOutcome> {
     const key = `${sink.name}\0${blob.digest}`;
     const shared = this.inflight.get(key);
     if (shared) {
@@ -161,7 +168,7 @@ export class CopyEngine {
       return this.pool(() => {
         // Not started once every image that wants it has stopped.
         if (signal.aborted) return Promise.reject(abortReason(signal));
-        return this.transfer(source, sink, blob, fetched, signal, mountFrom);
+        return this.transfer(source, sink, blob, fetched, signal, askFirst, mountFrom);
       });
     };
     transfer.promise = run();
@@ -199,13 +206,19 @@ export class CopyEngine {
     blob: Descriptor,
     fetched: Map<string, Buffer>,
     signal: AbortSignal,
+    askFirst: boolean,
     mountHint?: string,
   ): Promise<BlobOutcome> {
     const at = (side: 'source' | 'sink', operation: ErrorOrigin['operation']) => (e: unknown) => {
       throw withOrigin(e, { side, place: side === 'source' ? source.name : sink.name, operation, digest: blob.digest });
     };
+    const sameRegistry = source.location && sink.location && source.location.registry === sink.location.registry;
+    const from = sameRegistry ? source.location!.repository : (mountHint ?? this.opts.mountFrom?.(sink, blob));
+    const mounting = from !== undefined && canMount(sink);
+    // A mount needs no HEAD first: it answers 201 whether or not the blob was there. Only an
+    // image the sink already seems to hold is asked about blob by blob (and written nothing).
     let outcome: BlobOutcome;
-    if (await sink.hasBlob(blob, signal).catch(at('sink', 'check blob'))) {
+    if ((askFirst || !mounting) && (await sink.hasBlob(blob, signal).catch(at('sink', 'check blob')))) {
       outcome = 'skipped';
     } else {
       // A read error is the source's, whichever side notices it first.
@@ -232,9 +245,6 @@ export class CopyEngine {
         stream.once('close', () => signal.removeEventListener('abort', stopRead));
         return stream;
       };
-      const sameRegistry = source.location && sink.location && source.location.registry === sink.location.registry;
-      const from = sameRegistry ? source.location!.repository : (mountHint ?? this.opts.mountFrom?.(sink, blob));
-      const mounting = from !== undefined && canMount(sink);
       try {
         outcome = mounting ? await sink.mountBlob(blob, from, open, signal) : await sink.putBlob(blob, open, signal);
       } catch (e) {
