@@ -154,3 +154,50 @@ export async function headStatus(reg: TestRegistry, path: string, accept?: strin
   await res.body?.cancel();
   return res.status;
 }
+
+/** A long-running `ferry serve` child: its address once it printed its start-up line. */
+export interface ServeProcess {
+  host: string;
+  child: import('node:child_process').ChildProcess;
+  stderr(): string;
+  /** SIGTERM, then the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** Starts `ferry serve ARGS --listen 127.0.0.1:0` and waits for its start-up line. */
+export function startServe(args: string[], opts: RunOptions): Promise<ServeProcess> {
+  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !DROPPED_ENV.test(key)));
+  env.HOME = opts.home.dir;
+  env.DOCKER_CONFIG = opts.home.dockerConfig;
+  env.NODE_OPTIONS = [env.NODE_OPTIONS, `--import=${LOOPBACK_ONLY}`].filter(Boolean).join(' ');
+  const child = spawn(process.execPath, [FERRY_MAIN, 'serve', ...args, '--listen', '127.0.0.1:0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`ferry serve did not start: ${err}`));
+    }, opts.timeoutMs ?? 30_000);
+    child.stdout!.resume();
+    child.stderr!.on('data', (c: Buffer) => {
+      err += c.toString('utf8');
+      const m = /listening on https?:\/\/(127\.0\.0\.1:\d+)/.exec(err);
+      if (m) {
+        clearTimeout(timer);
+        resolvePromise({
+          host: m[1]!,
+          child,
+          stderr: () => err,
+          stop: async () => {
+            if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+            return exited;
+          },
+        });
+      }
+    });
+    exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`ferry serve exited with ${code} before listening: ${err}`));
+    });
+  });
+}

@@ -79,6 +79,20 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .action(async (bundle: string, opts, cmd: Command) => (await import('./commands/load.js')).loadCommand(await ctx(cmd), bundle, opts));
 
   program
+    .command('serve')
+    .description('serve bundles as a read-only registry (OCI distribution pull API), straight from the files')
+    .argument('<bundles...>', 'bundle files (a split bundle by its first part; a delta with its base), OCI archives or layout directories')
+    .option('--listen <host:port>', 'address to listen on', '127.0.0.1:5000')
+    .option('--prefix <path>', 'serve every repository under this path prefix')
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (with --tls-key)')
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert')
+    .option('--htpasswd <file>', 'require Basic auth by these bcrypt entries (htpasswd -B)')
+    .option('--verify', 'hash every blob before listening (else each on its first read)')
+    .option('--insecure-listen', 'allow plain HTTP on a non-loopback address')
+    .addOption(new Option('-j, --jobs <n>', 'blob streams (and start-up checks) at once').argParser(jobs).default(DEFAULT_JOBS))
+    .action((bundles: string[], opts, cmd: Command) => import('./commands/serve.js').then((c) => c.serveCommand(ctx(cmd), bundles, opts)));
+
+  program
     .command('inspect')
     .description('list the images of a bundle (or OCI archive), their sizes and what de-duplication saved')
     .argument('<bundle>', 'a bundle file, an OCI archive or an OCI layout directory')

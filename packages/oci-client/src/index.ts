@@ -44,6 +44,7 @@ export {
   MANIFEST_ACCEPT,
   MAX_MANIFEST_BYTES,
   MediaType,
+  normalizeMediaType,
   type ParsedManifest,
   parseManifest,
   referencedDescriptors,

@@ -29,7 +29,7 @@ import { type FerryJson, FORMAT_VERSION, parseFerryJson } from '../format/ferry-
 import { findParts, SplitFile } from '../split-files.js';
 import { openLayoutTar } from './bundle-tar.js';
 import { openLayoutDir } from './layout-dir.js';
-import type { LayoutFiles } from './layout-files.js';
+import type { ByteRange, LayoutFiles } from './layout-files.js';
 
 export type BundleKind = 'ferry' | 'oci-archive' | 'oci-dir';
 
@@ -185,6 +185,22 @@ export class BundleReader implements ImageSource {
     source.once('close', () => this.streams.delete(source));
     pipeline(source, verifier, () => undefined);
     return verifier;
+  }
+
+  /**
+   * Bytes `range.start`..`range.end` (inclusive) of a blob, unchecked: a part
+   * cannot be digest-checked, so callers check the whole blob first (ferry serve
+   * answers a Range request only for a blob it has verified).
+   */
+  openBlobRange(desc: Pick<Descriptor, 'digest' | 'size'>, range: ByteRange): Readable {
+    const size = this.locate(desc);
+    if (!(Number.isInteger(range.start) && Number.isInteger(range.end) && range.start >= 0 && range.start <= range.end && range.end < size)) {
+      throw usageError(`range ${range.start}-${range.end} is outside blob ${desc.digest} of ${size} bytes`);
+    }
+    const source = this.files.stream(desc.digest, range);
+    this.streams.add(source);
+    source.once('close', () => this.streams.delete(source));
+    return source;
   }
 
   /**

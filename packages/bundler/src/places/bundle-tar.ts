@@ -37,7 +37,10 @@ export async function openLayoutTar(path: string, fh: PositionalFile): Promise<L
       await readFully(fh, buf, e.offset, path, name);
       return buf;
     },
-    stream: (digest) => new RegionStream(fh, offsets.get(digest)!, blobs.get(digest)!, path, digest),
+    stream: (digest, range) =>
+      range
+        ? new RegionStream(fh, offsets.get(digest)! + range.start, range.end - range.start + 1, path, digest)
+        : new RegionStream(fh, offsets.get(digest)!, blobs.get(digest)!, path, digest),
     read: (digest, buf) => readFully(fh, buf, offsets.get(digest)!, path, digest),
     close: () => fh.close(),
   };

@@ -53,7 +53,7 @@ export async function openLayoutDir(path: string): Promise<LayoutFiles> {
       await readWhole(file, buf, path, name);
       return buf;
     },
-    stream: (digest): Readable => createReadStream(fileOf(digest), { highWaterMark: READ_CHUNK }),
+    stream: (digest, range): Readable => createReadStream(fileOf(digest), { highWaterMark: READ_CHUNK, ...range }),
     read: (digest, buf) => readWhole(fileOf(digest), buf, path, digest),
     close: async () => undefined,
   };

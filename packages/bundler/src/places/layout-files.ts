@@ -12,11 +12,17 @@ export interface LayoutFiles {
   readFile(name: string, max: number): Promise<Buffer | undefined>;
   /** Every blob carried, by digest: its size. */
   readonly blobs: ReadonlyMap<string, number>;
-  /** A blob's raw bytes, unchecked (the reader checks them). */
-  stream(digest: string): Readable;
+  /** A blob's raw bytes, unchecked (the reader checks them); with `range`, bytes start..end (inclusive) only. */
+  stream(digest: string, range?: ByteRange): Readable;
   /** A blob's raw bytes into `buf`, which is exactly its size. */
   read(digest: string, buf: Buffer): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A byte range of a blob, both ends inclusive (as HTTP's Range). */
+export interface ByteRange {
+  start: number;
+  end: number;
 }
 
 /** Bytes per read when streaming a blob. */
