@@ -90,7 +90,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--verify', 'hash every blob before listening (else each on its first read)')
     .option('--insecure-listen', 'allow plain HTTP on a non-loopback address')
     .addOption(new Option('-j, --jobs <n>', 'blob streams (and start-up checks) at once').argParser(jobs).default(DEFAULT_JOBS))
-    .action((bundles: string[], opts, cmd: Command) => import('./commands/serve.js').then((c) => c.serveCommand(ctx(cmd), bundles, opts)));
+    .action(async (bundles: string[], opts, cmd: Command) => (await import('./commands/serve.js')).serveCommand(await ctx(cmd), bundles, opts));
 
   program
     .command('inspect')
