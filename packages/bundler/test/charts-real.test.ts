@@ -24,12 +24,14 @@ describe.each(CHARTS)('real chart %s', (name) => {
   const expected = existsSync(dir) ? list(name, 'expected-images.txt') : [];
   const optional = existsSync(dir) ? list(name, 'expected-optional-images.txt') : [];
   let result: DiscoveryResult | undefined;
+  // CPU time of this process, not wall time: other suites share the machine's two cores.
   let ms = 0;
   const discover = async (): Promise<DiscoveryResult> => {
     if (!result) {
-      const started = performance.now();
+      const started = process.cpuUsage();
       result = await discoverImages({ charts: [dir] });
-      ms = performance.now() - started;
+      const used = process.cpuUsage(started);
+      ms = (used.user + used.system) / 1000;
     }
     return result;
   };
@@ -78,7 +80,7 @@ describe.each(CHARTS)('real chart %s', (name) => {
   });
 
   if (name === 'openebs-full') {
-    it('is quick: discovery takes well under a few seconds', async () => {
+    it('is quick: discovery takes well under a few seconds of CPU', async () => {
       await discover();
       expect(ms).toBeLessThan(3000);
     });
