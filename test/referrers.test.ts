@@ -6,6 +6,9 @@
 // signature against the public key, the fallback index merged with what was
 // there, the referrers API of a registry that has it.
 import type { KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tarEntriesOf } from '@ferry/oci-client';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   type BuiltArtifact,
@@ -15,12 +18,16 @@ import {
   fetchBlob,
   fetchManifest,
   type MemoryRegistry,
+  makeTempDir,
   OCI_INDEX,
+  OCI_MANIFEST,
   pushArtifact,
   putFallbackIndex,
   referrerEntry,
   registryFetch,
+  removeTempDir,
   type SeededImage,
+  SPDX_JSON,
   seedImage,
   signingKeyPair,
   spdxSbom,
@@ -157,3 +164,135 @@ describe('ferry copy carries signatures and SBOMs', () => {
     expect(res.stderr).toMatch(/^ferry: .*--referrers.*'some' is invalid/m);
   });
 });
+
+describe('a bundle carries signatures and SBOMs', () => {
+  let dir: string;
+  let bundle: string;
+  let fresh: TestRegistry;
+  beforeAll(async () => {
+    [dir, fresh] = await Promise.all([makeTempDir('ferry-referrers-'), startRegistry()]);
+    bundle = join(dir, 'signed.tar');
+  });
+  afterAll(async () => {
+    await Promise.all([fresh?.stop(), dir ? removeTempDir(dir) : undefined]);
+  });
+
+  test('pack names them in ferry.json, not in index.json; inspect lists them; verify walks them', async () => {
+    const packed = await ferry('pack', '-q', '-o', bundle, `${source.host}/${REPO}:1.0`);
+    expect(packed.code, packed.stderr).toBe(0);
+    const tar = await readTar(bundle);
+    const index = JSON.parse(tar.get('index.json')!.toString('utf8')) as { manifests: Array<{ digest: string }> };
+    // index.json lists the image alone: what containerd, skopeo and podman import is unchanged.
+    expect(index.manifests.map((d) => d.digest)).toEqual([image.digest]);
+    const doc = JSON.parse(tar.get('ferry.json')!.toString('utf8')) as { images: Array<{ referrers: unknown[] }> };
+    expect(doc.images[0]!.referrers).toEqual([
+      {
+        digest: childSignature.digest,
+        mediaType: OCI_MANIFEST,
+        size: childSignature.manifest.length,
+        artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json',
+        kind: 'signature',
+        subject: image.manifests[0]!.digest,
+        tag: childSignature.tag,
+      },
+      {
+        digest: signature.digest,
+        mediaType: OCI_MANIFEST,
+        size: signature.manifest.length,
+        artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json',
+        kind: 'signature',
+        subject: image.digest,
+        tag: signature.tag,
+      },
+      { digest: sbom.digest, mediaType: OCI_MANIFEST, size: sbom.manifest.length, artifactType: SPDX_JSON, kind: 'sbom', subject: image.digest, tag: null },
+      {
+        digest: sbomSignature.digest,
+        mediaType: OCI_MANIFEST,
+        size: sbomSignature.manifest.length,
+        artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json',
+        kind: 'signature',
+        subject: sbom.digest,
+        tag: sbomSignature.tag,
+      },
+    ]);
+    // Their manifests and blobs are ordinary blobs.
+    for (const a of [signature, childSignature, sbom, sbomSignature]) {
+      expect(tar.get(`blobs/sha256/${a.digest.slice(7)}`)?.equals(a.manifest)).toBe(true);
+      for (const [digest, bytes] of a.blobs) expect(tar.get(`blobs/sha256/${digest.slice(7)}`)?.equals(bytes)).toBe(true);
+    }
+
+    const inspected = JSON.parse((await ferry('inspect', '--json', bundle)).stdout) as {
+      images: Array<{ referrers: unknown[] }>;
+      totals: { unreferenced: { blobs: number } };
+    };
+    expect(inspected.images[0]!.referrers).toEqual([
+      {
+        kind: 'signature',
+        artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json',
+        digest: childSignature.digest,
+        subject: image.manifests[0]!.digest,
+        tag: childSignature.tag,
+      },
+      {
+        kind: 'signature',
+        artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json',
+        digest: signature.digest,
+        subject: image.digest,
+        tag: signature.tag,
+      },
+      { kind: 'sbom', artifactType: SPDX_JSON, digest: sbom.digest, subject: image.digest, tag: null },
+      {
+        kind: 'signature',
+        artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json',
+        digest: sbomSignature.digest,
+        subject: sbom.digest,
+        tag: sbomSignature.tag,
+      },
+    ]);
+    expect(inspected.totals.unreferenced.blobs).toBe(0);
+    const text = (await ferry('inspect', bundle)).stdout;
+    expect(text).toContain(`  sbom         ${sbom.digest.slice(0, 19)}`);
+
+    const verified = await ferry('verify', '--json', bundle);
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+  });
+
+  test('load pushes them after the image into registry:2.8; verify --against checks they arrived', async () => {
+    const loaded = await ferry('load', '-q', bundle, '--to', fresh.host);
+    expect(loaded.code, loaded.stderr).toBe(0);
+    await expectSignature(fresh, REPO, signature, image.digest);
+    await expectSignature(fresh, REPO, childSignature, image.manifests[0]!.digest);
+    await expectSignature(fresh, REPO, sbomSignature, sbom.digest);
+    await expectBlobs(fresh, REPO, sbom);
+    const fallback = await fetchManifest(fresh, REPO, image.digest.replace(':', '-'));
+    expect((JSON.parse(fallback!.toString('utf8')) as { manifests: unknown[] }).manifests).toEqual([referrerEntry(sbom)]);
+    const reloaded = await ferry('load', '-q', bundle, '--to', fresh.host);
+    expect(reloaded.code, reloaded.stderr).toBe(0);
+    expect((await fetchManifest(fresh, REPO, image.digest.replace(':', '-')))?.equals(fallback!)).toBe(true);
+
+    const against = await ferry('verify', '--json', bundle, '--against', fresh.host);
+    expect(against.code, against.stdout).toBe(0);
+
+    // The image without its referrers is incomplete.
+    await ferry('copy', '-q', '--referrers', 'none', `${source.host}/${REPO}:1.0`, `${target.host}/bare/${REPO}:1.0`);
+    const bare = await ferry('verify', '--json', bundle, '--against', `${target.host}/bare`);
+    expect(bare.code).toBe(1);
+    const rows = (JSON.parse(bare.stdout) as { rows: Array<{ status: string; missingChildren: string[] }> }).rows;
+    expect(rows[0]!.status).toBe('incomplete');
+    expect(rows[0]!.missingChildren).toEqual([signature.digest, childSignature.digest, sbom.digest, sbomSignature.digest].sort());
+  });
+
+  test('--referrers none packs the image alone, as before', async () => {
+    const plain = join(dir, 'plain.tar');
+    expect((await ferry('pack', '-q', '--referrers', 'none', '-o', plain, `${source.host}/${REPO}:1.0`)).code).toBe(0);
+    const doc = JSON.parse((await readTar(plain)).get('ferry.json')!.toString('utf8')) as { images: Array<Record<string, unknown>> };
+    expect('referrers' in doc.images[0]!).toBe(false);
+  });
+});
+
+/** Every regular file of a tar, by name. */
+async function readTar(path: string): Promise<Map<string, Buffer>> {
+  const files = new Map<string, Buffer>();
+  for (const e of tarEntriesOf(await readFile(path))) if (e.type === 'file') files.set(e.name, e.data);
+  return files;
+}
