@@ -296,3 +296,23 @@ async function readTar(path: string): Promise<Map<string, Buffer>> {
   for (const e of tarEntriesOf(await readFile(path))) if (e.type === 'file') files.set(e.name, e.data);
   return files;
 }
+
+describe('the referrer walk is bounded', () => {
+  test('referrers of referrers are followed three levels deep, no further', async () => {
+    const chained = await seedImage(source, 'chain/app:1.0', { seed: 'chain', layerSize: 1024, single: true });
+    let subject = { mediaType: OCI_MANIFEST, digest: chained.digest, size: chained.manifests[0]!.bytes.length };
+    const levels: BuiltArtifact[] = [];
+    for (let i = 1; i <= 4; i++) {
+      const a = spdxSbom(subject, `level-${i}`);
+      await pushArtifact(source, 'chain/app', a);
+      await putFallbackIndex(source, 'chain/app', subject.digest, [referrerEntry(a)]);
+      levels.push(a);
+      subject = { mediaType: OCI_MANIFEST, digest: a.digest, size: a.manifest.length };
+    }
+    const out = copyResult(await ferry('copy', '--json', `${source.host}/chain/app:1.0`, `${target.host}/chain/app:1.0`)) as unknown as {
+      referrers: Array<{ digest: string }>;
+    };
+    expect(out.referrers.map((r) => r.digest)).toEqual(levels.slice(0, 3).map((a) => a.digest));
+    expect(await fetchManifest(target, 'chain/app', levels[3]!.digest)).toBeUndefined();
+  });
+});
