@@ -8,4 +8,5 @@ export * from './media-types.js';
 export * from './memory-registry/index.js';
 export { makeTempDir, removeTempDir, stopChild, trackChild } from './process.js';
 export * from './registry.js';
+export * from './signatures.js';
 export * from './token-server.js';

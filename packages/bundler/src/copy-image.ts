@@ -1,6 +1,7 @@
 /**
  * `copy`: one image, every platform (or a filtered few), registry to registry,
  * digests kept; blobs are mounted when both repositories are in one registry.
+ * Its referrers (cosign signatures, SBOMs, attestations) go with it by default.
  * The library form of `ferry copy` (crane's `copy.go` over `remote`).
  */
 import {
@@ -12,6 +13,7 @@ import {
   type Platform,
   parseReference,
   planImage,
+  type ReferrerMode,
   usageError,
 } from '@ferry/oci-client';
 import { RegistryPlace } from './places/registry.js';
@@ -21,6 +23,10 @@ export interface CopyRequest {
   source: string;
   destination: string;
   platforms?: Platform[] | undefined;
+  /** Which referrers go with the image (default all). */
+  referrers?: ReferrerMode | undefined;
+  /** Only referrers of these artifactTypes. */
+  referrersType?: string[] | undefined;
   jobs?: number | undefined;
   signal?: AbortSignal | undefined;
   onEvent?: ((e: CopyEvent) => void) | undefined;
@@ -37,6 +43,8 @@ export interface CopyResult {
   upstreamDigest: string;
   mediaType: string;
   platforms: string[];
+  /** The referrers carried, each after its subject. */
+  referrers: Array<{ digest: string; subject: string; artifactType: string | undefined; tag: string | undefined }>;
   stats: CopyStats;
 }
 
@@ -45,7 +53,11 @@ export async function copyImage(req: CopyRequest): Promise<CopyResult> {
   const to = parseReference(req.destination);
   const source = new RegistryPlace(req.client.registry(from.registry), from.repository);
   const sink = new RegistryPlace(req.client.registry(to.registry), to.repository).forWriting();
-  const plan = await planImage(source, from.digest ?? from.tag!, { platforms: req.platforms });
+  const plan = await planImage(source, from.digest ?? from.tag!, {
+    platforms: req.platforms,
+    referrers: req.referrers ?? 'all',
+    referrersType: req.referrersType,
+  });
   if (plan.filtered) {
     req.log?.(`filtered ${formatReference(from)} to ${plan.platforms.join(', ')}: new index ${plan.root.digest} (upstream ${plan.upstreamDigest})`);
   }
@@ -62,6 +74,7 @@ export async function copyImage(req: CopyRequest): Promise<CopyResult> {
     upstreamDigest: plan.upstreamDigest,
     mediaType: plan.root.mediaType,
     platforms: plan.platforms,
+    referrers: plan.referrers.map((r) => ({ digest: r.root.digest, subject: r.subject, artifactType: r.artifactType, tag: r.tag })),
     stats: engine.stats,
   };
 }

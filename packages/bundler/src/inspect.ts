@@ -14,6 +14,9 @@ import {
   type ParsedManifest,
   type Platform,
   platformFromDescriptor,
+  type ReferrerKind,
+  referrerArtifactType,
+  referrerKind,
   walkGraph,
 } from '@ferry/oci-client';
 import type { BundleKind, BundleReader } from './places/bundle-reader.js';
@@ -37,6 +40,18 @@ export interface InspectImage {
    * counted anywhere).
    */
   complete: boolean;
+  /** Its signatures, SBOMs and attestations the bundle carries (ferry.json names them), in walk order. */
+  referrers: InspectReferrer[];
+}
+
+export interface InspectReferrer {
+  kind: ReferrerKind;
+  artifactType: string | null;
+  digest: string;
+  /** The manifest it refers to. */
+  subject: string;
+  /** cosign's tag for it, when it is one. */
+  tag: string | null;
 }
 
 /** A Helm chart the bundle carries (an index.json entry marked as a chart). */
@@ -112,15 +127,21 @@ export async function inspectBundle(reader: BundleReader): Promise<InspectReport
     const present = new Map<string, number>();
     const missing = new Map<string, number>();
     const platforms: string[] = [];
+    const referrers: InspectReferrer[] = [];
     let complete = true;
 
     await walkGraph(
       { descriptor: root },
       {
         read: getManifest,
+        referrers: (d) => reader.referrers(d),
         onNode: (node) => {
           const { digest, size } = node.descriptor;
-          if (node.platform) platforms.push(formatPlatform(node.platform));
+          if (node.platform && !node.artifact) platforms.push(formatPlatform(node.platform));
+          if (node.role === 'referrer') {
+            const { link, subject } = node.artifact!;
+            referrers.push({ kind: referrerKind(link), artifactType: referrerArtifactType(link) ?? null, digest, subject, tag: link.tag ?? null });
+          }
           if (!reader.hasBlob(digest)) {
             missing.set(digest, size);
             if (isManifestRole(node.role)) complete = false;
@@ -179,6 +200,7 @@ export async function inspectBundle(reader: BundleReader): Promise<InspectReport
       blobs: present.size,
       missing: { blobs: missing.size, bytes: sum(missing) },
       complete,
+      referrers,
     });
   }
 

@@ -1,6 +1,8 @@
 /**
  * `pack`: resolve every image, plan the whole bundle, then copy all blobs from
  * the registries into it concurrently (copy engine: registry -> bundle writer).
+ * Images' referrers (signatures, SBOMs, attestations) are carried as ordinary
+ * blobs and named in ferry.json, so index.json stays what other tools import.
  */
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
@@ -22,6 +24,8 @@ import {
   type Pool,
   parseReference,
   planImage,
+  planManifests,
+  type ReferrerMode,
   usageError,
 } from '@ferry/oci-client';
 import type { ChartRequest, PreparedChart } from './charts/pack-charts.js';
@@ -48,6 +52,10 @@ export interface PackOptions {
    */
   charts?: ChartRequest[] | undefined;
   platforms?: Platform[] | undefined;
+  /** Which referrers of each image to carry (default all). */
+  referrers?: ReferrerMode | undefined;
+  /** Only referrers of these artifactTypes. */
+  referrersType?: string[] | undefined;
   output: string;
   concurrency?: number | undefined;
   /** Seconds since the epoch for mtimes and the creation time (SOURCE_DATE_EPOCH). */
@@ -180,7 +188,11 @@ async function resolveAll(opts: PackOptions, references: string[], pool: Pool): 
       pool(async () => {
         const r = parseReference(ref);
         const source = new RegistryPlace(opts.client.registry(r.registry), r.repository);
-        const plan = await planImage(source, r.digest ?? r.tag!, { platforms: opts.platforms });
+        const plan = await planImage(source, r.digest ?? r.tag!, {
+          platforms: opts.platforms,
+          referrers: opts.referrers ?? 'all',
+          referrersType: opts.referrersType,
+        });
         return { ref, source, plan };
       }),
     ),
@@ -194,7 +206,7 @@ function orderedBlobs(plans: ImagePlan[]): PlannedBlob[] {
   const configs: PlannedBlob[] = [];
   const layers: PlannedBlob[] = [];
   for (const plan of plans) {
-    for (const m of plan.manifests) {
+    for (const m of planManifests(plan)) {
       if (seen.has(m.digest)) continue;
       seen.add(m.digest);
       manifests.push({ digest: m.digest, size: m.bytes.byteLength, bytes: Buffer.from(m.bytes) });
@@ -202,7 +214,9 @@ function orderedBlobs(plans: ImagePlan[]): PlannedBlob[] {
   }
   for (const plan of plans) {
     const configDigests = new Set(
-      plan.manifests.filter((m) => m.kind === 'image').map((m) => (m as ParsedManifest & { kind: 'image' }).manifest.config.digest),
+      planManifests(plan)
+        .filter((m) => m.kind === 'image')
+        .map((m) => (m as ParsedManifest & { kind: 'image' }).manifest.config.digest),
     );
     for (const b of plan.blobs) {
       if (seen.has(b.digest)) continue;
@@ -243,7 +257,7 @@ function bundleIndex(images: ResolvedImage[], charts: ResolvedChart[]): object {
 }
 
 function imageSize(plan: ImagePlan): number {
-  return plan.manifests.reduce((n, m) => n + m.bytes.byteLength, 0) + plan.blobs.reduce((n, b) => n + b.size, 0);
+  return planManifests(plan).reduce((n, m) => n + m.bytes.byteLength, 0) + plan.blobs.reduce((n, b) => n + b.size, 0);
 }
 
 function ferryJson(opts: PackOptions, images: ResolvedImage[], charts: ResolvedChart[], blobs: PlannedBlob[], created: string): FerryJson {
@@ -254,6 +268,19 @@ function ferryJson(opts: PackOptions, images: ResolvedImage[], charts: ResolvedC
     mediaType: plan.root.mediaType,
     platforms: plan.platforms,
     size: imageSize(plan),
+    ...(plan.referrers.length > 0
+      ? {
+          referrers: plan.referrers.map((r) => ({
+            digest: r.root.digest,
+            mediaType: r.root.mediaType,
+            size: r.root.bytes.byteLength,
+            artifactType: r.artifactType ?? null,
+            kind: r.kind,
+            subject: r.subject,
+            tag: r.tag ?? null,
+          })),
+        }
+      : {}),
   }));
   const bundleCharts: BundleChart[] = charts.map(({ chart, plan }) => ({
     ref: chart.ref,

@@ -88,6 +88,7 @@ describe('inspectBundle', () => {
         blobs: e.appBlobs,
         missing: { blobs: 0, bytes: 0 },
         complete: true,
+        referrers: [],
       },
       {
         reference: fx.refs[1],
@@ -98,6 +99,7 @@ describe('inspectBundle', () => {
         blobs: e.toolBlobs,
         missing: { blobs: 0, bytes: 0 },
         complete: true,
+        referrers: [],
       },
     ]);
     expect(r.totals).toEqual({
@@ -223,6 +225,7 @@ describe('inspectBundle', () => {
         blobs: e.appBlobs,
         missing: { blobs: 0, bytes: 0 },
         complete: true,
+        referrers: [],
       },
     ]);
     expect(r.totals).toMatchObject({ images: 1, blobs: e.appBlobs, bytes: e.appSize, saved: 0 });

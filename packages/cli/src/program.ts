@@ -19,6 +19,9 @@ function versionText(): string {
   return `${VERSION}\nnode ${process.version}${isSea() ? ' (single executable)' : ''}`;
 }
 
+const REFERRERS_HELP = 'signatures, SBOMs, attestations to carry: none, signatures or all';
+const REFERRERS_TYPE_HELP = 'only referrers of this artifactType (repeatable)';
+
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
@@ -43,6 +46,8 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .argument('<src>', 'source image reference')
     .argument('<dst>', 'destination image reference')
     .option('--platform <list>', 'only these platforms, e.g. linux/amd64,linux/arm64 (writes a filtered index)')
+    .addOption(new Option('--referrers <mode>', REFERRERS_HELP).choices(['none', 'signatures', 'all']).default('all'))
+    .option('--referrers-type <type>', REFERRERS_TYPE_HELP, collect)
     .addOption(new Option('-j, --jobs <n>', 'blobs transferred at once').argParser(jobs).default(DEFAULT_JOBS))
     .action(async (src: string, dst: string, opts, cmd: Command) => (await import('./commands/copy.js')).copyCommand(await ctx(cmd), src, dst, opts));
 
@@ -58,6 +63,8 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--set <key=value>', 'with --chart: set a value, as helm --set (repeatable)', collect)
     .option('--chart-optional-images', 'also pack the images only optional chart features use')
     .option('--platform <list>', 'only these platforms, e.g. linux/amd64,linux/arm64 (writes filtered indexes)')
+    .addOption(new Option('--referrers <mode>', REFERRERS_HELP).choices(['none', 'signatures', 'all']).default('all'))
+    .option('--referrers-type <type>', REFERRERS_TYPE_HELP, collect)
     .option('--sign <key>', 'sign the bundle with this Ed25519 private key (NAME.key)')
     .option('--base <bundle>', 'write a delta: only blobs this earlier bundle does not carry')
     .option('--split-size <size>', 'write BUNDLE.part-000, -001, … of at most this size (e.g. 4G, 700M)')

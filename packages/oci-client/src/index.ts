@@ -15,6 +15,7 @@ export {
   isAttestation,
   isManifestRole,
   MAX_INDEX_DEPTH,
+  MAX_REFERRER_DEPTH,
   type NodeRole,
   type WalkOptions,
   walkGraph,
@@ -29,8 +30,22 @@ export {
   type OpenBlob,
   type RegistryLocation,
 } from './copy/place.js';
-export { type ImagePlan, type PlanOptions, planImage } from './copy/plan.js';
+export { type ImagePlan, type PlanOptions, planImage, planManifests, type ReferrerPlan } from './copy/plan.js';
 export { createPool, DEFAULT_JOBS, type Pool } from './copy/pool.js';
+export {
+  cosignTags,
+  fallbackTag,
+  mergeFallbackIndex,
+  REFERRER_MODES,
+  type ReferrerKind,
+  type ReferrerLink,
+  type ReferrerMode,
+  referrerArtifactType,
+  referrerDescriptor,
+  referrerKind,
+  SIGNATURE_TYPES,
+  wantsReferrer,
+} from './copy/referrers.js';
 export { type Credential, CredentialStore, type CredentialStoreOptions, dockerConfigPath, registryOfAuthKey } from './credentials.js';
 export { type DigestAlgorithm, DigestVerifier, digestOf, isDigest, parseDigest, verifyBytes } from './digest.js';
 export { abortReason, type ErrorDetails, type ErrorKind, type ErrorOrigin, FerryError, isFerryError, usageError } from './errors.js';

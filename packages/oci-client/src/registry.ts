@@ -79,6 +79,8 @@ export class RegistryClient {
   private readonly auth: RegistryAuth;
   /** Repositories this client will push to: their scopes always ask for pull+push. */
   private readonly pushRepos = new Set<string>();
+  /** Per repository: whether it answers the referrers API (see supportsReferrers). */
+  private readonly referrersApi = new Map<string, Promise<boolean>>();
 
   constructor(
     readonly registry: string,
@@ -528,6 +530,31 @@ export class RegistryClient {
       repos.push(...(Array.isArray(body?.repositories) ? body.repositories.filter((r): r is string => typeof r === 'string') : []));
     }
     return repos;
+  }
+
+  /**
+   * Whether the registry answers the OCI 1.1 referrers API for `repository` (asked
+   * once per repository): where it does not (registry:2.8), a writer of referrers
+   * keeps the tag-schema fallback index itself.
+   */
+  supportsReferrers(repository: string, subject: string, opts: RequestOptions = {}): Promise<boolean> {
+    let known = this.referrersApi.get(repository);
+    if (!known) {
+      known = this.send({
+        method: 'GET',
+        path: `/v2/${repository}/referrers/${subject}`,
+        scopes: this.pullScope(repository),
+        operation: 'listing referrers in',
+        repository,
+        headers: { accept: MediaType.OCI_INDEX },
+        expect: [200, 404, 400, 405],
+        maxBodyBytes: MAX_MANIFEST_BYTES,
+        signal: opts.signal,
+      }).then((res) => res.status === 200 && (header(res.headers, 'content-type') ?? '').startsWith(MediaType.OCI_INDEX));
+      this.referrersApi.set(repository, known);
+      known.catch(() => this.referrersApi.delete(repository));
+    }
+    return known;
   }
 
   /**

@@ -11,6 +11,19 @@ export const FORMAT_VERSION = 1;
 
 const digest = z.string().refine(isDigest, { message: 'not a sha256/sha512 digest' });
 
+/** A signature, SBOM or attestation carried with an image (a manifest like any other in blobs/). */
+export const bundleReferrerSchema = z.object({
+  digest,
+  mediaType: z.string(),
+  size: z.number().int().nonnegative(),
+  artifactType: z.string().nullable(),
+  kind: z.enum(['signature', 'attestation', 'sbom', 'other']),
+  /** The manifest it refers to: the image's, one of its children, or another referrer. */
+  subject: digest,
+  /** cosign's tag for it (`sha256-<hex>.sig`), written as a tag on load; null for an OCI 1.1 referrer. */
+  tag: z.string().nullable(),
+});
+
 export const bundleImageSchema = z.object({
   /** The full normalized source reference, as in index.json's ref.name annotation. */
   ref: z.string().min(1),
@@ -21,8 +34,10 @@ export const bundleImageSchema = z.object({
   mediaType: z.string(),
   /** "linux/amd64", … in index order; empty for artifacts without platforms. */
   platforms: z.array(z.string()),
-  /** Bytes of every manifest, config and layer this image references (shared ones counted). */
+  /** Bytes of every manifest, config and layer this image references (shared ones counted), its referrers' included. */
   size: z.number().int().nonnegative(),
+  /** Its referrers carried, each after its subject; absent when none (and in bundles of earlier ferry). */
+  referrers: z.array(bundleReferrerSchema).optional(),
 });
 
 export const bundleChartSchema = z.object({
@@ -86,6 +101,7 @@ export const ferryJsonSchema = z.object({
 
 export type FerryJson = z.infer<typeof ferryJsonSchema>;
 export type BundleImage = z.infer<typeof bundleImageSchema>;
+export type BundleReferrer = z.infer<typeof bundleReferrerSchema>;
 export type BundleChart = z.infer<typeof bundleChartSchema>;
 
 /** Serializes with the schema's key order (JSON.stringify keeps insertion order). */

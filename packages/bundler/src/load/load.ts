@@ -114,7 +114,8 @@ export async function load(opts: LoadOptions): Promise<LoadResult> {
 
   const planned: PlannedLoad[] = [];
   for (const [i, m] of mappings.images.entries()) {
-    const plan = await planImage(bundle, entries[i]!.descriptor.digest);
+    // Its referrers (named in ferry.json) are pushed after it.
+    const plan = await planImage(bundle, entries[i]!.descriptor.digest, { referrers: 'all' });
     if (m.target.digest && m.target.digest !== plan.root.digest) {
       // A digest-pinned image packed with --platform: the name keeps the upstream digest,
       // the bundle holds the filtered index, which is what gets pushed.

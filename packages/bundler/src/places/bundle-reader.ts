@@ -22,6 +22,7 @@ import {
   MAX_MANIFEST_BYTES,
   type ParsedManifest,
   parseManifest,
+  type ReferrerLink,
   usageError,
   verifyBytes,
 } from '@ferry/oci-client';
@@ -246,6 +247,20 @@ export class BundleReader implements ImageSource {
       `bundle ${this.name} has no image named "${reference}"` +
         (names.length ? `; it has ${names.slice(0, 10).join(', ')}${names.length > 10 ? `, … (${names.length} in all)` : ''}` : '; it names no images'),
     );
+  }
+
+  /** The referrers ferry.json says the bundle carries for `subject` (its manifests are blobs like any other). */
+  async referrers(subject: Pick<Descriptor, 'digest'>): Promise<ReferrerLink[]> {
+    const links: ReferrerLink[] = [];
+    const seen = new Set<string>();
+    for (const r of (this.ferry?.images ?? []).flatMap((i) => i.referrers ?? [])) {
+      if (r.subject !== subject.digest || seen.has(r.digest)) continue;
+      seen.add(r.digest);
+      const descriptor: Descriptor = { mediaType: r.mediaType, digest: r.digest, size: r.size };
+      if (r.artifactType !== null && r.tag === null) descriptor.artifactType = r.artifactType;
+      links.push(r.tag === null ? { descriptor } : { descriptor, tag: r.tag });
+    }
+    return links;
   }
 
   /** A manifest (image or index) from the bundle, digest-checked, at most 4 MiB. */

@@ -91,6 +91,16 @@ export async function verifyAgainst(bundle: BundleReader, client: OciClient, map
             },
           ),
         );
+      const tagThere = (tag: string, digest: string) =>
+        once(`${m.target.registry}/${repository}:${tag}`, () =>
+          registry.resolve(repository, tag).then(
+            (d) => d.digest === digest,
+            (e: unknown) => {
+              if (e instanceof FerryError && e.kind === 'not-found') return false;
+              throw e;
+            },
+          ),
+        );
       const blobThere = (digest: string) => once(`${m.target.registry}/${repository}:${digest}`, () => registry.blobExists(repository, digest));
       // The bundle's graph says what must be there; the registry is asked about every node.
       const checks: Array<Promise<void>> = [];
@@ -98,11 +108,15 @@ export async function verifyAgainst(bundle: BundleReader, client: OciClient, map
         { descriptor: entries[i]!.descriptor },
         {
           read: (d) => bundle.getManifest(d),
+          // Its signatures and SBOMs must have arrived too; a cosign one at its tag.
+          referrers: (d) => bundle.referrers(d),
           onNode: (node) => {
             const { digest } = node.descriptor;
             if (node.role === 'root') return;
             const manifest = isManifestRole(node.role);
-            const check = (manifest ? manifestThere(digest) : blobThere(digest)).then((there) => {
+            const tag = node.artifact?.digest === digest ? node.artifact.link.tag : undefined;
+            const there = manifest ? (tag !== undefined ? tagThere(tag, digest) : manifestThere(digest)) : blobThere(digest);
+            const check = there.then((there) => {
               if (!there) (manifest ? row.missingChildren : row.missingBlobs).push(digest);
             });
             check.catch(() => undefined); // raised below, once the walk is done

@@ -70,6 +70,8 @@ export async function verifyBundle(bundle: BundleReader, opts: VerifyOptions = {
       { descriptor },
       {
         read: (d) => bundle.getManifest(d),
+        // Signatures and SBOMs named in ferry.json are checked like the image.
+        referrers: (d) => bundle.referrers(d),
         onNode: (node) => {
           need(node.descriptor, ref);
           // An absent manifest is reported below as missing or relied on.

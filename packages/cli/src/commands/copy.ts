@@ -1,11 +1,13 @@
-/** `ferry copy SRC DST [--platform LIST]`: one image, every platform, registry to registry. */
+/** `ferry copy SRC DST [--platform LIST] [--referrers MODE]`: one image, every platform, its referrers, registry to registry. */
 import { copyImage } from '@ferry/bundler';
-import { parsePlatformList } from '@ferry/oci-client';
+import { parsePlatformList, type ReferrerMode } from '@ferry/oci-client';
 import type { Context } from '../context.js';
 import { Progress } from '../progress.js';
 
 export interface CopyOptions {
   platform?: string;
+  referrers?: ReferrerMode;
+  referrersType?: string[];
   jobs: number;
 }
 
@@ -20,6 +22,8 @@ export async function copyCommand(ctx: Context, src: string, dst: string, opts: 
       source: src,
       destination: dst,
       platforms,
+      referrers: opts.referrers,
+      referrersType: opts.referrersType,
       jobs: opts.jobs,
       signal: ctx.signal,
       onEvent: progress.onEvent,
@@ -34,6 +38,7 @@ export async function copyCommand(ctx: Context, src: string, dst: string, opts: 
       upstreamDigest: r.upstreamDigest,
       mediaType: r.mediaType,
       platforms: r.platforms,
+      referrers: r.referrers,
       blobs: { uploaded: r.stats.uploaded, mounted: r.stats.mounted, skipped: r.stats.skipped },
       bytes: r.stats.bytes,
       seconds: (Date.now() - started) / 1000,

@@ -24,6 +24,15 @@ export function renderInspect(r: InspectReport): string {
   const line = (cells: string[]) => cells.map((cell, c) => (c === cells.length - 1 ? cell : cell.padEnd(widths[c]!))).join('   ');
   // A bundle of charts alone has no image table.
   const out = rows.length > 0 || r.charts.length === 0 ? [line(header), ...rows.map(line), ''] : [];
+  // Per image, what travels with it: signatures, SBOMs, attestations.
+  const signed = r.images.filter((i) => i.referrers.length > 0);
+  for (const i of signed) {
+    out.push(`${i.reference}:`);
+    for (const a of i.referrers) {
+      out.push(`  ${a.kind.padEnd(11)}  ${shortDigest(a.digest)}  ${a.artifactType ?? '-'}${a.tag ? `  (tag ${a.tag})` : ''}  of ${shortDigest(a.subject)}`);
+    }
+  }
+  if (signed.length > 0) out.push('');
   if (r.charts.length > 0) {
     const chartHeader = ['CHART', 'VERSION', 'DIGEST', 'IMAGES', 'SIZE', 'SOURCE'];
     const chartRows = r.charts.map((c) => [

@@ -1,9 +1,9 @@
 /**
  * `ferry pack [IMAGE...] -o BUNDLE [-f LIST]... [--spec FILE] [--chart CHART]... [--values FILE]...
- *  [--set K=V]... [--chart-optional-images] [--platform LIST] [-j N]`
+ *  [--set K=V]... [--chart-optional-images] [--platform LIST] [--referrers MODE] [--referrers-type T]... [-j N]`
  */
 import { gatherPackInputs, loadPrivateKey, openBundle, pack, parseSize, sourceDateEpoch } from '@ferry/bundler';
-import { usageError } from '@ferry/oci-client';
+import { type ReferrerMode, usageError } from '@ferry/oci-client';
 import type { Context } from '../context.js';
 import { formatBytes } from '../format.js';
 import { Progress } from '../progress.js';
@@ -17,6 +17,8 @@ export interface PackCommandOptions {
   set?: string[];
   chartOptionalImages?: boolean;
   platform?: string;
+  referrers?: ReferrerMode;
+  referrersType?: string[];
   jobs?: number;
   sign?: string;
   base?: string;
@@ -49,6 +51,8 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
       references: inputs.references,
       charts: inputs.charts,
       platforms: inputs.platforms,
+      referrers: opts.referrers,
+      referrersType: opts.referrersType,
       output: inputs.output,
       concurrency: inputs.concurrency,
       signal: ctx.signal,

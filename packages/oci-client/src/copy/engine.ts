@@ -5,6 +5,7 @@
  * child manifests by digest, then the root, then the tag, so a tag never points
  * at something missing. An image whose manifests the sink holds already has
  * its blobs checked, not trusted, and its manifests are not written again.
+ * Its referrers (signatures, SBOMs) follow it, each after its subject.
  *
  * Cancellation is one mechanism, AbortSignal: the engine's signal stops every
  * copy; an image's first failure stops that image (its blobs not yet started
@@ -124,10 +125,6 @@ export class CopyEngine {
       ),
     );
     if (first) throw first;
-    if (complete && !wrote) {
-      this.emit({ type: 'image-done', image, digest: plan.root.digest });
-      return;
-    }
     // Children before parents; each level only after the one below it is stored.
     const put = async (m: ParsedManifest, tag?: string): Promise<void> => {
       if (signal.aborted) throw abortReason(signal);
@@ -137,8 +134,26 @@ export class CopyEngine {
         throw fail(e, { side: 'sink', place: sink.name, operation: 'write manifest', digest: m.digest });
       }
     };
-    for (const m of plan.manifests.slice(0, -1)) await put(m);
-    await put(plan.root, opts.tag);
+    if (!complete || wrote) {
+      for (const m of plan.manifests.slice(0, -1)) await put(m);
+      await put(plan.root, opts.tag);
+    }
+    // Referrers after their subject (the plan lists each after the one it refers
+    // to): by digest, or at cosign's tag; a sink that cannot list referrers by
+    // itself is asked to index those with a subject. Rewriting one is harmless.
+    for (const r of plan.referrers) {
+      for (const m of r.manifests.slice(0, -1)) await put(m);
+      await put(r.root, r.tag);
+      const subject = r.root.manifest.subject?.digest;
+      if (subject !== undefined && sink.indexReferrer) {
+        signal.throwIfAborted();
+        try {
+          await sink.indexReferrer(subject, r.root, signal);
+        } catch (e) {
+          throw fail(e, { side: 'sink', place: sink.name, operation: 'write manifest', digest: r.root.digest });
+        }
+      }
+    }
     this.emit({ type: 'image-done', image, digest: plan.root.digest });
   }
 

@@ -6,6 +6,10 @@
  * children are platforms (not attestations, not `unknown/unknown`), and how a
  * single-platform image's config names its platform.
  *
+ * Where the place can list them, the walk goes on to the manifests' referrers
+ * (signatures, SBOMs, attestations: referrers.ts), and to theirs, a few levels
+ * deep; each is the root of its own small graph, walked by the same rules.
+ *
  * A strict walk fails on the first manifest it cannot read; a tolerant walk
  * reports it and goes on with the rest (verify, inspect).
  */
@@ -14,9 +18,13 @@ import pLimit from 'p-limit';
 import { FerryError } from '../errors.js';
 import { type Descriptor, MediaType, type ParsedManifest } from '../manifest.js';
 import { type Platform, platformFromConfig, platformFromDescriptor } from '../platform.js';
+import type { ReferrerLink } from './referrers.js';
 
 /** Indexes nest at most this deep below the root (an index of indexes of manifests is depth 2). */
 export const MAX_INDEX_DEPTH = 4;
+
+/** Referrers are followed at most this deep: a signature of an SBOM of the image is depth 2. */
+export const MAX_REFERRER_DEPTH = 3;
 
 /** Docker buildx stores attestations as index children that point at the image they describe. */
 export const ATTESTATION_OF = 'vnd.docker.reference.digest';
@@ -43,7 +51,7 @@ export function indexChildPlatform(d: Descriptor): Platform | undefined {
 }
 
 /** What a node of the graph is to its parent. */
-export type NodeRole = 'root' | 'manifest' | 'config' | 'layer';
+export type NodeRole = 'root' | 'manifest' | 'referrer' | 'config' | 'layer';
 
 export interface GraphNode {
   descriptor: Descriptor;
@@ -52,10 +60,15 @@ export interface GraphNode {
   depth: number;
   /** For an index's children: the platform it stands for (see indexChildPlatform). */
   platform?: Platform | undefined;
+  /**
+   * For a referrer and everything below it: the referrer's digest, how it was
+   * found, the manifest it refers to, and how many referrer steps from the image.
+   */
+  artifact?: { digest: string; link: ReferrerLink; subject: string; level: number } | undefined;
 }
 
 export function isManifestRole(role: NodeRole): boolean {
-  return role === 'root' || role === 'manifest';
+  return role === 'root' || role === 'manifest' || role === 'referrer';
 }
 
 export interface WalkOptions {
@@ -75,6 +88,11 @@ export interface WalkOptions {
   onUnreadable?: (node: GraphNode, error: unknown) => void;
   /** For messages: what is being walked ("127.0.0.1:5000/app:1.0"). */
   label?: string;
+  /**
+   * Lists the referrers of a manifest (the place's `referrers`); without it the
+   * walk does not look for them. A failure is a manifest's, as an unreadable one is.
+   */
+  referrers?: ((subject: Descriptor) => Promise<ReferrerLink[]>) | undefined;
 }
 
 /**
@@ -87,10 +105,16 @@ export async function walkGraph(root: { descriptor: Descriptor } | { manifest: P
   const limit = pLimit(WALK_READS);
   const label = opts.label ?? 'the image';
 
+  // Manifests read, in walk order, whose referrers are still to be asked for.
+  const subjects: GraphNode[] = [];
   const enter = (node: GraphNode): boolean => {
     if (seen.has(node.descriptor.digest)) return false;
     seen.add(node.descriptor.digest);
     return opts.onNode?.(node) !== false;
+  };
+  const done = (node: GraphNode, m: ParsedManifest): void => {
+    if (opts.referrers && (node.artifact?.level ?? 0) < MAX_REFERRER_DEPTH) subjects.push(node);
+    opts.onManifest?.(node, m);
   };
   const unreadable = (node: GraphNode, error: unknown): void => {
     if (!opts.onUnreadable) throw error;
@@ -106,7 +130,7 @@ export async function walkGraph(root: { descriptor: Descriptor } | { manifest: P
     }
     const children: Array<{ node: GraphNode; read?: Promise<ParsedManifest> }> = [];
     for (const descriptor of m.manifest.manifests) {
-      const child: GraphNode = { descriptor, role: 'manifest', depth: node.depth + 1, platform: indexChildPlatform(descriptor) };
+      const child: GraphNode = { descriptor, role: 'manifest', depth: node.depth + 1, platform: indexChildPlatform(descriptor), artifact: node.artifact };
       if (!enter(child)) continue;
       if (child.depth > MAX_INDEX_DEPTH) {
         unreadable(child, tooDeep());
@@ -125,7 +149,51 @@ export async function walkGraph(root: { descriptor: Descriptor } | { manifest: P
         continue;
       }
       await below(child, cm);
-      opts.onManifest?.(child, cm);
+      done(child, cm);
+    }
+  };
+
+  // Level by level: every manifest's referrers are listed at once, then read and
+  // walked in order, and theirs asked for in the next round.
+  const followReferrers = async (): Promise<void> => {
+    while (subjects.length > 0) {
+      const round = subjects.splice(0);
+      const lists = round.map((s) => limit(() => opts.referrers!(s.descriptor)));
+      for (const l of lists) l.catch(() => undefined); // observed below, in order
+      for (const [i, subject] of round.entries()) {
+        let links: ReferrerLink[];
+        try {
+          links = await lists[i]!;
+        } catch (e) {
+          unreadable(subject, e);
+          continue;
+        }
+        const level = (subject.artifact?.level ?? 0) + 1;
+        const found: Array<{ node: GraphNode; read: Promise<ParsedManifest> }> = [];
+        for (const link of links) {
+          const node: GraphNode = {
+            descriptor: link.descriptor,
+            role: 'referrer',
+            depth: 0,
+            artifact: { digest: link.descriptor.digest, link, subject: subject.descriptor.digest, level },
+          };
+          if (!enter(node)) continue;
+          const read = limit(() => opts.read(link.descriptor));
+          read.catch(() => undefined);
+          found.push({ node, read });
+        }
+        for (const { node, read } of found) {
+          let m: ParsedManifest;
+          try {
+            m = await read;
+          } catch (e) {
+            unreadable(node, e);
+            continue;
+          }
+          await below(node, m);
+          done(node, m);
+        }
+      }
     }
   };
 
@@ -141,7 +209,8 @@ export async function walkGraph(root: { descriptor: Descriptor } | { manifest: P
     return;
   }
   await below(node, m);
-  opts.onManifest?.(node, m);
+  done(node, m);
+  await followReferrers();
 }
 
 /**

@@ -8,6 +8,7 @@
 import type { Readable } from 'node:stream';
 import type { Descriptor, ParsedManifest } from '../manifest.js';
 import type { ImagePlan } from './plan.js';
+import type { ReferrerLink } from './referrers.js';
 
 /** Where a place lives in a registry; the engine mounts blobs between places of one registry. */
 export interface RegistryLocation {
@@ -34,6 +35,12 @@ export interface ImageSource {
   fetchManifest?(reference: string): Promise<ParsedManifest>;
   /** A blob as a stream that fails if its bytes do not match the descriptor. */
   openBlob(desc: Descriptor, opts?: BlobReadOptions): Readable | Promise<Readable>;
+  /**
+   * The manifests that refer to `subject` (signatures, SBOMs, attestations), where
+   * the place can list them: OCI 1.1 referrers and cosign's tags. Optional: a place
+   * without it carries none.
+   */
+  referrers?(subject: Descriptor, signal?: AbortSignal): Promise<ReferrerLink[]>;
 }
 
 export type BlobOutcome = 'uploaded' | 'mounted' | 'skipped';
@@ -55,6 +62,12 @@ export interface ImageSink {
    * same: a manifest that is there does not prove its blobs still are.
    */
   hasImage?(plan: ImagePlan, tag?: string, signal?: AbortSignal): Promise<boolean>;
+  /**
+   * Makes a referrer (written with its `subject`) listable where the sink cannot
+   * list it by itself: a registry without the referrers API keeps the tag-schema
+   * fallback index. Idempotent.
+   */
+  indexReferrer?(subject: string, referrer: ParsedManifest, signal?: AbortSignal): Promise<void>;
 }
 
 /** A sink that can take a blob from another repository of its registry without the bytes moving. */

@@ -2,7 +2,9 @@
  * Planning a copy: a root (index or manifest) resolved to every child manifest,
  * config and layer, optionally narrowed to some platforms. Planning reads only
  * manifests (and, for a single-platform image, its config), so every size is
- * known before a layer byte moves. A visitor of the one graph walk (graph.ts).
+ * known before a layer byte moves. A visitor of the one graph walk (graph.ts),
+ * which also brings the image's referrers (signatures, SBOMs, attestations) when
+ * asked to: they are planned beside the image, to be written after their subject.
  */
 import { Buffer } from 'node:buffer';
 import { FerryError } from '../errors.js';
@@ -10,6 +12,21 @@ import { type Descriptor, type ParsedManifest, parseManifest } from '../manifest
 import { formatPlatform, type Platform, platformMatches } from '../platform.js';
 import { ATTESTATION_OF, configPlatform, indexChildPlatform, isAttestation, walkGraph } from './graph.js';
 import type { ImageSource } from './place.js';
+import { type ReferrerKind, type ReferrerMode, referrerArtifactType, referrerKind, wantsReferrer } from './referrers.js';
+
+/** A referrer to carry: its manifests, written once its subject is. */
+export interface ReferrerPlan {
+  /** The referrer's own manifest. */
+  root: ParsedManifest;
+  /** Its manifests, children before parents, `root` last (an artifact is mostly one manifest). */
+  manifests: ParsedManifest[];
+  /** The manifest it refers to: the image's, or another referrer's (a signature of an SBOM). */
+  subject: string;
+  /** cosign's tag for it (`sha256-<hex>.sig`), to be written as a tag; undefined for an OCI 1.1 referrer. */
+  tag: string | undefined;
+  artifactType: string | undefined;
+  kind: ReferrerKind;
+}
 
 export interface ImagePlan {
   /** The root as it will be written: upstream bytes, or a filtered index. */
@@ -29,11 +46,22 @@ export interface ImagePlan {
    * image's config. The copy takes them from here instead of fetching them again.
    */
   fetched: Map<string, Buffer>;
+  /** The referrers carried, each after its subject (their blobs are in `blobs`). */
+  referrers: ReferrerPlan[];
 }
 
 export interface PlanOptions {
   /** Keep only these platforms (from an index); undefined keeps everything. */
   platforms?: Platform[] | undefined;
+  /** Which referrers to carry (default none): found through the source's `referrers`. */
+  referrers?: ReferrerMode | undefined;
+  /** Carry only referrers of these artifactTypes. */
+  referrersType?: string[] | undefined;
+}
+
+/** Every manifest a plan writes: the image's, then its referrers'. */
+export function planManifests(plan: ImagePlan): ParsedManifest[] {
+  return [...plan.manifests, ...plan.referrers.flatMap((r) => r.manifests)];
 }
 
 export async function planImage(source: ImageSource, reference: string, opts: PlanOptions = {}): Promise<ImagePlan> {
@@ -64,19 +92,35 @@ export async function planImage(source: ImageSource, reference: string, opts: Pl
 
   const manifests: ParsedManifest[] = [];
   const blobs: Descriptor[] = [];
+  const referrers = new Map<string, ReferrerPlan>();
+  const artifactManifests = new Map<string, ParsedManifest[]>();
+  const mode = opts.referrers ?? 'none';
+  const listReferrers = source.referrers;
   await walkGraph(
     { manifest: root },
     {
       label,
       read: (d) => source.getManifest(d),
+      referrers: mode !== 'none' && listReferrers ? (subject) => listReferrers.call(source, subject) : undefined,
       onNode: (node) => {
-        if (node.role === 'manifest' && node.platform) platforms.push(formatPlatform(node.platform));
+        if (node.role === 'referrer' && !wantsReferrer(node.artifact!.link, mode, opts.referrersType)) return false;
+        if (node.role === 'manifest' && node.platform && !node.artifact) platforms.push(formatPlatform(node.platform));
         if (node.role === 'config' || node.role === 'layer') blobs.push(node.descriptor);
+        return true;
       },
-      onManifest: (_node, m) => manifests.push(m),
+      onManifest: (node, m) => {
+        if (!node.artifact) return void manifests.push(m);
+        const { digest, link, subject } = node.artifact;
+        const list = artifactManifests.get(digest) ?? [];
+        artifactManifests.set(digest, list);
+        list.push(m);
+        if (node.role === 'referrer') {
+          referrers.set(digest, { root: m, manifests: list, subject, tag: link.tag, artifactType: referrerArtifactType(link), kind: referrerKind(link) });
+        }
+      },
     },
   );
-  return { root, upstreamDigest: upstream.digest, manifests, blobs, platforms, filtered, fetched };
+  return { root, upstreamDigest: upstream.digest, manifests, blobs, platforms, filtered, fetched, referrers: [...referrers.values()] };
 }
 
 /** The children of an index to keep for `wanted` platforms, with the attestations of kept images. */

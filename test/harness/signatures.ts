@@ -1,0 +1,197 @@
+// Signatures and SBOMs built the way cosign and oras write them, pushed with plain
+// HTTP (registryFetch), so what the tests find never depends on the client under
+// test: a cosign simple-signing payload signed with an ECDSA P-256 key at the
+// `sha256-<hex>.sig` tag, an SPDX SBOM manifest with `subject` and `artifactType`
+// (and, for a registry without the referrers API, its tag-schema fallback index).
+import { generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
+import { sha256Digest } from './layer.js';
+import { OCI_CONFIG, OCI_INDEX, OCI_MANIFEST } from './media-types.js';
+import { type RegistryEndpoint, registryFetch } from './registry-fetch.js';
+
+export const COSIGN_SIMPLESIGNING = 'application/vnd.dev.cosignproject.cosign/simplesigning.v1+json';
+export const COSIGN_SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature';
+export const SPDX_JSON = 'application/spdx+json';
+export const OCI_EMPTY = 'application/vnd.oci.empty.v1+json';
+const EMPTY = Buffer.from('{}');
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+export interface BuiltArtifact {
+  manifest: Buffer;
+  digest: string;
+  mediaType: string;
+  /** Every blob (config and layers) by digest. */
+  blobs: Map<string, Buffer>;
+}
+
+export interface CosignSignature extends BuiltArtifact {
+  /** `sha256-<hex>.sig` of the signed manifest. */
+  tag: string;
+  payload: Buffer;
+}
+
+export function signingKeyPair(): { privateKey: KeyObject; publicKey: KeyObject } {
+  return generateKeyPairSync('ec', { namedCurve: 'P-256' });
+}
+
+export function cosignTag(digest: string, suffix: 'sig' | 'att' | 'sbom' = 'sig'): string {
+  return `${digest.replace(':', '-')}.${suffix}`;
+}
+
+/** cosign's signature of `digest` (a manifest in `repository`): payload, ECDSA signature, the manifest at the .sig tag. */
+export function cosignSignature(registryHost: string, repository: string, digest: string, privateKey: KeyObject): CosignSignature {
+  const payload = Buffer.from(
+    JSON.stringify({
+      critical: {
+        identity: { 'docker-reference': `${registryHost}/${repository}` },
+        image: { 'docker-manifest-digest': digest },
+        type: 'cosign container image signature',
+      },
+      optional: null,
+    }),
+  );
+  const signature = sign('sha256', payload, privateKey).toString('base64');
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: '',
+      created: '0001-01-01T00:00:00Z',
+      history: [{ created: '0001-01-01T00:00:00Z' }],
+      os: '',
+      rootfs: { type: 'layers', diff_ids: [sha256Digest(payload)] },
+      config: {},
+    }),
+  );
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: OCI_CONFIG, size: config.length, digest: sha256Digest(config) },
+      layers: [
+        {
+          mediaType: COSIGN_SIMPLESIGNING,
+          size: payload.length,
+          digest: sha256Digest(payload),
+          annotations: { [COSIGN_SIGNATURE_ANNOTATION]: signature },
+        },
+      ],
+    }),
+  );
+  return {
+    manifest,
+    digest: sha256Digest(manifest),
+    mediaType: OCI_MANIFEST,
+    blobs: new Map([
+      [sha256Digest(config), config],
+      [sha256Digest(payload), payload],
+    ]),
+    tag: cosignTag(digest),
+    payload,
+  };
+}
+
+/** Checks a cosign signature manifest as cosign verify would: the payload names `digest` and the signature verifies. */
+export function checkCosignSignature(manifest: Buffer, payload: Buffer, digest: string, publicKey: KeyObject): boolean {
+  const m = JSON.parse(manifest.toString('utf8')) as { layers: Array<{ digest: string; annotations?: Record<string, string> }> };
+  const layer = m.layers[0]!;
+  if (layer.digest !== sha256Digest(payload)) return false;
+  const body = JSON.parse(payload.toString('utf8')) as { critical: { image: { 'docker-manifest-digest': string } } };
+  if (body.critical.image['docker-manifest-digest'] !== digest) return false;
+  return verify('sha256', payload, publicKey, Buffer.from(layer.annotations?.[COSIGN_SIGNATURE_ANNOTATION] ?? '', 'base64'));
+}
+
+/** An SPDX SBOM as `oras attach --artifact-type application/spdx+json` writes it: empty config, one layer, `subject`. */
+export function spdxSbom(subject: Descriptor, name = 'app'): BuiltArtifact {
+  const sbom = Buffer.from(JSON.stringify({ spdxVersion: 'SPDX-2.3', dataLicense: 'CC0-1.0', SPDXID: 'SPDXRef-DOCUMENT', name, packages: [] }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: SPDX_JSON,
+      config: { mediaType: OCI_EMPTY, digest: sha256Digest(EMPTY), size: 2, data: 'e30=' },
+      layers: [{ mediaType: SPDX_JSON, digest: sha256Digest(sbom), size: sbom.length, annotations: { 'org.opencontainers.image.title': 'sbom.spdx.json' } }],
+      subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+      annotations: { 'org.opencontainers.image.created': '2024-01-01T00:00:00Z' },
+    }),
+  );
+  return {
+    manifest,
+    digest: sha256Digest(manifest),
+    mediaType: OCI_MANIFEST,
+    blobs: new Map([
+      [sha256Digest(EMPTY), EMPTY],
+      [sha256Digest(sbom), sbom],
+    ]),
+  };
+}
+
+/** The descriptor a referrers listing gives for an artifact. */
+export function referrerEntry(a: BuiltArtifact): Descriptor {
+  const m = JSON.parse(a.manifest.toString('utf8')) as { artifactType?: string; annotations?: Record<string, string> };
+  return {
+    mediaType: a.mediaType,
+    digest: a.digest,
+    size: a.manifest.length,
+    artifactType: m.artifactType!,
+    ...(m.annotations ? { annotations: m.annotations } : {}),
+  };
+}
+
+/** Pushes an artifact's blobs (monolithic uploads) and its manifest under `reference` (a tag, or its digest). */
+export async function pushArtifact(reg: RegistryEndpoint, repository: string, a: BuiltArtifact, reference: string = a.digest): Promise<void> {
+  for (const [digest, bytes] of a.blobs) await pushBlob(reg, repository, digest, bytes);
+  await putManifest(reg, repository, reference, a.manifest, a.mediaType);
+}
+
+/** Writes (or replaces) the tag-schema fallback index of `subject` listing `entries`. */
+export async function putFallbackIndex(reg: RegistryEndpoint, repository: string, subject: string, entries: Descriptor[]): Promise<Buffer> {
+  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: entries }));
+  await putManifest(reg, repository, subject.replace(':', '-'), index, OCI_INDEX);
+  return index;
+}
+
+export async function pushBlob(reg: RegistryEndpoint, repository: string, digest: string, bytes: Buffer): Promise<void> {
+  const start = await registryFetch(reg, `/v2/${repository}/blobs/uploads/`, { method: 'POST' });
+  await start.body?.cancel();
+  if (start.status !== 202) throw new Error(`starting an upload to ${repository}: ${start.status}`);
+  const location = new URL(start.headers.get('location')!, reg.url);
+  location.searchParams.set('digest', digest);
+  const put = await registryFetch(reg, `${location.pathname}${location.search}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: bytes,
+  });
+  await put.body?.cancel();
+  if (put.status !== 201) throw new Error(`uploading ${digest} to ${repository}: ${put.status}`);
+}
+
+export async function putManifest(reg: RegistryEndpoint, repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<void> {
+  const res = await registryFetch(reg, `/v2/${repository}/manifests/${reference}`, { method: 'PUT', headers: { 'content-type': mediaType }, body: bytes });
+  const body = await res.text();
+  if (res.status !== 201) throw new Error(`putting manifest ${reference} to ${repository}: ${res.status} ${body}`);
+}
+
+/** A manifest's bytes as the registry serves them, or undefined when it has none. */
+export async function fetchManifest(reg: RegistryEndpoint, repository: string, reference: string): Promise<Buffer | undefined> {
+  const res = await registryFetch(reg, `/v2/${repository}/manifests/${reference}`, { headers: { accept: `${OCI_MANIFEST}, ${OCI_INDEX}` } });
+  if (res.status === 404) {
+    await res.body?.cancel();
+    return undefined;
+  }
+  if (res.status !== 200) throw new Error(`fetching manifest ${reference} of ${repository}: ${res.status}`);
+  return Buffer.from(await res.arrayBuffer());
+}
+
+export async function fetchBlob(reg: RegistryEndpoint, repository: string, digest: string): Promise<Buffer | undefined> {
+  const res = await registryFetch(reg, `/v2/${repository}/blobs/${digest}`);
+  if (res.status === 404) {
+    await res.body?.cancel();
+    return undefined;
+  }
+  return Buffer.from(await res.arrayBuffer());
+}
