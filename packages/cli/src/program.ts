@@ -45,7 +45,13 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('-o, --output <bundle>', 'the bundle file to write')
     .option('-f, --file <list>', 'a file of references, one a line, # comments (repeatable)', collect)
     .option('--spec <file>', 'a YAML spec holding what the flags can')
-    .option('--chart <chart>', 'carry a Helm chart (directory, .tgz or oci://REGISTRY/REPO[:VERSION]) and the images it uses (repeatable)', collect)
+    .option(
+      '--chart <chart>',
+      'carry a Helm chart (directory, .tgz, oci://REGISTRY/REPO[:VERSION], REPO/CHART[@VERSION] or a chart URL) and the images it uses (repeatable)',
+      collect,
+    )
+    .option('--repo <name=url>', 'a Helm chart repository for --chart REPO/CHART, besides helm repositories.yaml (repeatable)', collect)
+    .option('--chart-version <version>', 'with --chart REPO/CHART: a version or constraint (4.1.x, ~4.1, >=4 <5); default the newest release')
     .option('--values <file>', 'with --chart: a values file, as helm --values (repeatable)', collect)
     .option('--set <key=value>', 'with --chart: set a value, as helm --set (repeatable)', collect)
     .option('--chart-optional-images', 'also pack the images only optional chart features use')
@@ -90,7 +96,9 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
   program
     .command('images')
     .description('list the images a Helm chart needs, or check an image list against them')
-    .option('--chart <chart>', 'a chart directory, .tgz file or oci://REGISTRY/REPO[:VERSION] (repeatable)', collect)
+    .option('--chart <chart>', 'a chart directory, .tgz file, oci://REGISTRY/REPO[:VERSION], REPO/CHART[@VERSION] or a chart URL (repeatable)', collect)
+    .option('--repo <name=url>', 'a Helm chart repository for --chart REPO/CHART, besides helm repositories.yaml (repeatable)', collect)
+    .option('--chart-version <version>', 'with --chart REPO/CHART: a version or constraint (4.1.x, ~4.1, >=4 <5); default the newest release')
     .option('-f, --file <rendered>', 'rendered manifests (helm template output), - for stdin (repeatable)', collect)
     .option('--values <file>', 'a values file, as helm --values (repeatable)', collect)
     .option('--set <key=value>', 'set a value, as helm --set (repeatable)', collect)

@@ -1,18 +1,22 @@
 /**
- * `ferry images [--chart CHART]... [-f RENDERED_YAML|-] [--values FILE]... [--set K=V]...
+ * `ferry images [--chart CHART]... [--repo NAME=URL]... [--chart-version V] [-f RENDERED_YAML|-] [--values FILE]... [--set K=V]...
  *               [--check LIST] [--optional]`
  *
  * Prints the images a Helm chart needs (sorted, normalized, one a line), or with
  * --check compares them with a list file and exits 1 when the list lacks a used one.
  */
 import { readFile } from 'node:fs/promises';
-import { imagesReport, type RenderedInput } from '@ferry/bundler/charts';
+import { HelmRepositories, imagesReport, type RenderedInput } from '@ferry/bundler/charts';
 import { type OciClient, usageError } from '@ferry/oci-client';
 import type { Context } from '../context.js';
 
 export interface ImagesCommandOptions {
-  /** Chart directories, .tgz files or oci://REGISTRY/REPO[:VERSION] (repeatable). */
+  /** Chart directories, .tgz files, oci://REGISTRY/REPO[:VERSION], REPO/CHART[@VERSION] or chart URLs (repeatable). */
   chart?: string[];
+  /** --repo NAME=URL (repeatable). */
+  repo?: string[];
+  /** --chart-version: for repository charts. */
+  chartVersion?: string;
   /** Rendered manifests (`helm template` output), `-` for standard input. */
   file?: string | string[];
   /** Values files, in order (repeatable). */
@@ -54,11 +58,15 @@ export async function imagesCommand(ctx: Context, opts: ImagesCommandOptions): P
   for (const f of files) rendered.push({ name: f === '-' ? 'stdin' : f, text: f === '-' ? await readStdin() : await readInput(f, 'rendered manifests') });
   const check = opts.check ? { name: opts.check, text: await readInput(opts.check, 'image list') } : undefined;
 
+  if (opts.chartVersion && charts.length === 0) throw usageError('--chart-version applies to --chart; give --chart too');
   let client: OciClient | undefined;
+  const repositories = new HelmRepositories({ repoFlags: opts.repo ?? [], env: ctx.env, transport: ctx.transportOptions(), signal: ctx.signal });
   try {
     if (charts.some((c) => c.startsWith('oci://'))) client = ctx.client();
     const report = await imagesReport({
       charts,
+      repositories,
+      ...(opts.chartVersion ? { chartVersion: opts.chartVersion } : {}),
       rendered,
       valuesFiles: opts.values ?? [],
       set: opts.set ?? [],
@@ -73,5 +81,6 @@ export async function imagesCommand(ctx: Context, opts: ImagesCommandOptions): P
     if (report.failure) throw report.failure;
   } finally {
     await client?.close();
+    await repositories.close();
   }
 }

@@ -1,5 +1,5 @@
 /**
- * `ferry pack [IMAGE...] -o BUNDLE [-f LIST]... [--spec FILE] [--chart CHART]... [--values FILE]...
+ * `ferry pack [IMAGE...] -o BUNDLE [-f LIST]... [--spec FILE] [--chart CHART]... [--repo NAME=URL]... [--chart-version V] [--values FILE]...
  *  [--set K=V]... [--chart-optional-images] [--platform LIST] [-j N]`
  */
 import { gatherPackInputs, loadPrivateKey, openBundle, pack, parseSize, sourceDateEpoch } from '@ferry/bundler';
@@ -13,6 +13,8 @@ export interface PackCommandOptions {
   file?: string[];
   spec?: string;
   chart?: string[];
+  repo?: string[];
+  chartVersion?: string;
   values?: string[];
   set?: string[];
   chartOptionalImages?: boolean;
@@ -29,6 +31,7 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
     lists: opts.file ?? [],
     spec: opts.spec,
     charts: opts.chart,
+    chartVersion: opts.chartVersion,
     values: opts.values,
     set: opts.set,
     chartOptionalImages: opts.chartOptionalImages,
@@ -41,6 +44,16 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
   const signingKey = opts.sign ? await loadPrivateKey(opts.sign) : undefined;
   const base = opts.base ? await openBundle(opts.base) : undefined;
   const client = ctx.client();
+  // the chart engine is loaded only when charts are packed
+  const repositories =
+    inputs.charts.length > 0
+      ? new (await import('@ferry/bundler/charts')).HelmRepositories({
+          repoFlags: opts.repo ?? [],
+          env: ctx.env,
+          transport: ctx.transportOptions(),
+          signal: ctx.signal,
+        })
+      : undefined;
   const progress = new Progress(!ctx.opts.quiet && !ctx.opts.json);
   const started = Date.now();
   try {
@@ -48,6 +61,7 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
       client,
       references: inputs.references,
       charts: inputs.charts,
+      repositories,
       platforms: inputs.platforms,
       output: inputs.output,
       concurrency: inputs.concurrency,
@@ -88,5 +102,6 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
     progress.stop();
     await base?.close();
     await client.close();
+    await repositories?.close();
   }
 }

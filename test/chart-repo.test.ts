@@ -1,0 +1,183 @@
+// Charts from classic Helm repositories through the CLI: `ferry images` and
+// `ferry pack` with --repo NAME=URL, helm's repositories.yaml, --chart-version,
+// the spec's {repo, name, version}; the chart carried byte for byte with its
+// .prov as helm push stores it, and `ferry load` putting it where helm pulls it.
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registryFetch, type SeededImage, seedImage, startRegistry, type TestRegistry } from './harness/index.js';
+import { makeTempDir, removeTempDir, run } from './harness/process.js';
+import { type ChartRepository, indexYaml, sha256Hex, startChartRepository, tgzOf } from './helpers/chart-fixtures.js';
+import { expectErrorLine, type FerryHome, type FerryResult, makeFerryHome, runFerry as runFerryIn } from './helpers/ferry.js';
+import { SHARED_CHARTS } from './helpers/shared-charts.js';
+
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const HELM_CHART = 'application/vnd.cncf.helm.chart.content.v1.tar+gzip';
+const HELM_PROV = 'application/vnd.cncf.helm.chart.provenance.v1.prov';
+const PROV = '-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nname: demo\nversion: 1.1.0\n';
+
+let src: TestRegistry;
+let dst: TestRegistry;
+let repo: ChartRepository;
+let dir: string;
+let home: FerryHome;
+let web: SeededImage;
+let repoConfig: string;
+const tgz = new Map<string, Buffer>();
+
+const runFerry = (args: string[], env: Record<string, string> = {}) =>
+  runFerryIn(args, { home, env: { FERRY_RETRY_BUDGET: '0', HELM_REPOSITORY_CONFIG: join(dir, 'empty-repositories.yaml'), ...env } });
+const withConfig = { HELM_REPOSITORY_CONFIG: '' };
+
+function ok(r: FerryResult): FerryResult {
+  expect(r.code, r.stderr).toBe(0);
+  return r;
+}
+
+async function member(tar: string, name: string): Promise<Buffer> {
+  return run('tar', ['-xOf', tar, name]);
+}
+
+async function demoChart(version: string): Promise<Buffer> {
+  const root = join(dir, `demo-${version}`);
+  await run('mkdir', ['-p', join(root, 'templates')]);
+  await writeFile(join(root, 'Chart.yaml'), `apiVersion: v2\nname: demo\nversion: ${version}\nappVersion: "1.0"\n`);
+  await writeFile(join(root, 'values.yaml'), `image:\n  repository: ${src.host}/apps/web\n  tag: "1.0"\n`);
+  await writeFile(
+    join(root, 'templates', 'deployment.yaml'),
+    [
+      'apiVersion: apps/v1',
+      'kind: Deployment',
+      'metadata:',
+      '  name: {{ .Release.Name }}',
+      'spec:',
+      '  template:',
+      '    spec:',
+      '      containers:',
+      '        - name: web',
+      '          image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"',
+      '',
+    ].join('\n'),
+  );
+  return tgzOf(root, 'demo');
+}
+
+beforeAll(async () => {
+  [src, dst] = await Promise.all([startRegistry(), startRegistry()]);
+  dir = await makeTempDir('ferry-chart-repo-');
+  home = await makeFerryHome();
+  web = await seedImage(src, 'apps/web:1.0', { single: true, layers: 1, layerSize: 2048, seed: 'web' });
+  tgz.set('cert-manager', await tgzOf(join(SHARED_CHARTS, 'cert-manager'), 'cert-manager'));
+  tgz.set('1.0.0', await demoChart('1.0.0'));
+  tgz.set('1.1.0', await demoChart('1.1.0'));
+  repo = await startChartRepository(new Map(), { auth: { username: 'reader', password: 'pa55word' } });
+  repo.files.set(
+    '/stable/index.yaml',
+    Buffer.from(
+      indexYaml([
+        { name: 'cert-manager', version: 'v1.21.1', urls: ['cert-manager-v1.21.1.tgz'], digest: sha256Hex(tgz.get('cert-manager')!) },
+        // the newest: an absolute url, and a .prov beside it
+        { name: 'demo', version: '1.1.0', urls: [`${repo.origin}/files/demo-1.1.0.tgz`], digest: sha256Hex(tgz.get('1.1.0')!) },
+        { name: 'demo', version: '1.0.0', urls: ['demo-1.0.0.tgz'], digest: sha256Hex(tgz.get('1.0.0')!) },
+      ]),
+    ),
+  );
+  repo.files.set('/stable/cert-manager-v1.21.1.tgz', tgz.get('cert-manager')!);
+  repo.files.set('/stable/demo-1.0.0.tgz', tgz.get('1.0.0')!);
+  repo.files.set('/files/demo-1.1.0.tgz', tgz.get('1.1.0')!);
+  repo.files.set('/files/demo-1.1.0.tgz.prov', Buffer.from(PROV));
+  await writeFile(join(dir, 'empty-repositories.yaml'), 'repositories: []\n');
+  repoConfig = join(dir, 'repositories.yaml');
+  await writeFile(
+    repoConfig,
+    ['apiVersion: ""', 'repositories:', '- name: stable', `  url: ${repo.origin}/stable`, '  username: reader', '  password: pa55word', ''].join('\n'),
+  );
+  withConfig.HELM_REPOSITORY_CONFIG = repoConfig;
+});
+
+afterAll(async () => {
+  await Promise.all([src?.stop(), dst?.stop(), repo?.close()]);
+  if (dir) await removeTempDir(dir);
+  await home?.remove();
+});
+
+describe('ferry images from a Helm repository', () => {
+  it('--repo NAME=URL --chart NAME/CHART lists the real chart’s images, credentials never shown', async () => {
+    const expected = (await readFile(join(SHARED_CHARTS, 'cert-manager', 'expected-images.txt'), 'utf8')).trim();
+    const r = ok(
+      await runFerry(['images', '--repo', `stable=http://reader:pa55word@${repo.origin.slice('http://'.length)}/stable`, '--chart', 'stable/cert-manager']),
+    );
+    expect(r.stdout.trim()).toBe(expected);
+    expect(r.stderr).not.toContain('pa55word');
+    expect(r.stderr).toContain(`repository stable (${repo.origin}/stable): credentials are sent in clear over plain HTTP`);
+  });
+
+  it('reads helm repositories.yaml without --repo, and takes --chart-version constraints', async () => {
+    const expected = (await readFile(join(SHARED_CHARTS, 'cert-manager', 'expected-images.txt'), 'utf8')).trim();
+    const r = ok(await runFerry(['images', '--chart', 'stable/cert-manager', '--chart-version', '1.21.x'], withConfig));
+    expect(r.stdout.trim()).toBe(expected);
+    const demo = ok(await runFerry(['images', '--chart', 'stable/demo@~1.0', '--json'], withConfig));
+    expect(JSON.parse(demo.stdout).charts.map((c: { name: string; version: string }) => `${c.name} ${c.version}`)).toEqual(['demo 1.0.0']);
+  });
+
+  it('names the repository, the chart and its versions when none matches; refuses a wrong password and an unknown repository', async () => {
+    const label = `repository stable (${repo.origin}/stable)`;
+    expect(expectErrorLine(await runFerry(['images', '-q', '--chart', 'stable/demo@9.x'], withConfig), 1)).toBe(
+      `ferry: ${label}: chart demo has no version "9.x"; versions: 1.1.0, 1.0.0`,
+    );
+    const wrong = await runFerry([
+      'images',
+      '-q',
+      '--repo',
+      `stable=http://reader:nope@${repo.origin.slice('http://'.length)}/stable`,
+      '--chart',
+      'stable/demo',
+    ]);
+    expect(expectErrorLine(wrong, 1)).toBe(`ferry: ${label}: index.yaml ${repo.origin}/stable/index.yaml: HTTP 401; the credentials were refused`);
+    expect(expectErrorLine(await runFerry(['images', '-q', '--chart', 'elsewhere/demo']), 2)).toBe(
+      'ferry: chart elsewhere/demo not found: give a chart directory, a .tgz file, oci://REGISTRY/REPOSITORY[:VERSION], REPO/CHART[@VERSION] or a chart URL; no repository "elsewhere" is configured (--repo elsewhere=URL, or helm repo add)',
+    );
+  });
+});
+
+describe('ferry pack from a Helm repository, then load', () => {
+  it('carries the newest release byte for byte with its .prov layer, and load pushes it where helm pulls it', async () => {
+    const out = join(dir, 'demo.tar');
+    const r = ok(await runFerry(['pack', '--chart', 'stable/demo', '-o', out, '--json', '-q'], withConfig));
+    const summary = JSON.parse(r.stdout);
+    expect(summary.images.map((i: { ref: string; digest: string }) => [i.ref, i.digest])).toEqual([[`${src.host}/apps/web:1.0`, web.digest]]);
+    const chart = summary.charts[0];
+    expect(chart).toMatchObject({ ref: 'charts/demo:1.1.0', name: 'demo', version: '1.1.0', source: `${repo.origin}/files/demo-1.1.0.tgz` });
+    const ferry = JSON.parse((await member(out, 'ferry.json')).toString('utf8'));
+    expect(ferry.inputs.charts).toEqual(['stable/demo']);
+    const manifest = JSON.parse((await member(out, `blobs/sha256/${chart.digest.slice(7)}`)).toString('utf8'));
+    expect(manifest.layers.map((l: { mediaType: string; digest: string }) => [l.mediaType, l.digest])).toEqual([
+      [HELM_CHART, `sha256:${sha256Hex(tgz.get('1.1.0')!)}`],
+      [HELM_PROV, `sha256:${sha256Hex(Buffer.from(PROV))}`],
+    ]);
+
+    ok(await runFerry(['load', out, '--to', `${dst.host}/mirror`]));
+    const res = await registryFetch(dst, '/v2/mirror/charts/demo/manifests/1.1.0', { headers: { accept: OCI_MANIFEST } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('docker-content-digest')).toBe(chart.digest);
+    for (const [i, bytes] of [tgz.get('1.1.0')!, Buffer.from(PROV)].entries()) {
+      const layer = await registryFetch(dst, `/v2/mirror/charts/demo/blobs/${manifest.layers[i].digest}`);
+      expect(Buffer.from(await layer.arrayBuffer()).equals(bytes)).toBe(true);
+    }
+    const image = await registryFetch(dst, '/v2/mirror/apps/web/manifests/1.0', { method: 'HEAD', headers: { accept: OCI_MANIFEST } });
+    expect(image.headers.get('docker-content-digest')).toBe(web.digest);
+  });
+
+  it("takes the spec's {repo, name, version}, with the credentials of the configured repository it is under", async () => {
+    const spec = join(dir, 'spec.yaml');
+    await writeFile(spec, `charts:\n  - repo: ${repo.origin}/stable\n    name: demo\n    version: "1.0.x"\n`);
+    const out = join(dir, 'spec.tar');
+    const summary = JSON.parse(ok(await runFerry(['pack', '--spec', spec, '-o', out, '--json', '-q'], withConfig)).stdout);
+    expect(summary.charts[0]).toMatchObject({ name: 'demo', version: '1.0.0', source: `${repo.origin}/stable/demo-1.0.0.tgz` });
+    const manifest = JSON.parse((await member(out, `blobs/sha256/${summary.charts[0].digest.slice(7)}`)).toString('utf8'));
+    expect(manifest.layers).toEqual([{ mediaType: HELM_CHART, digest: `sha256:${sha256Hex(tgz.get('1.0.0')!)}`, size: tgz.get('1.0.0')!.length }]);
+    const bad = join(dir, 'bad-spec.yaml');
+    await writeFile(bad, 'charts:\n  - repo: oci://r.example/c\n    name: demo\n');
+    expect(expectErrorLine(await runFerry(['pack', '--spec', bad, '-o', out]), 2)).toMatch(new RegExp(`^ferry: ${bad}: charts\\[0\\]`));
+  });
+});
