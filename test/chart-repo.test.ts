@@ -2,7 +2,7 @@
 // `ferry pack` with --repo NAME=URL, helm's repositories.yaml, --chart-version,
 // the spec's {repo, name, version}; the chart carried byte for byte with its
 // .prov as helm push stores it, and `ferry load` putting it where helm pulls it.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registryFetch, type SeededImage, seedImage, startRegistry, type TestRegistry } from './harness/index.js';
@@ -22,6 +22,8 @@ let repo: ChartRepository;
 let dir: string;
 let home: FerryHome;
 let web: SeededImage;
+let local: SeededImage;
+let umbrella: string;
 let repoConfig: string;
 const tgz = new Map<string, Buffer>();
 
@@ -67,6 +69,7 @@ beforeAll(async () => {
   dir = await makeTempDir('ferry-chart-repo-');
   home = await makeFerryHome();
   web = await seedImage(src, 'apps/web:1.0', { single: true, layers: 1, layerSize: 2048, seed: 'web' });
+  local = await seedImage(src, 'apps/local:1.0', { single: true, layers: 1, layerSize: 2048, seed: 'local' });
   tgz.set('cert-manager', await tgzOf(join(SHARED_CHARTS, 'cert-manager'), 'cert-manager'));
   tgz.set('1.0.0', await demoChart('1.0.0'));
   tgz.set('1.1.0', await demoChart('1.1.0'));
@@ -93,7 +96,58 @@ beforeAll(async () => {
     ['apiVersion: ""', 'repositories:', '- name: stable', `  url: ${repo.origin}/stable`, '  username: reader', '  password: pa55word', ''].join('\n'),
   );
   withConfig.HELM_REPOSITORY_CONFIG = repoConfig;
+  umbrella = await writeUmbrella();
 });
+
+/**
+ * A chart directory with three unvendored dependencies: demo from the repository
+ * URL (locked at 1.0.0 though 1.1.0 also matches), cert-manager by the configured
+ * repository's name (@stable, off by its condition), and a sibling directory (file://).
+ */
+async function writeUmbrella(): Promise<string> {
+  const root = join(dir, 'umbrella');
+  const sub = join(dir, 'local-sub');
+  await run('mkdir', ['-p', join(root, 'templates'), join(sub, 'templates')]);
+  await writeFile(join(sub, 'Chart.yaml'), 'apiVersion: v2\nname: local-sub\nversion: 0.1.0\n');
+  await writeFile(
+    join(sub, 'templates', 'pod.yaml'),
+    `apiVersion: v1\nkind: Pod\nmetadata:\n  name: local\nspec:\n  containers:\n    - name: local\n      image: ${src.host}/apps/local:1.0\n`,
+  );
+  await writeFile(
+    join(root, 'Chart.yaml'),
+    [
+      'apiVersion: v2',
+      'name: umbrella',
+      'version: 2.0.0',
+      'dependencies:',
+      '  - name: demo',
+      '    version: ">=1.0.0"',
+      `    repository: ${repo.origin}/stable`,
+      '  - name: cert-manager',
+      '    version: 1.21.x',
+      '    repository: "@stable"',
+      '    condition: certManager.enabled',
+      '  - name: local-sub',
+      '    version: 0.1.x',
+      '    repository: file://../local-sub',
+      '',
+    ].join('\n'),
+  );
+  await writeFile(join(root, 'values.yaml'), 'certManager:\n  enabled: false\n');
+  await writeFile(
+    join(root, 'Chart.lock'),
+    [
+      'dependencies:',
+      '- name: demo',
+      `  repository: ${repo.origin}/stable`,
+      '  version: 1.0.0',
+      'digest: sha256:0',
+      'generated: "2024-01-01T00:00:00Z"',
+      '',
+    ].join('\n'),
+  );
+  return root;
+}
 
 afterAll(async () => {
   await Promise.all([src?.stop(), dst?.stop(), repo?.close()]);
@@ -179,5 +233,87 @@ describe('ferry pack from a Helm repository, then load', () => {
     const bad = join(dir, 'bad-spec.yaml');
     await writeFile(bad, 'charts:\n  - repo: oci://r.example/c\n    name: demo\n');
     expect(expectErrorLine(await runFerry(['pack', '--spec', bad, '-o', out]), 2)).toMatch(new RegExp(`^ferry: ${bad}: charts\\[0\\]`));
+  });
+});
+
+describe('unvendored dependencies (--dependency-update)', () => {
+  const charts = (stdout: string) =>
+    JSON.parse(stdout)
+      .charts.map((c: { path: string; version: string; enabled: boolean }) => `${c.path} ${c.version} ${c.enabled}`)
+      .sort();
+
+  it('without the flag: the dependencies stay missing, as helm template says', async () => {
+    const r = JSON.parse(ok(await runFerry(['images', '--chart', umbrella, '--json', '-q'], withConfig)).stdout);
+    expect(r.images.map((i: { reference: string }) => i.reference)).toEqual([]);
+    expect(r.warnings.filter((w: string) => w.includes('is not in its charts/ directory'))).toHaveLength(3);
+  });
+
+  it('fetches them as helm dependency build: Chart.lock versions, @name repositories, file:// directories', async () => {
+    const r = ok(await runFerry(['images', '--dependency-update', '--chart', umbrella, '--json'], withConfig));
+    expect(charts(r.stdout)).toEqual([
+      'umbrella 2.0.0 true',
+      'umbrella/cert-manager v1.21.1 false',
+      'umbrella/demo 1.0.0 true',
+      'umbrella/local-sub 0.1.0 true',
+    ]);
+    const used = JSON.parse(r.stdout).images.filter((i: { usage: string }) => i.usage === 'used');
+    expect(used.map((i: { reference: string }) => i.reference)).toEqual([`${src.host}/apps/local:1.0`, `${src.host}/apps/web:1.0`]);
+    expect(r.stderr).toContain(`${umbrella}: fetched dependency demo 1.0.0 from ${repo.origin}/stable`);
+    // without the lock: the newest version matching the constraint
+    await rm(join(umbrella, 'Chart.lock'));
+    try {
+      const fresh = ok(await runFerry(['images', '--dependency-update', '--chart', umbrella, '--json', '-q'], withConfig));
+      expect(charts(fresh.stdout)).toContain('umbrella/demo 1.1.0 true');
+    } finally {
+      await writeFile(
+        join(umbrella, 'Chart.lock'),
+        ['dependencies:', '- name: demo', `  repository: ${repo.origin}/stable`, '  version: 1.0.0', ''].join('\n'),
+      );
+    }
+  });
+
+  it('pack carries the chart with its dependencies vendored, and the images they use', async () => {
+    const out = join(dir, 'umbrella.tar');
+    const summary = JSON.parse(ok(await runFerry(['pack', '--dependency-update', '--chart', umbrella, '-o', out, '--json', '-q'], withConfig)).stdout);
+    expect(summary.images.map((i: { ref: string; digest: string }) => [i.ref, i.digest])).toEqual([
+      [`${src.host}/apps/local:1.0`, local.digest],
+      [`${src.host}/apps/web:1.0`, web.digest],
+    ]);
+    const manifest = JSON.parse((await member(out, `blobs/sha256/${summary.charts[0].digest.slice(7)}`)).toString('utf8'));
+    const layer = join(dir, 'umbrella-layer.tgz');
+    await writeFile(layer, await member(out, `blobs/sha256/${manifest.layers[0].digest.slice(7)}`));
+    const listing = (await run('tar', ['-tzf', layer])).toString('utf8').split('\n').filter(Boolean);
+    expect(listing).toEqual(
+      expect.arrayContaining([
+        'umbrella/Chart.yaml',
+        'umbrella/charts/demo-1.0.0.tgz',
+        'umbrella/charts/cert-manager-v1.21.1.tgz',
+        'umbrella/charts/local-sub/Chart.yaml',
+        'umbrella/charts/local-sub/templates/pod.yaml',
+      ]),
+    );
+    // the vendored archive is the repository's, byte for byte
+    expect((await run('tar', ['-xOzf', layer, 'umbrella/charts/demo-1.0.0.tgz'])).equals(tgz.get('1.0.0')!)).toBe(true);
+  });
+
+  it('fetches an oci:// dependency at the newest tag matching its constraint', async () => {
+    // the mirror holds demo 1.1.0 since the load above
+    const root = join(dir, 'oci-umbrella');
+    await run('mkdir', ['-p', root]);
+    await writeFile(
+      join(root, 'Chart.yaml'),
+      `apiVersion: v2\nname: oci-umbrella\nversion: 1.0.0\ndependencies:\n  - name: demo\n    version: 1.x\n    repository: oci://${dst.host}/mirror/charts\n`,
+    );
+    const r = ok(await runFerry(['images', '--dependency-update', '--chart', root, '--json', '-q'], withConfig));
+    expect(charts(r.stdout)).toEqual(['oci-umbrella 1.0.0 true', 'oci-umbrella/demo 1.1.0 true']);
+    const missing = join(dir, 'bad-umbrella');
+    await run('mkdir', ['-p', missing]);
+    await writeFile(
+      join(missing, 'Chart.yaml'),
+      'apiVersion: v2\nname: bad\nversion: 1.0.0\ndependencies:\n  - name: demo\n    version: 1.x\n    repository: "@nowhere"\n',
+    );
+    expect(expectErrorLine(await runFerry(['images', '-q', '--dependency-update', '--chart', missing], withConfig), 2)).toBe(
+      `ferry: ${missing}: dependency demo names repository "nowhere", which is not configured (--repo nowhere=URL, or helm repo add)`,
+    );
   });
 });

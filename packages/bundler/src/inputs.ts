@@ -22,6 +22,8 @@ const specChartSchema = z.union([
     set: z.array(z.string().min(1)).optional(),
     /** Pack the images only optional features of the chart use, too. */
     optionalImages: z.boolean().optional(),
+    /** Fetch dependencies the chart directory lists but does not vendor, as helm --dependency-update. */
+    dependencyUpdate: z.boolean().optional(),
   }),
   z.strictObject({
     /** A classic Helm repository URL (what `helm repo add` takes). */
@@ -70,6 +72,8 @@ export interface RawPackInputs {
   charts?: string[] | undefined;
   /** --chart-version: the version or constraint of the --chart repository charts. */
   chartVersion?: string | undefined;
+  /** --dependency-update: for every chart directory. */
+  dependencyUpdate?: boolean | undefined;
   /** --values and --set: for the charts given with --chart. */
   values?: string[] | undefined;
   set?: string[] | undefined;
@@ -140,9 +144,10 @@ export async function gatherPackInputs(raw: RawPackInputs): Promise<PackInputs> 
   // REPO/CHART[@VERSION] names a repository chart unless a path of that name is beside the spec
   const chartOf = (c: string) => (REPO_CHART.test(c) && !existsSync(relative(c)) ? c : relative(c));
   const optional = raw.chartOptionalImages === true;
+  const depUpdate = raw.dependencyUpdate === true;
   const charts: ChartRequest[] = [];
   for (const c of spec?.charts ?? []) {
-    if (typeof c === 'string') charts.push({ chart: chartOf(c), optionalImages: optional });
+    if (typeof c === 'string') charts.push({ chart: chartOf(c), optionalImages: optional, dependencyUpdate: depUpdate });
     else if ('repo' in c) {
       charts.push({
         chart: c.name,
@@ -158,13 +163,21 @@ export async function gatherPackInputs(raw: RawPackInputs): Promise<PackInputs> 
         valuesFiles: (c.values ?? []).map(relative),
         set: c.set ?? [],
         optionalImages: optional || c.optionalImages === true,
+        dependencyUpdate: depUpdate || c.dependencyUpdate === true,
       });
     }
   }
   if ((raw.values?.length || raw.set?.length) && !raw.charts?.length) throw usageError('--values and --set apply to charts; give --chart too');
   if (raw.chartVersion && !raw.charts?.length) throw usageError('--chart-version applies to --chart; give --chart too');
   for (const c of raw.charts ?? []) {
-    charts.push({ chart: c, version: raw.chartVersion, valuesFiles: raw.values ?? [], set: raw.set ?? [], optionalImages: optional });
+    charts.push({
+      chart: c,
+      version: raw.chartVersion,
+      valuesFiles: raw.values ?? [],
+      set: raw.set ?? [],
+      optionalImages: optional,
+      dependencyUpdate: depUpdate,
+    });
   }
   if (references.length === 0 && charts.length === 0) throw usageError('nothing to pack: give image references, -f LIST, --chart CHART or --spec FILE');
   const platformText = raw.platform ?? (Array.isArray(spec?.platforms) ? spec.platforms.join(',') : spec?.platforms);

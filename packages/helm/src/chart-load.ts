@@ -14,6 +14,7 @@ import { gunzipSync } from 'node:zlib';
 import { FerryError, type OciClient, parseReference, TarFormatError, tarEntriesOf, usageError } from '@ferry/oci-client';
 import { chartDirectoryFiles, MAX_CHART_BYTES } from './chart-dir.js';
 import { parseYamlValue } from './encoding.js';
+import { buildDependencies } from './repo/dependencies.js';
 import { type HelmRepositories, parseRepoChartName } from './repo/repo-client.js';
 import { isMap } from './template/exec.js';
 import type { Values } from './values.js';
@@ -71,6 +72,9 @@ export interface LoadChartOptions {
   repo?: string;
   /** The version or constraint of a repository chart (`--chart-version`, the spec's `version:`). */
   version?: string;
+  /** Fetch the dependencies a chart directory lists but does not vendor, as `helm dependency build` (repo/dependencies.ts). */
+  dependencyUpdate?: boolean;
+  log?: (line: string) => void;
 }
 
 function str(v: unknown): string | undefined {
@@ -306,9 +310,11 @@ export async function loadChart(spec: string, opts: LoadChartOptions = {}): Prom
   }
   if (opts.version) throw usageError(`${spec} is a local chart; a version applies to repository charts only`);
   if (s.isDirectory()) {
-    const files = await chartDirectoryFiles(spec);
+    let files = await chartDirectoryFiles(spec);
     if (!files.has('Chart.yaml')) throw usageError(`${spec} is not a Helm chart directory: it has no Chart.yaml`);
-    return chartFromFiles(files, posix.normalize(spec.replaceAll('\\', '/')));
+    const origin = posix.normalize(spec.replaceAll('\\', '/'));
+    if (opts.dependencyUpdate) files = await buildDependencies(spec, files, origin, opts);
+    return chartFromFiles(files, origin);
   }
   const data = await readFile(spec);
   return chartFromArchive(data, spec);

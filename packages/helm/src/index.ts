@@ -36,6 +36,7 @@ export {
   renderChart,
   resolveChart,
 } from './render.js';
+export { buildDependencies, type DependencyBuildOptions } from './repo/dependencies.js';
 export { type IndexVersion, indexUrl, parseRepoIndex, pickVersion, type RepoIndex, resolveChartUrl } from './repo/index-file.js';
 export {
   HelmRepositories,

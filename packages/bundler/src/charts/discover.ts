@@ -105,6 +105,8 @@ export interface DiscoverOptions {
   repositories?: HelmRepositories;
   /** `--chart-version`: the version or constraint of the repository charts in `charts`. */
   chartVersion?: string;
+  /** `--dependency-update`: fetch the dependencies a chart directory lists but does not vendor, as helm does. */
+  dependencyUpdate?: boolean;
   releaseName?: string;
   namespace?: string;
   kubeVersion?: string;
@@ -340,6 +342,8 @@ export async function discoverImages(opts: DiscoverOptions): Promise<DiscoveryRe
         ...(opts.client ? { client: opts.client } : {}),
         ...(opts.repositories ? { repositories: opts.repositories } : {}),
         ...(opts.chartVersion ? { version: opts.chartVersion } : {}),
+        ...(opts.dependencyUpdate ? { dependencyUpdate: true } : {}),
+        ...(opts.log ? { log: opts.log } : {}),
       }),
     );
   }

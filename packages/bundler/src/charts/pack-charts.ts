@@ -18,7 +18,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
-import { type Chart, chartDirectoryFiles, chartFromArchive, type HelmRepositories, loadChart } from '@ferry/helm';
+import { buildDependencies, type Chart, chartDirectoryFiles, chartFromArchive, type HelmRepositories, loadChart } from '@ferry/helm';
 import { FerryError, type ImageSource, MediaType, type OciClient, parseReference, usageError } from '@ferry/oci-client';
 import { MemoryPlace } from '../places/memory.js';
 import { RegistryPlace } from '../places/registry.js';
@@ -43,6 +43,8 @@ export interface ChartRequest {
   set?: string[] | undefined;
   /** Pack the images only optional features use, too. */
   optionalImages?: boolean | undefined;
+  /** Fetch and vendor the dependencies a chart directory lists but does not carry under `charts/` (helm's --dependency-update). */
+  dependencyUpdate?: boolean | undefined;
 }
 
 export interface ChartImage {
@@ -115,8 +117,10 @@ async function localArtifact(request: ChartRequest, opts: PrepareChartsOptions):
   if (s?.isDirectory()) {
     if (request.version) throw usageError(`${spec} is a local chart; a version applies to repository charts only`);
     const origin = posix.normalize(spec.replaceAll('\\', '/'));
-    const files = await chartDirectoryFiles(spec);
+    let files = await chartDirectoryFiles(spec);
     if (!files.has('Chart.yaml')) throw usageError(`${spec} is not a Helm chart directory: it has no Chart.yaml`);
+    // the carried archive holds the fetched dependencies, so helm installs it offline
+    if (request.dependencyUpdate) files = await buildDependencies(spec, files, origin, { repositories: opts.repositories, client: opts.client, log: opts.log });
     const { chartYaml } = chartYamlOf(files, origin);
     const name = typeof chartYaml.name === 'string' ? chartYaml.name : '';
     if (!name) throw usageError(`${origin}: Chart.yaml has no name`);

@@ -17,6 +17,8 @@ export interface ImagesCommandOptions {
   repo?: string[];
   /** --chart-version: for repository charts. */
   chartVersion?: string;
+  /** --dependency-update: fetch unvendored dependencies of chart directories. */
+  dependencyUpdate?: boolean;
   /** Rendered manifests (`helm template` output), `-` for standard input. */
   file?: string | string[];
   /** Values files, in order (repeatable). */
@@ -62,11 +64,12 @@ export async function imagesCommand(ctx: Context, opts: ImagesCommandOptions): P
   let client: OciClient | undefined;
   const repositories = new HelmRepositories({ repoFlags: opts.repo ?? [], env: ctx.env, transport: ctx.transportOptions(), signal: ctx.signal });
   try {
-    if (charts.some((c) => c.startsWith('oci://'))) client = ctx.client();
+    if (opts.dependencyUpdate || charts.some((c) => c.startsWith('oci://'))) client = ctx.client();
     const report = await imagesReport({
       charts,
       repositories,
       ...(opts.chartVersion ? { chartVersion: opts.chartVersion } : {}),
+      ...(opts.dependencyUpdate ? { dependencyUpdate: true } : {}),
       rendered,
       valuesFiles: opts.values ?? [],
       set: opts.set ?? [],

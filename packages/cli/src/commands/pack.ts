@@ -15,6 +15,7 @@ export interface PackCommandOptions {
   chart?: string[];
   repo?: string[];
   chartVersion?: string;
+  dependencyUpdate?: boolean;
   values?: string[];
   set?: string[];
   chartOptionalImages?: boolean;
@@ -32,6 +33,7 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
     spec: opts.spec,
     charts: opts.chart,
     chartVersion: opts.chartVersion,
+    dependencyUpdate: opts.dependencyUpdate,
     values: opts.values,
     set: opts.set,
     chartOptionalImages: opts.chartOptionalImages,
