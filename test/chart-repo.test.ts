@@ -194,6 +194,16 @@ describe('ferry images from a Helm repository', () => {
   });
 });
 
+describe('--version', () => {
+  it("is ferry's own only before a command: after one it is an error, and nothing is written", async () => {
+    expect(ok(await runFerry(['--version'])).stdout).toBe('0.1.0\n');
+    const out = join(dir, 'never.tar');
+    const line = expectErrorLine(await runFerry(['pack', '--chart', 'stable/demo', '--version', '1.0.0', '-o', out], withConfig), 2);
+    expect(line).toBe('ferry: --version is not an option of this command; a chart version goes in --chart-version VERSION or REPO/CHART@VERSION');
+    await expect(readFile(out)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
+
 describe('ferry pack from a Helm repository, then load', () => {
   it('carries the newest release byte for byte with its .prov layer, and load pushes it where helm pulls it', async () => {
     const out = join(dir, 'demo.tar');

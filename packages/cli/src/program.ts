@@ -1,6 +1,6 @@
 /** The `ferry` command line: options and subcommands, wired to the command modules. */
-import { DEFAULT_JOBS } from '@ferry/oci-client';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_JOBS, usageError } from '@ferry/oci-client';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { Context, type GlobalOptions, VERSION } from './context.js';
 
 // Command modules are imported when their command runs: start-up loads only what it uses.
@@ -18,7 +18,7 @@ function collect(value: string, previous: string[] = []): string[] {
 export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
   const program = new Command('ferry')
     .description('Carry container images across an air gap: pack them into one verifiable bundle, load it on the other side.')
-    .version(VERSION)
+    .option('-V, --version', 'output the version number')
     .option('--json', 'print one JSON document on stdout')
     .option('-q, --quiet', 'no progress or log lines')
     .option('--insecure-registry <host>', 'allow plain HTTP or unverified TLS for this host (repeatable)', collect)
@@ -28,6 +28,18 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     // Set before the subcommands are added, which inherit it.
     .configureOutput({ outputError: (str, write) => write(`ferry: ${str.replace(/^error: /, '')}`) });
   const ctx = (cmd: Command): Context => new Context(cmd.optsWithGlobals<GlobalOptions>(), env);
+  // ferry's version only before a command: after one, `--version 1.2.3` meant a chart version and must not pass for success
+  program.on('option:version', () => {
+    // commander keeps the arguments being parsed in rawArgs (not in its typings)
+    const args = (program as unknown as { rawArgs: string[] }).rawArgs;
+    const at = Math.max(args.indexOf('--version'), args.indexOf('-V'));
+    const names = new Set(program.commands.map((c) => c.name()));
+    if (args.slice(0, at).some((a) => names.has(a))) {
+      throw usageError('--version is not an option of this command; a chart version goes in --chart-version VERSION or REPO/CHART@VERSION');
+    }
+    process.stdout.write(`${VERSION}\n`);
+    throw new CommanderError(0, 'commander.version', VERSION);
+  });
 
   program
     .command('copy')
