@@ -194,6 +194,38 @@ describe('ferry images from a Helm repository', () => {
   });
 });
 
+describe('ferry images --namespace and --kube-version', () => {
+  it('render the chart for that namespace and Kubernetes version, as helm template does', async () => {
+    const root = join(dir, 'placed');
+    await run('mkdir', ['-p', join(root, 'templates')]);
+    await writeFile(join(root, 'Chart.yaml'), 'apiVersion: v2\nname: placed\nversion: 1.0.0\n');
+    await writeFile(
+      join(root, 'templates', 'pod.yaml'),
+      [
+        '{{- if ne .Release.Namespace "system" }}{{ fail "install me in the system namespace" }}{{ end }}',
+        'apiVersion: v1',
+        'kind: Pod',
+        'metadata:',
+        '  name: placed',
+        'spec:',
+        '  containers:',
+        '    - name: app',
+        `      image: ${src.host}/apps/{{ if semverCompare ">=1.31.0-0" .Capabilities.KubeVersion.Version }}new{{ else }}old{{ end }}:{{ .Capabilities.KubeVersion.Version }}`,
+        '',
+      ].join('\n'),
+    );
+    const images = async (...args: string[]) => ok(await runFerry(['images', '--chart', root, '-q', ...args])).stdout.trim();
+    expect(await images('--namespace', 'system', '--kube-version', '1.31')).toBe(`${src.host}/apps/new:v1.31.0`);
+    expect(await images('--namespace', 'system', '--kube-version', 'v1.29.4')).toBe(`${src.host}/apps/old:v1.29.4`);
+    expect(expectErrorLine(await runFerry(['images', '--chart', root, '--kube-version', 'latest']), 2)).toBe(
+      'ferry: --kube-version "latest" is not a Kubernetes version (e.g. 1.30 or v1.30.2)',
+    );
+    expect(expectErrorLine(await runFerry(['images', '--chart', root, '--namespace', 'Bad_NS']), 2)).toBe(
+      'ferry: --namespace "Bad_NS" is not a Kubernetes namespace name (lowercase letters, digits and -, at most 63)',
+    );
+  });
+});
+
 describe('--version', () => {
   it("is ferry's own only before a command: after one it is an error, and nothing is written", async () => {
     expect(ok(await runFerry(['--version'])).stdout).toBe('0.1.0\n');

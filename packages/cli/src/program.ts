@@ -116,6 +116,8 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('-f, --file <rendered>', 'rendered manifests (helm template output), - for stdin (repeatable)', collect)
     .option('--values <file>', 'a values file, as helm --values (repeatable)', collect)
     .option('--set <key=value>', 'set a value, as helm --set (repeatable)', collect)
+    .option('--namespace <namespace>', 'the release namespace the chart is rendered for, as helm --namespace (default "default")')
+    .option('--kube-version <version>', 'the Kubernetes version the chart is rendered for (.Capabilities.KubeVersion), as helm template --kube-version')
     .option('--check <list>', 'compare with a list file; exit 1 when it lacks an image the chart uses')
     .option('--optional', 'list optional images too (used only when a feature is switched on, or only in arguments)')
     .action((opts, cmd: Command) => import('./commands/images.js').then((c) => c.imagesCommand(ctx(cmd), opts)));

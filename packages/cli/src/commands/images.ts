@@ -25,6 +25,10 @@ export interface ImagesCommandOptions {
   values?: string[];
   /** --set KEY=VALUE (repeatable). */
   set?: string[];
+  /** --namespace: the release namespace. */
+  namespace?: string;
+  /** --kube-version: .Capabilities.KubeVersion. */
+  kubeVersion?: string;
   /** A list file to check against. */
   check?: string;
   /** List optional images too. */
@@ -45,6 +49,13 @@ async function readInput(path: string, what: string): Promise<string> {
   }
 }
 
+/** helm's chartutil.ParseKubeVersion: MAJOR.MINOR[.PATCH], written back as vMAJOR.MINOR.PATCH. */
+function helmKubeVersion(text: string): string {
+  const m = /^v?(\d+)\.(\d+)(?:\.(\d+))?$/.exec(text.trim());
+  if (!m) throw usageError(`--kube-version "${text}" is not a Kubernetes version (e.g. 1.30 or v1.30.2)`);
+  return `v${Number(m[1])}.${Number(m[2])}.${Number(m[3] ?? 0)}`;
+}
+
 export async function imagesCommand(ctx: Context, opts: ImagesCommandOptions): Promise<void> {
   const charts = opts.chart ?? [];
   const files = opts.file === undefined ? [] : Array.isArray(opts.file) ? opts.file : [opts.file];
@@ -60,6 +71,10 @@ export async function imagesCommand(ctx: Context, opts: ImagesCommandOptions): P
   for (const f of files) rendered.push({ name: f === '-' ? 'stdin' : f, text: f === '-' ? await readStdin() : await readInput(f, 'rendered manifests') });
   const check = opts.check ? { name: opts.check, text: await readInput(opts.check, 'image list') } : undefined;
 
+  const kubeVersion = opts.kubeVersion === undefined ? undefined : helmKubeVersion(opts.kubeVersion);
+  if (opts.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(opts.namespace)) {
+    throw usageError(`--namespace "${opts.namespace}" is not a Kubernetes namespace name (lowercase letters, digits and -, at most 63)`);
+  }
   if (opts.chartVersion && charts.length === 0) throw usageError('--chart-version applies to --chart; give --chart too');
   let client: OciClient | undefined;
   const repositories = new HelmRepositories({ repoFlags: opts.repo ?? [], env: ctx.env, transport: ctx.transportOptions(), signal: ctx.signal });
@@ -70,6 +85,8 @@ export async function imagesCommand(ctx: Context, opts: ImagesCommandOptions): P
       repositories,
       ...(opts.chartVersion ? { chartVersion: opts.chartVersion } : {}),
       ...(opts.dependencyUpdate ? { dependencyUpdate: true } : {}),
+      ...(opts.namespace !== undefined ? { namespace: opts.namespace } : {}),
+      ...(kubeVersion !== undefined ? { kubeVersion } : {}),
       rendered,
       valuesFiles: opts.values ?? [],
       set: opts.set ?? [],
