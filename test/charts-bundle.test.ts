@@ -327,7 +327,9 @@ describe('ferry pack --chart', () => {
   it('refuses a chart that is not there or not a chart, and a bad spec entry, with one line and exit 2', async () => {
     const missing = join(dir, 'nope');
     let line = expectErrorLine(await runFerry(['pack', '--chart', missing, '-o', join(dir, 'x.tar')]), 2);
-    expect(line).toBe(`ferry: chart ${missing} not found: give a chart directory, a .tgz file or oci://REGISTRY/REPOSITORY[:VERSION]`);
+    expect(line).toBe(
+      `ferry: chart ${missing} not found: give a chart directory, a .tgz file, oci://REGISTRY/REPOSITORY[:VERSION], REPO/CHART[@VERSION] or a chart URL`,
+    );
     line = expectErrorLine(await runFerry(['pack', '--chart', join(dir, 'src'), '-o', join(dir, 'x.tar')]), 2);
     expect(line).toBe(`ferry: ${join(dir, 'src')} is not a Helm chart directory: it has no Chart.yaml`);
     const spec = join(dir, 'bad-spec.yaml');

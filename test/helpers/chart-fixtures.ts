@@ -102,3 +102,73 @@ export async function startChartRegistry(archive: Buffer, opts: { name: string; 
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
+
+export interface IndexEntry {
+  name: string;
+  version: string;
+  urls: string[];
+  /** The archive's digest as index.yaml writes it (sha256 hex); omitted when undefined. */
+  digest?: string;
+}
+
+/** An index.yaml as `helm repo index` writes it (the fields ferry reads). */
+export function indexYaml(entries: IndexEntry[]): string {
+  const byName = new Map<string, IndexEntry[]>();
+  for (const e of entries) byName.set(e.name, [...(byName.get(e.name) ?? []), e]);
+  const lines = ['apiVersion: v1', 'entries:'];
+  for (const [name, list] of byName) {
+    lines.push(`  ${name}:`);
+    for (const e of list) {
+      lines.push('  - apiVersion: v2', `    name: ${name}`, `    version: ${e.version}`, '    urls:', ...e.urls.map((u) => `    - ${u}`));
+      if (e.digest !== undefined) lines.push(`    digest: ${e.digest}`);
+    }
+  }
+  lines.push('generated: "2024-01-01T00:00:00Z"', '');
+  return lines.join('\n');
+}
+
+export interface ChartRepository {
+  /** http://127.0.0.1:PORT */
+  origin: string;
+  /** Path and whether it carried an Authorization header, of every request, in order. */
+  requests: Array<{ path: string; authorization: string | undefined }>;
+  /** Files served, by path (`/index.yaml`, `/charts/demo-1.0.0.tgz`); change them between requests as needed. */
+  files: Map<string, Buffer>;
+  close(): Promise<void>;
+}
+
+/**
+ * A classic Helm repository on 127.0.0.1: static files by path; with `auth`,
+ * paths under `authPrefix` (default all) answer 401 without that Basic credential.
+ */
+export async function startChartRepository(
+  files: Map<string, Buffer>,
+  opts: { auth?: { username: string; password: string }; authPrefix?: string } = {},
+): Promise<ChartRepository> {
+  const requests: ChartRepository['requests'] = [];
+  const expected = opts.auth ? `Basic ${Buffer.from(`${opts.auth.username}:${opts.auth.password}`).toString('base64')}` : undefined;
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    requests.push({ path, authorization: req.headers.authorization });
+    if (expected && path.startsWith(opts.authPrefix ?? '/') && req.headers.authorization !== expected) {
+      return res.writeHead(401, { 'www-authenticate': 'Basic realm="charts"' }).end('unauthorized');
+    }
+    const data = files.get(path);
+    if (!data) return res.writeHead(404).end('not found');
+    res.writeHead(200, { 'content-type': path.endsWith('.yaml') ? 'application/x-yaml' : 'application/octet-stream', 'content-length': data.length });
+    res.end(data);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const addr = server.address();
+  return {
+    origin: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`,
+    requests,
+    files,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** The hex sha256 of bytes, as index.yaml writes a digest. */
+export function sha256Hex(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}

@@ -30,7 +30,7 @@ export interface RunOptions {
 }
 
 /** Variables that would send traffic elsewhere or point ferry at someone else's config. */
-const DROPPED_ENV = /^(https?_proxy|no_proxy|all_proxy|docker_config|home)$/i;
+const DROPPED_ENV = /^(https?_proxy|no_proxy|all_proxy|docker_config|home|xdg_config_home|helm_repository_config)$/i;
 
 export function runFerry(args: string[], opts: RunOptions): Promise<FerryResult> {
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !DROPPED_ENV.test(key)));

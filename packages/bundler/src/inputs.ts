@@ -4,6 +4,7 @@
  * (`--spec`, zod-validated, errors name the bad field's path). References are
  * normalized and duplicates collapse to one, keeping the first position.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { formatReference, type Platform, parsePlatformList, parseReference, usageError } from '@ferry/oci-client';
 import { z } from 'zod';
@@ -13,7 +14,7 @@ import type { ChartRequest } from './charts/pack-charts.js';
 const specChartSchema = z.union([
   z.string().min(1),
   z.strictObject({
-    /** A chart directory, a .tgz file (relative to the spec file) or oci://REGISTRY/REPO[:VERSION]. */
+    /** A chart directory, a .tgz file (relative to the spec file), oci://REGISTRY/REPO[:VERSION], REPO/CHART[@VERSION] or a chart URL. */
     chart: z.string().min(1),
     /** Values files, relative to the spec file, as helm --values. */
     values: z.array(z.string().min(1)).optional(),
@@ -21,8 +22,24 @@ const specChartSchema = z.union([
     set: z.array(z.string().min(1)).optional(),
     /** Pack the images only optional features of the chart use, too. */
     optionalImages: z.boolean().optional(),
+    /** Fetch dependencies the chart directory lists but does not vendor, as helm --dependency-update. */
+    dependencyUpdate: z.boolean().optional(),
+  }),
+  z.strictObject({
+    /** A classic Helm repository URL (what `helm repo add` takes). */
+    repo: z.url({ protocol: /^https?$/ }),
+    /** The chart's name in that repository. */
+    name: z.string().min(1),
+    /** An exact version or a semver constraint (`4.1.x`, `~4.1`, `>=4 <5`); default the newest release. */
+    version: z.string().min(1).optional(),
+    values: z.array(z.string().min(1)).optional(),
+    set: z.array(z.string().min(1)).optional(),
+    optionalImages: z.boolean().optional(),
   }),
 ]);
+
+/** A chart of a configured Helm repository: `REPO/CHART[@VERSION]` (as @ferry/helm's parseRepoChartName reads it). */
+const REPO_CHART = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*(?:@.+)?$/;
 
 export const packSpecSchema = z.strictObject({
   images: z.array(z.string().min(1)).optional(),
@@ -51,8 +68,12 @@ export interface RawPackInputs {
   images: string[];
   lists: string[];
   spec?: string | undefined;
-  /** --chart: directories, .tgz files or oci:// references. */
+  /** --chart: directories, .tgz files, oci:// references, REPO/CHART[@VERSION] or chart URLs. */
   charts?: string[] | undefined;
+  /** --chart-version: the version or constraint of the --chart repository charts. */
+  chartVersion?: string | undefined;
+  /** --dependency-update: for every chart directory. */
+  dependencyUpdate?: boolean | undefined;
   /** --values and --set: for the charts given with --chart. */
   values?: string[] | undefined;
   set?: string[] | undefined;
@@ -119,22 +140,45 @@ export async function gatherPackInputs(raw: RawPackInputs): Promise<PackInputs> 
   for (const list of raw.lists) refs.push(...(await readListFile(list)));
   for (const image of raw.images) refs.push(formatReference(parseReference(image)));
   const references = [...new Set(refs)];
-  const relative = (p: string) => (p.startsWith('/') || p.startsWith('oci://') ? p : specDir + p);
+  const relative = (p: string) => (p.startsWith('/') || /^(?:oci|https?):\/\//.test(p) ? p : specDir + p);
+  // REPO/CHART[@VERSION] names a repository chart unless a path of that name is beside the spec
+  const chartOf = (c: string) => (REPO_CHART.test(c) && !existsSync(relative(c)) ? c : relative(c));
   const optional = raw.chartOptionalImages === true;
+  const depUpdate = raw.dependencyUpdate === true;
   const charts: ChartRequest[] = [];
   for (const c of spec?.charts ?? []) {
-    if (typeof c === 'string') charts.push({ chart: relative(c), optionalImages: optional });
-    else {
+    if (typeof c === 'string') charts.push({ chart: chartOf(c), optionalImages: optional, dependencyUpdate: depUpdate });
+    else if ('repo' in c) {
+      charts.push({
+        chart: c.name,
+        repo: c.repo,
+        version: c.version,
+        valuesFiles: (c.values ?? []).map(relative),
+        set: c.set ?? [],
+        optionalImages: optional || c.optionalImages === true,
+      });
+    } else {
       charts.push({
         chart: relative(c.chart),
         valuesFiles: (c.values ?? []).map(relative),
         set: c.set ?? [],
         optionalImages: optional || c.optionalImages === true,
+        dependencyUpdate: depUpdate || c.dependencyUpdate === true,
       });
     }
   }
   if ((raw.values?.length || raw.set?.length) && !raw.charts?.length) throw usageError('--values and --set apply to charts; give --chart too');
-  for (const c of raw.charts ?? []) charts.push({ chart: c, valuesFiles: raw.values ?? [], set: raw.set ?? [], optionalImages: optional });
+  if (raw.chartVersion && !raw.charts?.length) throw usageError('--chart-version applies to --chart; give --chart too');
+  for (const c of raw.charts ?? []) {
+    charts.push({
+      chart: c,
+      version: raw.chartVersion,
+      valuesFiles: raw.values ?? [],
+      set: raw.set ?? [],
+      optionalImages: optional,
+      dependencyUpdate: depUpdate,
+    });
+  }
   if (references.length === 0 && charts.length === 0) throw usageError('nothing to pack: give image references, -f LIST, --chart CHART or --spec FILE');
   const platformText = raw.platform ?? (Array.isArray(spec?.platforms) ? spec.platforms.join(',') : spec?.platforms);
   return {

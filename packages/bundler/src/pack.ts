@@ -7,6 +7,7 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { HelmRepositories } from '@ferry/helm';
 import {
   abortReason,
   CopyEngine,
@@ -51,6 +52,8 @@ export interface PackOptions {
    * (duplicates collapse to the first).
    */
   charts?: ChartRequest[] | undefined;
+  /** For charts from Helm repositories. */
+  repositories?: HelmRepositories | undefined;
   platforms?: Platform[] | undefined;
   /** Which referrers of each image to carry (default all). */
   referrers?: ReferrerMode | undefined;
@@ -97,7 +100,12 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   const pool = createPool(opts.concurrency ?? DEFAULT_JOBS);
   // The chart engine is loaded only when charts are packed: it is most of ferry's start-up.
   const prepared = opts.charts?.length
-    ? await (await import('./charts/pack-charts.js')).prepareCharts(opts.charts, { client: opts.client, sourceDateEpoch: opts.sourceDateEpoch, log })
+    ? await (await import('./charts/pack-charts.js')).prepareCharts(opts.charts, {
+        client: opts.client,
+        repositories: opts.repositories,
+        sourceDateEpoch: opts.sourceDateEpoch,
+        log,
+      })
     : [];
   const references = [...new Set([...opts.references, ...prepared.flatMap((c) => c.images.filter((i) => i.packed).map((i) => i.ref))])];
   const images = await resolveAll(opts, references, pool);
@@ -300,7 +308,7 @@ function ferryJson(opts: PackOptions, images: ResolvedImage[], charts: ResolvedC
     created,
     inputs: {
       references: opts.references,
-      charts: (opts.charts ?? []).map((c) => c.chart),
+      charts: (opts.charts ?? []).map((c) => `${c.repo !== undefined ? `${c.repo} ` : ''}${c.chart}${c.version ? `@${c.version}` : ''}`),
       platforms: opts.platforms ? opts.platforms.map(formatPlatform) : null,
     },
     images: bundleImages,

@@ -2,7 +2,7 @@
  * What every command shares: the global options, the registry client built from
  * them, and where output goes (results on stdout, everything else on stderr).
  */
-import { CredentialStore, FerryError, OciClient, type OciClientOptions, type RetryPolicy, usageError } from '@ferry/oci-client';
+import { CredentialStore, FerryError, OciClient, type OciClientOptions, type RetryPolicy, type TransportOptions, usageError } from '@ferry/oci-client';
 import { VERSION } from './version.js';
 
 export interface GlobalOptions {
@@ -23,17 +23,20 @@ export class Context {
 
   /** A registry client configured from the global options; `credentials` overrides the docker config. */
   client(extra: Partial<OciClientOptions> = {}): OciClient {
-    return new OciClient({
+    return new OciClient({ ...this.transportOptions(), credentials: new CredentialStore({ env: this.env }), ...extra });
+  }
+
+  /** What every HTTP transport of the command shares (registries and Helm repositories): trust, proxies, retries, logs. */
+  transportOptions(): TransportOptions {
+    return {
       insecureRegistries: this.opts.insecureRegistry ?? [],
-      caFile: this.opts.caFile,
+      ...(this.opts.caFile ? { caFile: this.opts.caFile } : {}),
       userAgent: `ferry/${VERSION}`,
       env: this.env,
-      credentials: new CredentialStore({ env: this.env }),
       retry: retryBudget(this.env),
       onRetry: (r) => this.log(`retrying ${r.url} in ${(r.delayMs / 1000).toFixed(1)}s after ${r.reason} (attempt ${r.attempt})`),
       onWarning: (line) => this.log(line),
-      ...extra,
-    });
+    };
   }
 
   /**

@@ -1,7 +1,7 @@
 /** The `ferry` command line: options and subcommands, wired to the command modules. */
 import { isSea } from 'node:sea';
 import { DEFAULT_JOBS } from '@ferry/oci-client/pool';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Context, GlobalOptions } from './context.js';
 import { VERSION } from './version.js';
 
@@ -29,7 +29,7 @@ function collect(value: string, previous: string[] = []): string[] {
 export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
   const program = new Command('ferry')
     .description('Carry container images across an air gap: pack them into one verifiable bundle, load it on the other side.')
-    .version(versionText())
+    .option('-V, --version', 'output the version number')
     .option('--json', 'print one JSON document on stdout')
     .option('-q, --quiet', 'no progress or log lines')
     .option('--insecure-registry <host>', 'allow plain HTTP or unverified TLS for this host (repeatable)', collect)
@@ -39,6 +39,20 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     // Set before the subcommands are added, which inherit it.
     .configureOutput({ outputError: (str, write) => write(`ferry: ${str.replace(/^error: /, '')}`) });
   const ctx = async (cmd: Command): Promise<Context> => new (await import('./context.js')).Context(cmd.optsWithGlobals<GlobalOptions>(), env);
+  // ferry's version only before a command: after one, `--version 1.2.3` meant a chart version and must not pass for success
+  program.on('option:version', () => {
+    // commander keeps the arguments being parsed in rawArgs (not in its typings)
+    const args = (program as unknown as { rawArgs: string[] }).rawArgs;
+    const at = Math.max(args.indexOf('--version'), args.indexOf('-V'));
+    const names = new Set(program.commands.map((c) => c.name()));
+    if (args.slice(0, at).some((a) => names.has(a))) {
+      // One line and exit 2, as every usage error; the client is not loaded for it.
+      process.stderr.write('ferry: --version is not an option of this command; a chart version goes in --chart-version VERSION or REPO/CHART@VERSION\n');
+      throw new CommanderError(2, 'ferry.version', '--version after a command');
+    }
+    process.stdout.write(`${versionText()}\n`);
+    throw new CommanderError(0, 'commander.version', VERSION);
+  });
 
   program
     .command('copy')
@@ -58,9 +72,16 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('-o, --output <bundle>', 'the bundle file to write')
     .option('-f, --file <list>', 'a file of references, one a line, # comments (repeatable)', collect)
     .option('--spec <file>', 'a YAML spec holding what the flags can')
-    .option('--chart <chart>', 'carry a Helm chart (directory, .tgz or oci://REGISTRY/REPO[:VERSION]) and the images it uses (repeatable)', collect)
+    .option(
+      '--chart <chart>',
+      'carry a Helm chart (directory, .tgz, oci://REGISTRY/REPO[:VERSION], REPO/CHART[@VERSION] or a chart URL) and the images it uses (repeatable)',
+      collect,
+    )
+    .option('--repo <name=url>', 'a Helm chart repository for --chart REPO/CHART, besides helm repositories.yaml (repeatable)', collect)
+    .option('--chart-version <version>', 'with --chart REPO/CHART: a version or constraint (4.1.x, ~4.1, >=4 <5); default the newest release')
     .option('--values <file>', 'with --chart: a values file, as helm --values (repeatable)', collect)
     .option('--set <key=value>', 'with --chart: set a value, as helm --set (repeatable)', collect)
+    .option('--dependency-update', 'fetch the dependencies a chart directory lists but does not vendor in charts/, as helm dependency build')
     .option('--chart-optional-images', 'also pack the images only optional chart features use')
     .option('--platform <list>', 'only these platforms, e.g. linux/amd64,linux/arm64 (writes filtered indexes)')
     .addOption(new Option('--referrers <mode>', REFERRERS_HELP).choices(['none', 'signatures', 'all']).default('all'))
@@ -119,10 +140,15 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
   program
     .command('images')
     .description('list the images a Helm chart needs, or check an image list against them')
-    .option('--chart <chart>', 'a chart directory, .tgz file or oci://REGISTRY/REPO[:VERSION] (repeatable)', collect)
+    .option('--chart <chart>', 'a chart directory, .tgz file, oci://REGISTRY/REPO[:VERSION], REPO/CHART[@VERSION] or a chart URL (repeatable)', collect)
+    .option('--repo <name=url>', 'a Helm chart repository for --chart REPO/CHART, besides helm repositories.yaml (repeatable)', collect)
+    .option('--chart-version <version>', 'with --chart REPO/CHART: a version or constraint (4.1.x, ~4.1, >=4 <5); default the newest release')
+    .option('--dependency-update', 'fetch the dependencies a chart directory lists but does not vendor in charts/, as helm dependency build')
     .option('-f, --file <rendered>', 'rendered manifests (helm template output), - for stdin (repeatable)', collect)
     .option('--values <file>', 'a values file, as helm --values (repeatable)', collect)
     .option('--set <key=value>', 'set a value, as helm --set (repeatable)', collect)
+    .option('--namespace <namespace>', 'the release namespace the chart is rendered for, as helm --namespace (default "default")')
+    .option('--kube-version <version>', 'the Kubernetes version the chart is rendered for (.Capabilities.KubeVersion), as helm template --kube-version')
     .option('--check <list>', 'compare with a list file; exit 1 when it lacks an image the chart uses')
     .option('--optional', 'list optional images too (used only when a feature is switched on, or only in arguments)')
     .action(async (opts, cmd: Command) => (await import('./commands/images.js')).imagesCommand(await ctx(cmd), opts));

@@ -1,6 +1,7 @@
 /**
- * Loads a Helm chart into memory: from a directory, a `.tgz` archive, or an OCI
- * registry (`oci://REGISTRY/REPO[:VERSION]`, the layer `helm push` writes).
+ * Loads a Helm chart into memory: from a directory, a `.tgz` archive, an OCI
+ * registry (`oci://REGISTRY/REPO[:VERSION]`, the layer `helm push` writes), or a
+ * classic Helm repository (`NAME/CHART[@VERSION]`, a chart URL; repo/).
  * A directory is read by the one chart-directory walk (chart-dir.ts: `.helmignore`
  * as helm reads it). Subcharts come from `charts/` (directories and `.tgz`
  * files), recursively.
@@ -13,6 +14,8 @@ import { gunzipSync } from 'node:zlib';
 import { FerryError, type OciClient, parseReference, TarFormatError, tarEntriesOf, usageError } from '@ferry/oci-client';
 import { chartDirectoryFiles, MAX_CHART_BYTES } from './chart-dir.js';
 import { parseYamlValue } from './encoding.js';
+import { buildDependencies } from './repo/dependencies.js';
+import { type HelmRepositories, parseRepoChartName } from './repo/repo-client.js';
 import { isMap } from './template/exec.js';
 import type { Values } from './values.js';
 
@@ -56,11 +59,22 @@ export interface Chart {
   archive?: Buffer;
   /** For charts from a registry: the manifest digest and chart layer digest. */
   oci?: { reference: string; manifestDigest: string; layerDigest: string };
+  /** For charts from a Helm repository: the archive's URL, the repository, and its `.prov` file when it has one. */
+  repo?: { url: string; repository: string; provenance?: Buffer };
 }
 
 export interface LoadChartOptions {
   /** Needed for oci:// charts. */
   client?: OciClient;
+  /** Needed for charts from Helm repositories (`NAME/CHART`, `https://…`). */
+  repositories?: HelmRepositories;
+  /** The chart is `spec` in the repository at this URL (the spec's `repo:`). */
+  repo?: string;
+  /** The version or constraint of a repository chart (`--chart-version`, the spec's `version:`). */
+  version?: string;
+  /** Fetch the dependencies a chart directory lists but does not vendor, as `helm dependency build` (repo/dependencies.ts). */
+  dependencyUpdate?: boolean;
+  log?: (line: string) => void;
 }
 
 function str(v: unknown): string | undefined {
@@ -263,23 +277,56 @@ export async function loadOciChart(ref: string, client: OciClient): Promise<Char
   return chart;
 }
 
-/** Loads a chart from a directory, a `.tgz` file or `oci://…`. */
+/** Loads a chart from a directory, a `.tgz` file, `oci://…`, a Helm repository (`NAME/CHART[@VERSION]`) or a chart URL. */
 export async function loadChart(spec: string, opts: LoadChartOptions = {}): Promise<Chart> {
   if (spec.startsWith('oci://')) {
     if (!opts.client) throw usageError(`cannot pull ${spec}: no registry client`);
+    if (opts.version) throw usageError(`${spec}: name the version in the reference (oci://REGISTRY/REPOSITORY:VERSION)`);
     return loadOciChart(spec, opts.client);
+  }
+  if (opts.repo !== undefined) {
+    const repos = needRepositories(spec, opts);
+    return repoChart(await repos.pull(await repos.forUrl(opts.repo), spec, opts.version), spec);
+  }
+  if (/^https?:\/\//i.test(spec)) {
+    if (opts.version) throw usageError(`${spec}: a chart URL names its version; drop the version`);
+    const got = await needRepositories(spec, opts).pullUrl(spec);
+    return repoChart(got, got.url);
   }
   let s;
   try {
     s = await stat(spec);
   } catch {
-    throw usageError(`chart ${spec} not found: give a chart directory, a .tgz file or oci://REGISTRY/REPOSITORY[:VERSION]`);
+    const named = parseRepoChartName(spec);
+    const repo = named && opts.repositories ? await opts.repositories.find(named.repo) : undefined;
+    if (named && repo) {
+      if (named.version !== undefined && opts.version !== undefined) throw usageError(`chart ${spec}: give the version once (@VERSION or --chart-version)`);
+      return repoChart(await opts.repositories!.pull(repo, named.chart, named.version ?? opts.version), `${named.repo}/${named.chart}`);
+    }
+    const hint = named ? `; no repository "${named.repo}" is configured (--repo ${named.repo}=URL, or helm repo add)` : '';
+    throw usageError(
+      `chart ${spec} not found: give a chart directory, a .tgz file, oci://REGISTRY/REPOSITORY[:VERSION], REPO/CHART[@VERSION] or a chart URL${hint}`,
+    );
   }
+  if (opts.version) throw usageError(`${spec} is a local chart; a version applies to repository charts only`);
   if (s.isDirectory()) {
-    const files = await chartDirectoryFiles(spec);
+    let files = await chartDirectoryFiles(spec);
     if (!files.has('Chart.yaml')) throw usageError(`${spec} is not a Helm chart directory: it has no Chart.yaml`);
-    return chartFromFiles(files, posix.normalize(spec.replaceAll('\\', '/')));
+    const origin = posix.normalize(spec.replaceAll('\\', '/'));
+    if (opts.dependencyUpdate) files = await buildDependencies(spec, files, origin, opts);
+    return chartFromFiles(files, origin);
   }
   const data = await readFile(spec);
   return chartFromArchive(data, spec);
+}
+
+function needRepositories(spec: string, opts: LoadChartOptions): HelmRepositories {
+  if (!opts.repositories) throw usageError(`cannot fetch ${spec}: no Helm repository client`);
+  return opts.repositories;
+}
+
+function repoChart(got: Awaited<ReturnType<HelmRepositories['pull']>>, origin: string): Chart {
+  const chart = chartFromArchive(got.archive, origin);
+  chart.repo = { url: got.url, repository: got.repository, ...(got.provenance ? { provenance: got.provenance } : {}) };
+  return chart;
 }

@@ -2,7 +2,7 @@
  * @ferry/helm: Helm charts without the helm binary. Go's text/template (parser
  * and executor), the function library by family (Go builtins, Sprig, Helm),
  * values as Helm computes them, chart loading (directories, .tgz, oci://,
- * subcharts, requirements.yaml) and rendering. Knows nothing of bundles.
+ * subcharts, requirements.yaml, classic Helm repositories) and rendering. Knows nothing of bundles.
  */
 
 export { chartDirectoryFiles, MAX_CHART_BYTES } from './chart-dir.js';
@@ -36,6 +36,17 @@ export {
   renderChart,
   resolveChart,
 } from './render.js';
+export { buildDependencies, type DependencyBuildOptions } from './repo/dependencies.js';
+export { type IndexVersion, indexUrl, parseRepoIndex, pickVersion, type RepoIndex, resolveChartUrl } from './repo/index-file.js';
+export {
+  HelmRepositories,
+  type HelmRepositoriesOptions,
+  MAX_INDEX_BYTES,
+  parseRepoChartName,
+  type RepoChart,
+  repoLabel,
+} from './repo/repo-client.js';
+export { configuredRepositories, helmRepositoryConfigPath, parseRepoFlag, parseRepositoriesYaml, type RepoEntry } from './repo/repositories.js';
 export { hasOwn, isMap, put, type Segment, sourceAt, TemplateExecError, type TemplateFunc, TemplateSet } from './template/exec.js';
 export { type ParsedTemplate, parseTemplate, TemplateSyntaxError } from './template/parse.js';
 export { applySet, coalesceChartValues, mergeValues, parseValues, readValuesFile, userValues, type Values } from './values.js';

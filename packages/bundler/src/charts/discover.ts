@@ -16,6 +16,7 @@ import {
   type Chart,
   type ChartInstance,
   deepCopy,
+  type HelmRepositories,
   isMap,
   loadChart,
   put,
@@ -86,7 +87,7 @@ export interface RenderedInput {
 }
 
 export interface DiscoverOptions {
-  /** Chart directories, `.tgz` files or `oci://REGISTRY/REPO[:VERSION]`. */
+  /** Chart directories, `.tgz` files, `oci://REGISTRY/REPO[:VERSION]`, `REPO/CHART[@VERSION]` or chart URLs. */
   charts?: string[];
   /** Already loaded charts (e.g. by the pack command). */
   loadedCharts?: Chart[];
@@ -100,6 +101,12 @@ export interface DiscoverOptions {
   set?: string[];
   /** For oci:// charts. */
   client?: OciClient;
+  /** For charts from Helm repositories (`NAME/CHART[@VERSION]`, chart URLs). */
+  repositories?: HelmRepositories;
+  /** `--chart-version`: the version or constraint of the repository charts in `charts`. */
+  chartVersion?: string;
+  /** `--dependency-update`: fetch the dependencies a chart directory lists but does not vendor, as helm does. */
+  dependencyUpdate?: boolean;
   releaseName?: string;
   namespace?: string;
   kubeVersion?: string;
@@ -330,8 +337,15 @@ export async function discoverImages(opts: DiscoverOptions): Promise<DiscoveryRe
   const loaded: Chart[] = [...(opts.loadedCharts ?? [])];
   for (const spec of opts.charts ?? []) {
     opts.log?.(`reading chart ${spec}`);
-    const loadOpts = opts.client ? { client: opts.client } : {};
-    loaded.push(await loadChart(spec, loadOpts));
+    loaded.push(
+      await loadChart(spec, {
+        ...(opts.client ? { client: opts.client } : {}),
+        ...(opts.repositories ? { repositories: opts.repositories } : {}),
+        ...(opts.chartVersion ? { version: opts.chartVersion } : {}),
+        ...(opts.dependencyUpdate ? { dependencyUpdate: true } : {}),
+        ...(opts.log ? { log: opts.log } : {}),
+      }),
+    );
   }
   for (const chart of loaded) charts.push(...(await discoverChart(col, chart, user, opts)));
 

@@ -178,25 +178,30 @@ export interface HelmArtifact {
   manifest: ParsedManifest & { kind: 'image' };
   config: Buffer;
   layer: Buffer;
+  /** The chart's `.prov` file, a second layer as `helm push` stores it. */
+  provenance?: Buffer;
 }
 
 /**
  * The manifest `helm push` writes (helm's tagManifest: Go's ocispec.Manifest with
  * schemaVersion, config, layers and annotations; no mediaType field, the registry
- * learns it from the Content-Type).
+ * learns it from the Content-Type); a `.prov` file is a second layer.
  */
-export function helmArtifact(config: Buffer, layer: Buffer, created: string): HelmArtifact {
+export function helmArtifact(config: Buffer, layer: Buffer, created: string, provenance?: Buffer): HelmArtifact {
   const meta = JSON.parse(config.toString('utf8')) as Record<string, unknown>;
+  const layers: Array<{ mediaType: string; digest: string; size: number }> = [{ mediaType: MediaType.HELM_CHART, digest: digestOf(layer), size: layer.length }];
+  // helm push: the provenance file, when there is one, is the layer after the chart
+  if (provenance) layers.push({ mediaType: MediaType.HELM_PROVENANCE, digest: digestOf(provenance), size: provenance.length });
   const doc = {
     schemaVersion: 2,
     config: { mediaType: MediaType.HELM_CONFIG, digest: digestOf(config), size: config.length },
-    layers: [{ mediaType: MediaType.HELM_CHART, digest: digestOf(layer), size: layer.length }],
+    layers,
     annotations: helmAnnotations(meta, created),
   };
   const bytes = Buffer.from(goJson(doc));
   const manifest = parseManifest(bytes, MediaType.OCI_MANIFEST);
   if (manifest.kind !== 'image') throw new Error('a chart manifest parsed as an index');
-  return { manifest, config, layer };
+  return { manifest, config, layer, ...(provenance ? { provenance } : {}) };
 }
 
 // ---------------------------------------------------------------------------

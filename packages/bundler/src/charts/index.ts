@@ -4,6 +4,7 @@
  * (`pack --chart`). Imported only by the commands that use charts, so `load`
  * and `verify` never load the template engine (@ferry/helm).
  */
+export { HelmRepositories, type HelmRepositoriesOptions } from '@ferry/helm';
 export { checkImageList, formatImageListCheck, type ImageListCheck, parseImageList } from './check.js';
 export {
   type DiscoveredChart,

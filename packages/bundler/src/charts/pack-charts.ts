@@ -1,9 +1,10 @@
 /**
- * Charts for `pack --chart`: each chart is read (directory, `.tgz` or
- * `oci://…`), its images discovered, and the chart itself prepared as the Helm
+ * Charts for `pack --chart`: each chart is read (directory, `.tgz`, `oci://…`,
+ * a Helm repository's `NAME/CHART[@VERSION]` or a chart URL), its images discovered, and the chart itself prepared as the Helm
  * OCI artifact `helm push` would store. A chart directory is packaged
  * deterministically first and discovery runs on that archive, so the images
- * found are those of exactly what is carried. A `.tgz` keeps its bytes; a chart
+ * found are those of exactly what is carried. A `.tgz` (a file, or from a Helm
+ * repository, with its `.prov` as a second layer) keeps its bytes; a chart
  * from a registry keeps its upstream manifest, config and layer, digests included.
  *
  * In the bundle a chart is an index.json entry named `charts/<name>:<tag>` (the
@@ -17,7 +18,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
-import { type Chart, chartDirectoryFiles, chartFromArchive, loadChart } from '@ferry/helm';
+import { buildDependencies, type Chart, chartDirectoryFiles, chartFromArchive, type HelmRepositories, loadChart } from '@ferry/helm';
 import { FerryError, type ImageSource, MediaType, type OciClient, parseReference, usageError } from '@ferry/oci-client';
 import { MemoryPlace } from '../places/memory.js';
 import { RegistryPlace } from '../places/registry.js';
@@ -30,14 +31,20 @@ export const CHART_ARTIFACT_TYPE = MediaType.HELM_CONFIG;
 export const CHARTS_PATH = 'charts';
 
 export interface ChartRequest {
-  /** A chart directory, a `.tgz` file or `oci://REGISTRY/REPO[:VERSION]`. */
+  /** A chart directory, a `.tgz` file, `oci://REGISTRY/REPO[:VERSION]`, `REPO/CHART[@VERSION]`, a chart URL, or with `repo` the chart's name. */
   chart: string;
+  /** The Helm repository URL `chart` is in (the spec's `repo:`). */
+  repo?: string | undefined;
+  /** The version or constraint of a repository chart (`--chart-version`, the spec's `version:`). */
+  version?: string | undefined;
   /** Values files (as `helm --values`), in order: they decide which images are used. */
   valuesFiles?: string[] | undefined;
   /** `--set K=V` expressions, in order. */
   set?: string[] | undefined;
   /** Pack the images only optional features use, too. */
   optionalImages?: boolean | undefined;
+  /** Fetch and vendor the dependencies a chart directory lists but does not carry under `charts/` (helm's --dependency-update). */
+  dependencyUpdate?: boolean | undefined;
 }
 
 export interface ChartImage {
@@ -68,6 +75,8 @@ export interface PreparedChart {
 
 export interface PrepareChartsOptions {
   client: OciClient;
+  /** For charts from Helm repositories. */
+  repositories?: HelmRepositories | undefined;
   /** Seconds since the epoch for a packaged directory's mtimes and created annotation (0 when unset). */
   sourceDateEpoch?: number | undefined;
   log?: (line: string) => void;
@@ -100,32 +109,38 @@ interface Artifact {
   upstreamDigest: string | null;
 }
 
-async function localArtifact(spec: string, opts: PrepareChartsOptions): Promise<Artifact> {
-  let s;
-  try {
-    s = await stat(spec);
-  } catch {
-    throw usageError(`chart ${spec} not found: give a chart directory, a .tgz file or oci://REGISTRY/REPOSITORY[:VERSION]`);
-  }
+async function localArtifact(request: ChartRequest, opts: PrepareChartsOptions): Promise<Artifact> {
+  const spec = request.chart;
+  const s = request.repo === undefined ? await stat(spec).catch(() => undefined) : undefined;
   let archive: Buffer;
   let chart: Chart;
-  if (s.isDirectory()) {
+  if (s?.isDirectory()) {
+    if (request.version) throw usageError(`${spec} is a local chart; a version applies to repository charts only`);
     const origin = posix.normalize(spec.replaceAll('\\', '/'));
-    const files = await chartDirectoryFiles(spec);
+    let files = await chartDirectoryFiles(spec);
     if (!files.has('Chart.yaml')) throw usageError(`${spec} is not a Helm chart directory: it has no Chart.yaml`);
+    // the carried archive holds the fetched dependencies, so helm installs it offline
+    if (request.dependencyUpdate) files = await buildDependencies(spec, files, origin, { repositories: opts.repositories, client: opts.client, log: opts.log });
     const { chartYaml } = chartYamlOf(files, origin);
     const name = typeof chartYaml.name === 'string' ? chartYaml.name : '';
     if (!name) throw usageError(`${origin}: Chart.yaml has no name`);
     archive = chartArchive(name, files, opts.sourceDateEpoch ?? 0);
     chart = chartFromArchive(archive, origin);
   } else {
-    chart = await loadChart(spec);
+    // a .tgz file, a repository chart or a chart URL: its archive as it is
+    chart = await loadChart(spec, {
+      ...(opts.repositories ? { repositories: opts.repositories } : {}),
+      ...(request.repo !== undefined ? { repo: request.repo } : {}),
+      ...(request.version ? { version: request.version } : {}),
+    });
     archive = chart.archive!;
   }
   const { chartYaml, requirements } = chartYamlOf(chart.files, chart.origin);
-  const artifact = helmArtifact(helmChartConfig(chartYaml, requirements), archive, rfc3339(opts.sourceDateEpoch ?? 0));
-  const place = MemoryPlace.of(`chart ${spec}`, artifact.manifest, [artifact.config, artifact.layer]);
-  return { chart, source: spec, place, digest: artifact.manifest.digest, upstreamDigest: null };
+  const artifact = helmArtifact(helmChartConfig(chartYaml, requirements), archive, rfc3339(opts.sourceDateEpoch ?? 0), chart.repo?.provenance);
+  const blobs = [artifact.config, artifact.layer, ...(artifact.provenance ? [artifact.provenance] : [])];
+  const source = chart.repo?.url ?? spec;
+  const place = MemoryPlace.of(`chart ${source}`, artifact.manifest, blobs);
+  return { chart, source, place, digest: artifact.manifest.digest, upstreamDigest: null };
 }
 
 async function ociArtifact(spec: string, opts: PrepareChartsOptions): Promise<Artifact> {
@@ -145,7 +160,7 @@ async function ociArtifact(spec: string, opts: PrepareChartsOptions): Promise<Ar
 export async function prepareCharts(requests: ChartRequest[], opts: PrepareChartsOptions): Promise<PreparedChart[]> {
   const out: PreparedChart[] = [];
   for (const request of requests) {
-    const a = request.chart.startsWith('oci://') ? await ociArtifact(request.chart, opts) : await localArtifact(request.chart, opts);
+    const a = request.chart.startsWith('oci://') && request.repo === undefined ? await ociArtifact(request.chart, opts) : await localArtifact(request, opts);
     const { chart } = a;
     if (!chart.version) throw usageError(`${chart.origin}: Chart.yaml has no version; helm needs one to push or pull the chart`);
     const tag = chartTag(chart.version);
@@ -160,6 +175,7 @@ export async function prepareCharts(requests: ChartRequest[], opts: PrepareChart
       valuesFiles: request.valuesFiles ?? [],
       set: request.set ?? [],
       client: opts.client,
+      ...(opts.repositories ? { repositories: opts.repositories } : {}),
       ...(opts.log ? { log: opts.log } : {}),
     });
     const images = discovery.images.map((i) => ({ ref: i.reference, usage: i.usage, packed: i.usage === 'used' || request.optionalImages === true }));

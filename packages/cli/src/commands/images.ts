@@ -1,24 +1,34 @@
 /**
- * `ferry images [--chart CHART]... [-f RENDERED_YAML|-] [--values FILE]... [--set K=V]...
+ * `ferry images [--chart CHART]... [--repo NAME=URL]... [--chart-version V] [-f RENDERED_YAML|-] [--values FILE]... [--set K=V]...
  *               [--check LIST] [--optional]`
  *
  * Prints the images a Helm chart needs (sorted, normalized, one a line), or with
  * --check compares them with a list file and exits 1 when the list lacks a used one.
  */
 import { readFile } from 'node:fs/promises';
-import { imagesReport, type RenderedInput } from '@ferry/bundler/charts';
+import { HelmRepositories, imagesReport, type RenderedInput } from '@ferry/bundler/charts';
 import { type OciClient, usageError } from '@ferry/oci-client';
 import type { Context } from '../context.js';
 
 export interface ImagesCommandOptions {
-  /** Chart directories, .tgz files or oci://REGISTRY/REPO[:VERSION] (repeatable). */
+  /** Chart directories, .tgz files, oci://REGISTRY/REPO[:VERSION], REPO/CHART[@VERSION] or chart URLs (repeatable). */
   chart?: string[];
+  /** --repo NAME=URL (repeatable). */
+  repo?: string[];
+  /** --chart-version: for repository charts. */
+  chartVersion?: string;
+  /** --dependency-update: fetch unvendored dependencies of chart directories. */
+  dependencyUpdate?: boolean;
   /** Rendered manifests (`helm template` output), `-` for standard input. */
   file?: string | string[];
   /** Values files, in order (repeatable). */
   values?: string[];
   /** --set KEY=VALUE (repeatable). */
   set?: string[];
+  /** --namespace: the release namespace. */
+  namespace?: string;
+  /** --kube-version: .Capabilities.KubeVersion. */
+  kubeVersion?: string;
   /** A list file to check against. */
   check?: string;
   /** List optional images too. */
@@ -39,6 +49,13 @@ async function readInput(path: string, what: string): Promise<string> {
   }
 }
 
+/** helm's chartutil.ParseKubeVersion: MAJOR.MINOR[.PATCH], written back as vMAJOR.MINOR.PATCH. */
+function helmKubeVersion(text: string): string {
+  const m = /^v?(\d+)\.(\d+)(?:\.(\d+))?$/.exec(text.trim());
+  if (!m) throw usageError(`--kube-version "${text}" is not a Kubernetes version (e.g. 1.30 or v1.30.2)`);
+  return `v${Number(m[1])}.${Number(m[2])}.${Number(m[3] ?? 0)}`;
+}
+
 export async function imagesCommand(ctx: Context, opts: ImagesCommandOptions): Promise<void> {
   const charts = opts.chart ?? [];
   const files = opts.file === undefined ? [] : Array.isArray(opts.file) ? opts.file : [opts.file];
@@ -54,11 +71,22 @@ export async function imagesCommand(ctx: Context, opts: ImagesCommandOptions): P
   for (const f of files) rendered.push({ name: f === '-' ? 'stdin' : f, text: f === '-' ? await readStdin() : await readInput(f, 'rendered manifests') });
   const check = opts.check ? { name: opts.check, text: await readInput(opts.check, 'image list') } : undefined;
 
+  const kubeVersion = opts.kubeVersion === undefined ? undefined : helmKubeVersion(opts.kubeVersion);
+  if (opts.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(opts.namespace)) {
+    throw usageError(`--namespace "${opts.namespace}" is not a Kubernetes namespace name (lowercase letters, digits and -, at most 63)`);
+  }
+  if (opts.chartVersion && charts.length === 0) throw usageError('--chart-version applies to --chart; give --chart too');
   let client: OciClient | undefined;
+  const repositories = new HelmRepositories({ repoFlags: opts.repo ?? [], env: ctx.env, transport: ctx.transportOptions(), signal: ctx.signal });
   try {
-    if (charts.some((c) => c.startsWith('oci://'))) client = ctx.client();
+    if (opts.dependencyUpdate || charts.some((c) => c.startsWith('oci://'))) client = ctx.client();
     const report = await imagesReport({
       charts,
+      repositories,
+      ...(opts.chartVersion ? { chartVersion: opts.chartVersion } : {}),
+      ...(opts.dependencyUpdate ? { dependencyUpdate: true } : {}),
+      ...(opts.namespace !== undefined ? { namespace: opts.namespace } : {}),
+      ...(kubeVersion !== undefined ? { kubeVersion } : {}),
       rendered,
       valuesFiles: opts.values ?? [],
       set: opts.set ?? [],
@@ -73,5 +101,6 @@ export async function imagesCommand(ctx: Context, opts: ImagesCommandOptions): P
     if (report.failure) throw report.failure;
   } finally {
     await client?.close();
+    await repositories.close();
   }
 }

@@ -1,5 +1,5 @@
 /**
- * `ferry pack [IMAGE...] -o BUNDLE [-f LIST]... [--spec FILE] [--chart CHART]... [--values FILE]...
+ * `ferry pack [IMAGE...] -o BUNDLE [-f LIST]... [--spec FILE] [--chart CHART]... [--repo NAME=URL]... [--chart-version V] [--values FILE]...
  *  [--set K=V]... [--chart-optional-images] [--platform LIST] [--referrers MODE] [--referrers-type T]... [-j N]`
  */
 import { gatherPackInputs, loadPrivateKey, openBundle, pack, parseSize, sourceDateEpoch } from '@ferry/bundler';
@@ -13,6 +13,9 @@ export interface PackCommandOptions {
   file?: string[];
   spec?: string;
   chart?: string[];
+  repo?: string[];
+  chartVersion?: string;
+  dependencyUpdate?: boolean;
   values?: string[];
   set?: string[];
   chartOptionalImages?: boolean;
@@ -31,6 +34,8 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
     lists: opts.file ?? [],
     spec: opts.spec,
     charts: opts.chart,
+    chartVersion: opts.chartVersion,
+    dependencyUpdate: opts.dependencyUpdate,
     values: opts.values,
     set: opts.set,
     chartOptionalImages: opts.chartOptionalImages,
@@ -43,6 +48,16 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
   const signingKey = opts.sign ? await loadPrivateKey(opts.sign) : undefined;
   const base = opts.base ? await openBundle(opts.base) : undefined;
   const client = ctx.client();
+  // the chart engine is loaded only when charts are packed
+  const repositories =
+    inputs.charts.length > 0
+      ? new (await import('@ferry/bundler/charts')).HelmRepositories({
+          repoFlags: opts.repo ?? [],
+          env: ctx.env,
+          transport: ctx.transportOptions(),
+          signal: ctx.signal,
+        })
+      : undefined;
   const progress = new Progress(!ctx.opts.quiet && !ctx.opts.json);
   const started = Date.now();
   try {
@@ -50,6 +65,7 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
       client,
       references: inputs.references,
       charts: inputs.charts,
+      repositories,
       platforms: inputs.platforms,
       referrers: opts.referrers,
       referrersType: opts.referrersType,
@@ -92,5 +108,6 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
     progress.stop();
     await base?.close();
     await client.close();
+    await repositories?.close();
   }
 }
