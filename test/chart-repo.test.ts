@@ -228,7 +228,7 @@ describe('ferry images --namespace and --kube-version', () => {
 
 describe('--version', () => {
   it("is ferry's own only before a command: after one it is an error, and nothing is written", async () => {
-    expect(ok(await runFerry(['--version'])).stdout).toBe('0.1.0\n');
+    expect(ok(await runFerry(['--version'])).stdout).toBe(`0.1.0\nnode ${process.version}\n`);
     const out = join(dir, 'never.tar');
     const line = expectErrorLine(await runFerry(['pack', '--chart', 'stable/demo', '--version', '1.0.0', '-o', out], withConfig), 2);
     expect(line).toBe('ferry: --version is not an option of this command; a chart version goes in --chart-version VERSION or REPO/CHART@VERSION');
