@@ -4,8 +4,10 @@
 // (the kubelet's ImageStatus) finds it as repo:tag@digest, repo@digest and
 // repo:tag, and names nothing that is not an image; `podman load` reads the
 // Docker-style manifest.json and loads every image under its name.
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseReference } from '@ferry/oci-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startContainerd, type TestContainerd } from './harness/containerd.js';
 import { criImageStatus } from './harness/cri.js';
@@ -170,5 +172,85 @@ describe('ferry still reads the bundle whole', () => {
     expect(JSON.parse(r.stdout).problems).toEqual([
       'manifest.json is not the one index.json gives: docker load and podman load would load other images under these names',
     ]);
+  });
+});
+
+describe('ferry load --mirror-config and ferry mirrors: runtimes pull upstream names from the mirror', () => {
+  it('containerd (hosts.toml) and skopeo (registries.conf) resolve every image from the mirror with the upstream stopped', async () => {
+    const configs = join(dir, 'mirror-config');
+    const loaded = ok(await runFerry(['load', bundle, '--to', `${dst.host}/mirror`, '--mirror-config', configs, '--json']));
+    expect(JSON.parse(loaded.stdout).mirrorConfig).toEqual({
+      dir: configs,
+      files: [`containerd/certs.d/${src.host}/hosts.toml`, 'k3s/registries.yaml', 'containers/registries.conf'],
+      uncovered: [],
+    });
+    const header = '# Written by ferry from the load mapping: pull these images from the mirror.';
+    expect(await readFile(join(configs, 'containerd/certs.d', src.host, 'hosts.toml'), 'utf8')).toBe(
+      [
+        header,
+        `# On a node: /etc/containerd/certs.d/${src.host}/hosts.toml (config_path = "/etc/containerd/certs.d").`,
+        '',
+        `[host."http://${dst.host}/v2/mirror"]`,
+        '  capabilities = ["pull", "resolve"]',
+        '  override_path = true',
+        '',
+      ].join('\n'),
+    );
+    expect(await readFile(join(configs, 'k3s/registries.yaml'), 'utf8')).toBe(
+      [
+        header,
+        '# On a node: /etc/rancher/k3s/registries.yaml (RKE2: /etc/rancher/rke2/registries.yaml); restart k3s.',
+        'mirrors:',
+        `  ${src.host}:`,
+        '    endpoint:',
+        `      - http://${dst.host}`,
+        '    rewrite:',
+        '      ^(.*)$: mirror/$1',
+        '',
+      ].join('\n'),
+    );
+    expect(await readFile(join(configs, 'containers/registries.conf'), 'utf8')).toBe(
+      [
+        header,
+        '# On a node: /etc/containers/registries.conf, or a file in /etc/containers/registries.conf.d/.',
+        '',
+        '[[registry]]',
+        `prefix = "${src.host}"`,
+        `location = "${src.host}"`,
+        '',
+        '[[registry.mirror]]',
+        `location = "${dst.host}/mirror"`,
+        'insecure = true',
+        '',
+      ].join('\n'),
+    );
+    // Offline, from the bundle and the same mapping: the same files.
+    const offline = join(dir, 'mirrors-offline');
+    ok(await runFerry(['mirrors', bundle, '--to', `${dst.host}/mirror`, '-o', offline]));
+    for (const f of [`containerd/certs.d/${src.host}/hosts.toml`, 'k3s/registries.yaml', 'containers/registries.conf']) {
+      expect(await readFile(join(offline, f), 'utf8')).toBe(await readFile(join(configs, f), 'utf8'));
+    }
+
+    await src.stop();
+    const hostsDir = join(configs, 'containerd/certs.d');
+    const cases: Array<[string, SeededImage]> = [
+      [`${src.host}/apps/web:1.0`, web],
+      [`${src.host}/apps/hook:3.0`, hook],
+      [pinnedRef, pinned],
+    ];
+    for (const [ref, image] of cases) {
+      // A namespace of its own, with isolated content: every blob comes from the mirror.
+      await containerd.ctr(['-n', 'mirror-test', 'images', 'pull', '--hosts-dir', hostsDir, ref]);
+      const listed = await containerd.ctr(['-n', 'mirror-test', 'images', 'ls']);
+      expect(listed.split('\n').find((l) => l.startsWith(`${ref} `))).toContain(image.digest);
+      // skopeo reads the manifest through the mirror (tag listing never uses mirrors, so --raw).
+      // skopeo takes no tag and digest together: repo@digest and repo:tag instead.
+      const r = parseReference(ref);
+      const names = r.digest ? [`${r.registry}/${r.repository}@${r.digest}`, `${r.registry}/${r.repository}:${r.tag}`] : [ref];
+      for (const name of names) {
+        const raw = await run('skopeo', ['inspect', '--registries-conf', join(configs, 'containers/registries.conf'), '--raw', `docker://${name}`]);
+        expect(`sha256:${createHash('sha256').update(raw).digest('hex')}`, name).toBe(image.digest);
+      }
+    }
   });
 });

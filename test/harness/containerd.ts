@@ -29,6 +29,9 @@ export async function startContainerd(): Promise<TestContainerd> {
     '[debug]',
     `  address = "${join(dir, 'debug.sock')}"`,
     '[plugins]',
+    // Each namespace fetches its own content: a pull cannot borrow blobs another namespace imported.
+    '  [plugins."io.containerd.metadata.v1.bolt"]',
+    '    content_sharing_policy = "isolated"',
     '  [plugins."io.containerd.grpc.v1.cri"]',
     '    stream_server_address = "127.0.0.1"',
     '    stream_server_port = "0"',
