@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ferry's demo, tests and single-file build use, when they are
-# missing: docker-registry (registry:2, CNCF Distribution 2.8) and skopeo (the peer client);
+# missing: docker-registry (registry:2, CNCF Distribution 2.8), skopeo (the peer client),
+# containerd (ctr import, CRI, hosts.toml mirrors) and podman (podman load);
 # for `npm run build:exe`: binutils and binutils-aarch64-linux-gnu (strip), qemu-user-static
 # and libstdc++6-arm64-cross (run the arm64 Node to make its code cache, and the arm64 file).
 # Usage: system-packages.sh [PACKAGE...]   (default: docker-registry skopeo)
@@ -9,6 +10,8 @@ set -euo pipefail
 declare -A PROBE=(
   [docker-registry]=docker-registry
   [skopeo]=skopeo
+  [containerd]=containerd
+  [podman]=podman
   [binutils]=strip
   [binutils-aarch64-linux-gnu]=aarch64-linux-gnu-strip
   [qemu-user-static]=qemu-aarch64-static

@@ -88,8 +88,9 @@ describe('ferry pack', () => {
     const r = await runFerry(['pack', `${reg.host}/team/app:1.0`, `${reg.host}/team/tools:2.0`, '-o', out, '-q']);
     expect(r.code).toBe(0);
     const names = await tarList(out);
-    expect(names.slice(0, 5)).toEqual(['oci-layout', 'index.json', 'ferry.json', 'blobs/', 'blobs/sha256/']);
-    const blobNames = names.slice(5);
+    // manifest.json (docker load, podman load) follows the metadata ferry reads.
+    expect(names.slice(0, 6)).toEqual(['oci-layout', 'index.json', 'ferry.json', 'manifest.json', 'blobs/', 'blobs/sha256/']);
+    const blobNames = names.slice(6);
     expect(new Set(blobNames).size).toBe(blobNames.length);
     const unique = new Set<string>([app.digest, tools.digest]);
     for (const img of [app, tools]) {

@@ -3,6 +3,16 @@
  * places they read and write, and the bundle's formats. The chart engine is a
  * separate entry point (`@ferry/bundler/charts`), loaded only when used.
  */
+export {
+  type AccessOptions,
+  type MirrorAccess,
+  type MirrorConfigFiles,
+  type MirrorImage,
+  mirrorAccess,
+  mirrorConfigs,
+  mirrorImages,
+  writeMirrorConfigs,
+} from './cluster/mirror-config.js';
 export { type CopyRequest, type CopyResult, copyImage } from './copy-image.js';
 export { type BundleChart, type BundleImage, type FerryJson, FORMAT_VERSION } from './format/ferry-json.js';
 export { gatherPackInputs, type PackInputs } from './inputs.js';

@@ -56,7 +56,7 @@ export interface InspectReferrer {
 
 /** A Helm chart the bundle carries (an index.json entry marked as a chart). */
 export interface InspectChart {
-  /** Its name in index.json: `charts/<name>:<tag>`. */
+  /** Its name, `charts/<name>:<tag>` (ferry.json; index.json for format 1 bundles). */
   reference: string;
   name: string;
   version: string;

@@ -6,7 +6,8 @@
  * time writes an output: the second is told which process holds it.
  */
 import { constants } from 'node:fs';
-import { type FileHandle, lstat, open, readFile, rm } from 'node:fs/promises';
+import { type FileHandle, lstat, mkdir, open, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { FerryError, usageError } from '@ferry/oci-client';
 
 const { O_RDWR, O_WRONLY, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW } = constants;
@@ -46,6 +47,30 @@ export async function readRegularFile(path: string): Promise<string | undefined>
   if (!fh) return undefined;
   try {
     return await readFile(fh, 'utf8');
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Writes `text` to `root/rel` (`rel` with `/` separators, no `..`), creating the
+ * directories below `root`; a link standing for any of them is refused, and the
+ * file replaces whatever file or link stood at its name.
+ */
+export async function writeFileUnder(root: string, rel: string, text: string): Promise<void> {
+  const parts = rel.split('/');
+  if (parts.some((p) => p === '' || p === '.' || p === '..')) throw usageError(`internal: ${rel} is not a path below ${root}`);
+  let dir = root;
+  for (const part of ['', ...parts.slice(0, -1)]) {
+    dir = part ? join(dir, part) : dir;
+    const st = await lstat(dir).catch(() => undefined);
+    if (!st) await mkdir(dir);
+    else if (!st.isDirectory())
+      throw usageError(`${dir} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; ferry writes files below it only in a real directory`);
+  }
+  const fh = await createFresh(join(dir, parts.at(-1)!), O_WRONLY);
+  try {
+    await fh.writeFile(text);
   } finally {
     await fh.close();
   }

@@ -30,6 +30,8 @@ import {
   usageError,
 } from '@ferry/oci-client';
 import type { ChartRequest, PreparedChart } from './charts/pack-charts.js';
+import { containerdAliases, isRunnableRoot } from './cluster/containerd-names.js';
+import { DOCKER_MANIFEST_FILE, dockerManifest, dockerPlatform } from './cluster/docker-manifest.js';
 import { type BundleChart, type BundleImage, type FerryJson, FORMAT_VERSION, serializeFerryJson } from './format/ferry-json.js';
 import type { BundleReader } from './places/bundle-reader.js';
 import { BundleWriter } from './places/bundle-writer.js';
@@ -126,6 +128,9 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   const reliesOn = all.filter((b) => !b.bytes && inBase.has(b.digest));
   const blobs = all.filter((b) => b.bytes || !inBase.has(b.digest));
   const indexJson = Buffer.from(JSON.stringify(bundleIndex(images, charts)));
+  const docker = await dockerManifestOf(images, opts.platforms ? opts.platforms.map(formatPlatform) : null);
+  for (const ref of docker.skipped)
+    log(`${ref}: no ${formatPlatform(dockerPlatform(opts.platforms?.map(formatPlatform)))} image, so manifest.json (docker load) leaves it out`);
   const planId = planFingerprint(opts, indexJson, blobs);
   const previous = await BundleWriter.previousRun(opts.output, planId);
   const created = opts.sourceDateEpoch !== undefined ? isoSeconds(opts.sourceDateEpoch) : (previous?.created ?? isoSeconds(Date.now() / 1000));
@@ -143,6 +148,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   ];
   // Ed25519 signatures are deterministic: a signed pack stays reproducible.
   if (opts.signingKey) meta.push({ name: 'ferry.sig', bytes: signBundleId(bundleId, opts.signingKey) });
+  meta.push({ name: DOCKER_MANIFEST_FILE, bytes: docker.bytes });
   const layout = planLayout(meta, blobs, opts.sourceDateEpoch ?? 0);
 
   // Progress counts what crosses the network: configs and layers (manifests are already here).
@@ -235,33 +241,51 @@ function orderedBlobs(plans: ImagePlan[]): PlannedBlob[] {
   return [...manifests, ...configs, ...layers];
 }
 
+/**
+ * index.json: the images in order, named for ferry, skopeo and containerd; then
+ * the charts and other artifacts, unnamed (ferry.json names them; see
+ * cluster/containerd-names.ts); then containerd's aliases of digest-pinned inputs.
+ */
 function bundleIndex(images: ResolvedImage[], charts: ResolvedChart[]): object {
+  const root = (plan: ImagePlan) => ({ mediaType: plan.root.mediaType, digest: plan.root.digest, size: plan.root.bytes.byteLength });
+  const runnable = images.filter(({ plan }) => isRunnableRoot(plan.root));
+  // A name holds one manifest: an alias never takes a name an input already has.
+  const taken = new Set(runnable.map((i) => i.ref));
+  const aliases: Descriptor[] = [];
+  for (const { ref, plan } of runnable) {
+    for (const alias of containerdAliases(ref)) {
+      if (taken.has(alias)) continue;
+      taken.add(alias);
+      aliases.push({ ...root(plan), annotations: { [CONTAINERD_NAME]: alias } });
+    }
+  }
   return {
     schemaVersion: 2,
     mediaType: MediaType.OCI_INDEX,
     manifests: [
       ...images.map(
-        ({ ref, plan }): Descriptor => ({
-          mediaType: plan.root.mediaType,
-          digest: plan.root.digest,
-          size: plan.root.bytes.byteLength,
+        ({ ref, plan }): Descriptor =>
           // Sorted keys, as Go tools write annotation maps.
-          annotations: { [CONTAINERD_NAME]: ref, [REF_NAME]: ref },
-        }),
+          isRunnableRoot(plan.root) ? { ...root(plan), annotations: { [CONTAINERD_NAME]: ref, [REF_NAME]: ref } } : root(plan),
       ),
-      // Charts: named charts/<name>:<tag>, marked by artifactType (see charts/pack-charts.ts);
+      // Charts: marked by artifactType (see charts/pack-charts.ts), named in ferry.json;
       // fields in the order of Go's ocispec.Descriptor.
-      ...charts.map(
-        ({ ref, plan }): Descriptor => ({
-          mediaType: plan.root.mediaType,
-          digest: plan.root.digest,
-          size: plan.root.bytes.byteLength,
-          annotations: { [REF_NAME]: ref },
-          artifactType: MediaType.HELM_CONFIG,
-        }),
-      ),
+      ...charts.map(({ plan }): Descriptor => ({ ...root(plan), artifactType: MediaType.HELM_CONFIG })),
+      ...aliases,
     ],
   };
+}
+
+/** manifest.json for `docker load`/`podman load`, from the manifests the plan already holds. */
+async function dockerManifestOf(images: ResolvedImage[], platforms: string[] | null) {
+  const byDigest = new Map(images.flatMap(({ plan }) => plan.manifests.map((m) => [m.digest, m] as const)));
+  const get = async (d: Descriptor) => {
+    const m = byDigest.get(d.digest);
+    if (!m) throw new Error(`internal: manifest ${d.digest} is not in the plan`);
+    return m;
+  };
+  const runnable = images.filter(({ plan }) => isRunnableRoot(plan.root)).map(({ ref, plan }) => ({ ref, root: plan.root }));
+  return dockerManifest(runnable, get, dockerPlatform(platforms));
 }
 
 function imageSize(plan: ImagePlan): number {

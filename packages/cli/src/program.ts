@@ -102,6 +102,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--harbor-create-projects', 'create missing Harbor projects (private) through its API')
     .option('--dry-run', 'print what would be pushed; push nothing')
     .option('--mapping-out <file>', 'write source -> target references and digests (.yaml or .json)')
+    .option('--mirror-config <dir>', 'write containerd hosts.toml, k3s registries.yaml and registries.conf pointing at the target')
     .option('--key <pub>', 'refuse the bundle unless signed by this public key and intact (checked before pushing)')
     .addOption(new Option('-j, --jobs <n>', 'blobs pushed at once').argParser(jobs).default(DEFAULT_JOBS))
     .action(async (bundle: string, opts, cmd: Command) => (await import('./commands/load.js')).loadCommand(await ctx(cmd), bundle, opts));
@@ -119,6 +120,16 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--insecure-listen', 'allow plain HTTP on a non-loopback address')
     .addOption(new Option('-j, --jobs <n>', 'blob streams (and start-up checks) at once').argParser(jobs).default(DEFAULT_JOBS))
     .action(async (bundles: string[], opts, cmd: Command) => (await import('./commands/serve.js')).serveCommand(await ctx(cmd), bundles, opts));
+
+  program
+    .command('mirrors')
+    .description('write runtime mirror configs (containerd, k3s, registries.conf) for a bundle and a target, offline')
+    .argument('<bundle>', 'a bundle file, an OCI archive or an OCI layout directory')
+    .requiredOption('--to <registry>', 'target REGISTRY[:PORT][/PREFIX], as for load')
+    .requiredOption('-o, --output <dir>', 'the directory to write containerd/, k3s/ and containers/ into')
+    .option('--map <rule>', 'SRC_PREFIX=DST_PREFIX as for load (repeatable)', collect)
+    .option('--keep-source-registry', 'names as load --keep-source-registry')
+    .action(async (bundle: string, opts, cmd: Command) => (await import('./commands/mirrors.js')).mirrorsCommand(await ctx(cmd), bundle, opts));
 
   program
     .command('inspect')

@@ -7,7 +7,11 @@
 import { isDigest, usageError } from '@ferry/oci-client';
 import { z } from 'zod';
 
-export const FORMAT_VERSION = 1;
+/**
+ * Version 2 leaves charts and other artifacts unnamed in index.json (containerd
+ * would name and unpack them); ferry.json names them. Version 1 is still read.
+ */
+export const FORMAT_VERSION = 2;
 
 const digest = z.string().refine(isDigest, { message: 'not a sha256/sha512 digest' });
 
@@ -66,7 +70,7 @@ export const bundleChartSchema = z.object({
 });
 
 export const ferryJsonSchema = z.object({
-  formatVersion: z.literal(FORMAT_VERSION),
+  formatVersion: z.union([z.literal(1), z.literal(FORMAT_VERSION)]),
   /** "ferry 0.1.0" */
   tool: z.string(),
   /** RFC 3339 UTC; SOURCE_DATE_EPOCH when set. */

@@ -129,6 +129,23 @@ export class TargetMapper {
     return { images, charts: chartTargets };
   }
 
+  /**
+   * The rule that places a source: its source prefix (`registry[/path]`) and where
+   * the rest of the repository goes (`registry`, `prefix`). Mirror configs are
+   * written from these: each is one rewrite a runtime can apply by name.
+   */
+  route(source: string): { from: { registry: string; path: string }; to: { registry: string; prefix: string } } {
+    const src = parseReference(source);
+    const full = `${src.registry}/${src.repository}`;
+    const rule = this.rules.find((r) => full === r.from || full.startsWith(`${r.from}/`));
+    if (rule) {
+      const slash = rule.from.indexOf('/');
+      return { from: { registry: src.registry, path: slash < 0 ? '' : rule.from.slice(slash + 1) }, to: rule.to };
+    }
+    const prefix = this.opts.keepSourceRegistry ? join(this.target.prefix, hostAsPathComponent(src.registry)) : this.target.prefix;
+    return { from: { registry: src.registry, path: '' }, to: { registry: this.target.registry, prefix } };
+  }
+
   /** The target reference of a source reference (full, normalized). */
   map(source: string): Reference {
     const src = parseReference(source);

@@ -26,6 +26,7 @@ import {
   usageError,
   verifyBytes,
 } from '@ferry/oci-client';
+import { isContainerdAlias } from '../cluster/containerd-names.js';
 import { type FerryJson, FORMAT_VERSION, parseFerryJson } from '../format/ferry-json.js';
 import { findParts, SplitFile } from '../split-files.js';
 import { openLayoutTar } from './bundle-tar.js';
@@ -37,10 +38,11 @@ export type BundleKind = 'ferry' | 'oci-archive' | 'oci-dir';
 export interface BundleImageRef {
   /**
    * The image's name from index.json: `org.opencontainers.image.ref.name`, else
-   * `io.containerd.image.name`; for an entry with neither, its digest.
+   * `io.containerd.image.name`; for an entry with neither, its name in ferry.json
+   * (charts and artifacts, format 2), else its digest.
    */
   ref: string;
-  /** Whether index.json names the image (false: `ref` is the digest). */
+  /** Whether the bundle names the image (false: `ref` is the digest). */
   named: boolean;
   descriptor: Descriptor;
 }
@@ -95,6 +97,8 @@ export class BundleReader implements ImageSource {
   readonly bundleId: string | undefined;
   /** The bytes of ferry.sig, when present. */
   readonly signature: Buffer | undefined;
+  /** The bytes of the Docker-style manifest.json (docker load), when present. */
+  readonly dockerManifestBytes: Buffer | undefined;
   /** The parsed oci-layout file. */
   readonly imageLayoutVersion: string;
 
@@ -111,6 +115,7 @@ export class BundleReader implements ImageSource {
     ferryJsonBytes: Buffer | undefined;
     ferry: FerryJson | undefined;
     signature: Buffer | undefined;
+    dockerManifestBytes: Buffer | undefined;
     imageLayoutVersion: string;
   }) {
     this.name = init.path;
@@ -122,19 +127,38 @@ export class BundleReader implements ImageSource {
     this.ferryJsonBytes = init.ferryJsonBytes;
     this.ferry = init.ferry;
     this.signature = init.signature;
+    this.dockerManifestBytes = init.dockerManifestBytes;
     this.imageLayoutVersion = init.imageLayoutVersion;
     this.kind = init.ferry !== undefined ? 'ferry' : init.files.container === 'tar' ? 'oci-archive' : 'oci-dir';
     this.bundleId =
       init.ferryJsonBytes === undefined ? undefined : `sha256:${createHash('sha256').update(init.indexJson).update(init.ferryJsonBytes).digest('hex')}`;
   }
 
-  /** Every entry of index.json, images and charts, in its order. */
+  /**
+   * Every entry of index.json, images and charts, in its order, without
+   * containerd's aliases of digest-pinned images (cluster/containerd-names.ts).
+   * An entry index.json leaves unnamed takes the name ferry.json gives its digest.
+   */
   entries(): BundleImageRef[] {
-    return this.index.manifests.map((descriptor) => {
+    const unclaimed = [...(this.ferry?.images ?? []), ...(this.ferry?.charts ?? [])];
+    const out: BundleImageRef[] = [];
+    this.index.manifests.forEach((descriptor, i) => {
+      if (isContainerdAlias(this.index, i, REF_NAME_ANNOTATION, CONTAINERD_NAME_ANNOTATION)) return;
       const a = descriptor.annotations ?? {};
       const name = a[REF_NAME_ANNOTATION] || a[CONTAINERD_NAME_ANNOTATION];
-      return name ? { ref: name, named: true, descriptor } : { ref: descriptor.digest, named: false, descriptor };
+      if (name) {
+        out.push({ ref: name, named: true, descriptor });
+        return;
+      }
+      const listed = unclaimed.findIndex((l) => l.digest === descriptor.digest && !isNamedIn(this.index, l.ref));
+      if (listed < 0) {
+        out.push({ ref: descriptor.digest, named: false, descriptor });
+        return;
+      }
+      out.push({ ref: unclaimed[listed]!.ref, named: true, descriptor });
+      unclaimed.splice(listed, 1);
     });
+    return out;
   }
 
   /** The images of index.json, in its order (every entry but the Helm charts). */
@@ -237,7 +261,8 @@ export class BundleReader implements ImageSource {
     }
     const found =
       this.index.manifests.find((d) => d.annotations?.[REF_NAME_ANNOTATION] === reference) ??
-      this.index.manifests.find((d) => d.annotations?.[CONTAINERD_NAME_ANNOTATION] === reference);
+      this.index.manifests.find((d) => d.annotations?.[CONTAINERD_NAME_ANNOTATION] === reference) ??
+      this.entries().find((e) => e.named && e.ref === reference)?.descriptor;
     if (found) return found;
     const names = this.images()
       .filter((i) => i.named)
@@ -334,6 +359,11 @@ export async function openBundle(path: string): Promise<BundleReader> {
   }
 }
 
+/** Whether an index.json entry carries `name` in either name annotation. */
+function isNamedIn(index: ImageIndex, name: string): boolean {
+  return index.manifests.some((d) => d.annotations?.[REF_NAME_ANNOTATION] === name || d.annotations?.[CONTAINERD_NAME_ANNOTATION] === name);
+}
+
 type ReadFile = (name: string, max: number) => Promise<Buffer | undefined>;
 
 async function readMetadata(path: string, read: ReadFile) {
@@ -386,7 +416,7 @@ async function readMetadata(path: string, read: ReadFile) {
       version = undefined;
     }
     if (typeof version === 'number' && version > FORMAT_VERSION) {
-      throw usageError(`${path} is a bundle of format version ${version}; this ferry reads format version ${FORMAT_VERSION}: upgrade ferry`);
+      throw usageError(`${path} is a bundle of format version ${version}; this ferry reads format versions up to ${FORMAT_VERSION}: upgrade ferry`);
     }
     try {
       ferry = parseFerryJson(ferryJsonBytes);
@@ -395,7 +425,8 @@ async function readMetadata(path: string, read: ReadFile) {
     }
   }
   const signature = await read('ferry.sig', MAX_SIGNATURE);
-  return { indexJson, index, ferryJsonBytes, ferry, signature, imageLayoutVersion };
+  const dockerManifestBytes = await read('manifest.json', MAX_INDEX_JSON);
+  return { indexJson, index, ferryJsonBytes, ferry, signature, dockerManifestBytes, imageLayoutVersion };
 }
 
 /**

@@ -5,7 +5,7 @@
  * read by offset.
  *
  * Safe reading: only the names a bundle uses are indexed (`oci-layout`,
- * `index.json`, `ferry.json`, `ferry.sig`, `blobs/<alg>/<hex>`); other files are
+ * `index.json`, `ferry.json`, `ferry.sig`, `manifest.json`, `blobs/<alg>/<hex>`); other files are
  * ignored; what the tar safety rule refuses (absolute paths, `..`, links,
  * devices, FIFOs) and duplicates of a used name are refused. Nothing is ever written to disk, but a bundle that would be
  * unsafe to extract is refused all the same: other tools may extract it.
@@ -26,7 +26,7 @@ export interface TarEntry {
 export type TarIndex = Map<string, TarEntry>;
 
 /** The root files of a bundle; everything else it uses is under `blobs/`. */
-export const BUNDLE_ROOT_FILES: readonly string[] = ['oci-layout', 'index.json', 'ferry.json', 'ferry.sig'];
+export const BUNDLE_ROOT_FILES: readonly string[] = ['oci-layout', 'index.json', 'ferry.json', 'ferry.sig', 'manifest.json'];
 
 const BLOB_HEX: Record<string, RegExp> = { sha256: /^[a-f0-9]{64}$/, sha512: /^[a-f0-9]{128}$/ };
 

@@ -9,6 +9,8 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { createPool, DEFAULT_JOBS, type Descriptor, FerryError, MediaType, walkGraph } from '@ferry/oci-client';
+import { isRunnableRoot } from '../cluster/containerd-names.js';
+import { DOCKER_MANIFEST_FILE, dockerManifest, dockerPlatform } from '../cluster/docker-manifest.js';
 import type { BundleReader } from '../places/bundle-reader.js';
 import { checkSignature } from './keys.js';
 
@@ -96,6 +98,7 @@ export async function verifyBundle(bundle: BundleReader, opts: VerifyOptions = {
 
   problems.push(...ferryJsonDisagreements(bundle));
   problems.push(...(await chartProblems(bundle)));
+  problems.push(...(await dockerManifestProblems(bundle)));
 
   // Re-hash every carried blob (reachable or not), concurrently by offset.
   const limit = createPool(opts.concurrency ?? DEFAULT_JOBS);
@@ -185,6 +188,34 @@ export function ferryJsonDisagreements(bundle: BundleReader): string[] {
     if (bundle.hasBlob(b.digest)) out.push(`ferry.json says the base carries ${b.digest}, but this bundle carries it too`);
   }
   return out;
+}
+
+/**
+ * manifest.json is outside the bundle id, so it must be exactly what index.json
+ * and ferry.json give: otherwise `docker load` could load other blobs of the
+ * bundle under an image's name. Format 1 bundles have none.
+ */
+async function dockerManifestProblems(bundle: BundleReader): Promise<string[]> {
+  if (!bundle.ferry || bundle.ferry.formatVersion < 2) return [];
+  if (!bundle.dockerManifestBytes) return [`the bundle has no ${DOCKER_MANIFEST_FILE} (docker load, podman load)`];
+  const images = [];
+  for (const { ref, descriptor } of bundle.images()) {
+    try {
+      const root = await bundle.getManifest(descriptor);
+      if (isRunnableRoot(root)) images.push({ ref, root });
+    } catch {
+      return []; // an unreadable manifest is reported by the blob checks
+    }
+  }
+  let expected: Buffer;
+  try {
+    expected = (await dockerManifest(images, (d) => bundle.getManifest(d), dockerPlatform(bundle.ferry.inputs.platforms))).bytes;
+  } catch {
+    return [];
+  }
+  return expected.equals(bundle.dockerManifestBytes)
+    ? []
+    : [`${DOCKER_MANIFEST_FILE} is not the one index.json gives: docker load and podman load would load other images under these names`];
 }
 
 /**

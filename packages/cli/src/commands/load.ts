@@ -1,11 +1,12 @@
 /**
  * `ferry load BUNDLE --to REGISTRY[/PREFIX] [--map SRC=DST]... [--keep-source-registry]
- *  [--harbor-create-projects] [-j N] [--dry-run] [--mapping-out FILE]`
+ *  [--harbor-create-projects] [-j N] [--dry-run] [--mapping-out FILE] [--mirror-config DIR]`
  */
 import { load, loadPublicKey, mappingFormat, openBundle, TargetMapper, writeMapping } from '@ferry/bundler';
 import type { Context } from '../context.js';
 import { formatBytes, shortDigest } from '../format.js';
 import { Progress } from '../progress.js';
+import { writeMirrors } from './mirrors.js';
 
 export interface LoadCommandOptions {
   to: string;
@@ -15,6 +16,7 @@ export interface LoadCommandOptions {
   jobs?: number;
   dryRun?: boolean;
   mappingOut?: string;
+  mirrorConfig?: string;
   key?: string;
 }
 
@@ -48,6 +50,16 @@ export async function loadCommand(ctx: Context, bundlePath: string, opts: LoadCo
         result.charts.map((c) => ({ name: c.name, version: c.version, source: c.source, target: c.target, digest: c.digest })),
       );
     }
+    const mirrorConfig =
+      opts.mirrorConfig && !opts.dryRun
+        ? await writeMirrors(
+            ctx,
+            opts.mirrorConfig,
+            result.images.map((i) => i.source),
+            mapper,
+            client,
+          )
+        : undefined;
     const seconds = (Date.now() - started) / 1000;
     const s = result.stats;
     const lines = result.images.map((i) =>
@@ -77,6 +89,7 @@ export async function loadCommand(ctx: Context, bundlePath: string, opts: LoadCo
       blobs: { uploaded: s.uploaded, mounted: s.mounted, skipped: s.skipped },
       bytes: s.bytes,
       projectsCreated: result.projectsCreated,
+      ...(mirrorConfig ? { mirrorConfig } : {}),
       seconds,
     });
   } finally {
