@@ -1,10 +1,10 @@
 /**
  * Serving blobs from the bundle files so that a damaged bundle never hands out
- * a wrong blob: every blob is digest-checked once (all at start-up with
- * --verify, else on its first full read, streamed through the check) and the
- * outcome remembered; a blob that failed is refused from then on. A Range
- * request of a blob not yet checked waits for a whole check first, since a
- * part cannot be checked. Streams are capped by one pool (-j) and flow with
+ * a wrong byte: every blob is digest-checked once (all at start-up with
+ * --verify, else when it is first asked for, before a byte of it is sent) and
+ * the outcome remembered; a blob that failed is refused from then on. The
+ * stream that serves it is checked again as it flows, so a file changed under
+ * a running server is cut short, never delivered whole. Streams are capped by one pool (-j) and flow with
  * backpressure, so memory stays bounded whatever the number of clients.
  */
 import type { ServerResponse } from 'node:http';
@@ -78,7 +78,7 @@ export class BlobGuard {
    * by the caller through `start`. Holds a pool slot until the response ends.
    */
   async send(digest: string, res: ServerResponse, range: ByteRange | undefined, start: () => void): Promise<void> {
-    if (range && !this.isVerified(digest)) await this.verify(digest);
+    if (!this.isVerified(digest)) await this.verify(digest);
     const refused = this.refusal(digest);
     if (refused) throw refused;
     const at = this.blobs.get(digest)!;
@@ -89,10 +89,7 @@ export class BlobGuard {
           const stream = range ? at.bundle.openBlobRange({ digest, size: at.size }, range) : at.bundle.openBlob({ digest, size: at.size });
           start();
           pipeline(stream, res, (e) => {
-            if (!range) {
-              if (!e) this.state.set(digest, { ok: true });
-              else if (isIntegrity(e)) this.fail(digest, e);
-            }
+            if (!range && e && isIntegrity(e)) this.fail(digest, e);
             // The client's connection is cut short: it never sees a complete wrong body.
             if (e && !res.destroyed) res.destroy();
             resolve();
