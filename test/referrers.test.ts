@@ -35,7 +35,7 @@ import {
   startRegistry,
   type TestRegistry,
 } from './harness/index.js';
-import { copyResult, type FerryHome, makeFerryHome, runFerry } from './helpers/ferry.js';
+import { copyResult, type FerryHome, makeFerryHome, runFerry, startServe } from './helpers/ferry.js';
 
 let source: TestRegistry;
 let target: TestRegistry;
@@ -280,6 +280,23 @@ describe('a bundle carries signatures and SBOMs', () => {
     const rows = (JSON.parse(bare.stdout) as { rows: Array<{ status: string; missingChildren: string[] }> }).rows;
     expect(rows[0]!.status).toBe('incomplete');
     expect(rows[0]!.missingChildren).toEqual([signature.digest, childSignature.digest, sbom.digest, sbomSignature.digest].sort());
+  });
+
+  test('serve answers for them from the bundle: cosign tags, the referrers API, and verify --against the served registry', async () => {
+    const served = await startServe([bundle], { home });
+    try {
+      const sig = await fetch(`http://${served.host}/v2/${REPO}/manifests/${image.digest.replace(':', '-')}.sig`, {
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+      });
+      expect(sig.status).toBe(200);
+      expect(sig.headers.get('docker-content-digest')).toBe(signature.digest);
+      const listed = (await (await fetch(`http://${served.host}/v2/${REPO}/referrers/${image.digest}`)).json()) as { manifests: Array<{ digest: string }> };
+      expect(listed.manifests.map((m) => m.digest)).toEqual([sbom.digest]);
+      const against = await ferry('verify', '--json', bundle, '--against', served.host);
+      expect(against.code, against.stdout).toBe(0);
+    } finally {
+      expect(await served.stop()).toBe(0);
+    }
   });
 
   test('--referrers none packs the image alone, as before', async () => {

@@ -114,11 +114,16 @@ export async function buildContent(bundles: BundleReader[], opts: { prefix?: str
         {
           label: `${bundle.name}: ${target.repository}`,
           read,
+          // The signatures, SBOMs and attestations the bundle carries for the image, served beside it.
+          referrers: (subject) => bundle.referrers(subject),
           onNode: (node) => {
             if (!blobs.has(node.descriptor.digest)) {
               throw usageError(`${target.repository} needs blob ${node.descriptor.digest}, which no bundle given carries`);
             }
             repo.blobs.add(node.descriptor.digest);
+            // cosign finds a signature by its tag (sha256-<hex>.sig).
+            const tag = node.artifact?.digest === node.descriptor.digest ? node.artifact.link.tag : undefined;
+            if (tag) repo.tags.set(tag, node.descriptor.digest);
           },
           onManifest: (_node, m) => addManifest(repo, m),
         },
