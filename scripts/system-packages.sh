@@ -4,7 +4,7 @@
 # containerd (ctr import, CRI, hosts.toml mirrors) and podman (podman load);
 # for `npm run build:exe`: binutils and binutils-aarch64-linux-gnu (strip), qemu-user-static
 # and libstdc++6-arm64-cross (run the arm64 Node to make its code cache, and the arm64 file).
-# Usage: system-packages.sh [PACKAGE...]   (default: docker-registry skopeo)
+# Usage: system-packages.sh [PACKAGE...]   (default: every package the tests use)
 set -euo pipefail
 # What shows a package is installed: a command, or a file (an absolute path).
 declare -A PROBE=(
@@ -22,7 +22,7 @@ installed() {
   if [[ $probe == /* ]]; then [ -e "$probe" ]; else command -v "$probe" >/dev/null 2>&1; fi
 }
 missing=()
-for pkg in "${@:-docker-registry skopeo}"; do
+for pkg in "${@:-docker-registry skopeo containerd podman binutils binutils-aarch64-linux-gnu qemu-user-static libstdc++6-arm64-cross}"; do
   for p in $pkg; do installed "$p" || missing+=("$p"); done
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
