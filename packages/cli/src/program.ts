@@ -50,6 +50,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--set <key=value>', 'with --chart: set a value, as helm --set (repeatable)', collect)
     .option('--chart-optional-images', 'also pack the images only optional chart features use')
     .option('--platform <list>', 'only these platforms, e.g. linux/amd64,linux/arm64 (writes filtered indexes)')
+    .option('--docker-platform <platform>', 'the platform manifest.json (docker load, podman load) carries (default: the first --platform, else linux/amd64)')
     .option('--sign <key>', 'sign the bundle with this Ed25519 private key (NAME.key)')
     .option('--base <bundle>', 'write a delta: only blobs this earlier bundle does not carry')
     .option('--split-size <size>', 'write BUNDLE.part-000, -001, … of at most this size (e.g. 4G, 700M)')
