@@ -135,6 +135,19 @@ describe('pack --docker-platform', () => {
   });
 });
 
+describe('pack --platform with a digest-pinned image', () => {
+  it('warns that the pinned digest will not exist after load, naming the filtered one', async () => {
+    const out = join(dir, 'filtered.tar');
+    const r = ok(await runFerry(['pack', pinnedRef, '--platform', 'linux/amd64', '-o', out]));
+    const ferry = JSON.parse((await run('tar', ['-xOf', out, 'ferry.json'])).toString('utf8'));
+    const filtered = ferry.images[0].digest;
+    expect(filtered).not.toBe(pinned.digest);
+    expect(r.stderr).toContain(
+      `warning: ${pinnedRef} is pinned to ${pinned.digest}, which the bundle cannot carry filtered: after load, whatever pulls @${pinned.digest} fails; it will be there as ${filtered}`,
+    );
+  });
+});
+
 describe('ferry still reads the bundle whole', () => {
   it('inspect, verify and load see the chart by its name from ferry.json', async () => {
     const inspect = JSON.parse(ok(await runFerry(['inspect', bundle, '--json'])).stdout);

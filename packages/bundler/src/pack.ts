@@ -104,6 +104,12 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   for (const { ref, plan } of images) {
     if (plan.filtered) {
       log(`${ref}: kept ${plan.platforms.join(', ')} of the upstream index ${plan.upstreamDigest}; the bundle holds a filtered index ${plan.root.digest}`);
+      // A registry refuses an index whose children are missing, so the pinned digest cannot exist after load.
+      if (parseReference(ref).digest === plan.upstreamDigest) {
+        log(
+          `warning: ${ref} is pinned to ${plan.upstreamDigest}, which the bundle cannot carry filtered: after load, whatever pulls @${plan.upstreamDigest} fails; it will be there as ${plan.root.digest}`,
+        );
+      }
     }
   }
 
