@@ -118,6 +118,36 @@ describe('podman load (manifest.json, as docker load reads it)', () => {
   });
 });
 
+describe('pack --docker-platform', () => {
+  it('writes manifest.json for the platform asked for, which verify accepts; pack says what it downloaded', async () => {
+    const out = join(dir, 'arm64.tar');
+    const r = ok(await runFerry(['pack', `${src.host}/apps/web:1.0`, '--docker-platform', 'linux/arm64', '-o', out]));
+    expect(r.stdout).toContain(`${out}: 1 image, `);
+    expect(r.stderr).toMatch(/^blob \S+ .+ downloaded$/m);
+    expect(r.stderr).not.toMatch(/ uploaded$/m);
+    const arm64 = web.manifests.find((m) => m.platform === 'linux/arm64')!;
+    const hex = (d: string) => `blobs/sha256/${d.slice('sha256:'.length)}`;
+    expect(JSON.parse((await run('tar', ['-xOf', out, 'manifest.json'])).toString('utf8'))).toEqual([
+      { Config: hex(arm64.configDigest), RepoTags: [`${src.host}/apps/web:1.0`], Layers: arm64.layerDigests.map(hex) },
+    ]);
+    expect(JSON.parse((await run('tar', ['-xOf', out, 'ferry.json'])).toString('utf8')).inputs.dockerPlatform).toBe('linux/arm64');
+    expect(JSON.parse(ok(await runFerry(['verify', out, '--json'])).stdout)).toMatchObject({ ok: true, problems: [] });
+  });
+});
+
+describe('pack --platform with a digest-pinned image', () => {
+  it('warns that the pinned digest will not exist after load, naming the filtered one', async () => {
+    const out = join(dir, 'filtered.tar');
+    const r = ok(await runFerry(['pack', pinnedRef, '--platform', 'linux/amd64', '-o', out]));
+    const ferry = JSON.parse((await run('tar', ['-xOf', out, 'ferry.json'])).toString('utf8'));
+    const filtered = ferry.images[0].digest;
+    expect(filtered).not.toBe(pinned.digest);
+    expect(r.stderr).toContain(
+      `warning: ${pinnedRef} is pinned to ${pinned.digest}, which the bundle cannot carry filtered: after load, whatever pulls @${pinned.digest} fails; it will be there as ${filtered}`,
+    );
+  });
+});
+
 describe('ferry still reads the bundle whole', () => {
   it('inspect, verify and load see the chart by its name from ferry.json', async () => {
     const inspect = JSON.parse(ok(await runFerry(['inspect', bundle, '--json'])).stdout);
@@ -127,6 +157,9 @@ describe('ferry still reads the bundle whole', () => {
     const loaded = JSON.parse(ok(await runFerry(['load', bundle, '--to', dst.host, '--json'])).stdout);
     expect(loaded.images.map((i: { source: string }) => i.source)).toEqual([`${src.host}/apps/hook:3.0`, pinnedRef, `${src.host}/apps/web:1.0`]);
     expect(loaded.charts.map((c: { target: string }) => c.target)).toEqual([`${dst.host}/charts/demo:0.1.0`]);
+    // The text names a pinned image's digest once.
+    const text = ok(await runFerry(['load', bundle, '--to', `${dst.host}/lines`, '-q'])).stdout.split('\n');
+    expect(text).toContain(`${pinnedRef} -> ${dst.host}/lines/apps/pinned:2.0@${pinned.digest}`);
   });
 
   it('reads a format 1 bundle, whose index.json names the chart and has no aliases or manifest.json', async () => {

@@ -61,6 +61,8 @@ export interface PackOptions {
   referrers?: ReferrerMode | undefined;
   /** Only referrers of these artifactTypes. */
   referrersType?: string[] | undefined;
+  /** The platform of manifest.json (docker load); default the first of `platforms`, else linux/amd64. */
+  dockerPlatform?: Platform | undefined;
   output: string;
   concurrency?: number | undefined;
   /** Seconds since the epoch for mtimes and the creation time (SOURCE_DATE_EPOCH). */
@@ -118,6 +120,12 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   for (const { ref, plan } of images) {
     if (plan.filtered) {
       log(`${ref}: kept ${plan.platforms.join(', ')} of the upstream index ${plan.upstreamDigest}; the bundle holds a filtered index ${plan.root.digest}`);
+      // A registry refuses an index whose children are missing, so the pinned digest cannot exist after load.
+      if (parseReference(ref).digest === plan.upstreamDigest) {
+        log(
+          `warning: ${ref} is pinned to ${plan.upstreamDigest}, which the bundle cannot carry filtered: after load, whatever pulls @${plan.upstreamDigest} fails; it will be there as ${plan.root.digest}`,
+        );
+      }
     }
   }
 
@@ -128,9 +136,9 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   const reliesOn = all.filter((b) => !b.bytes && inBase.has(b.digest));
   const blobs = all.filter((b) => b.bytes || !inBase.has(b.digest));
   const indexJson = Buffer.from(JSON.stringify(bundleIndex(images, charts)));
-  const docker = await dockerManifestOf(images, opts.platforms ? opts.platforms.map(formatPlatform) : null);
-  for (const ref of docker.skipped)
-    log(`${ref}: no ${formatPlatform(dockerPlatform(opts.platforms?.map(formatPlatform)))} image, so manifest.json (docker load) leaves it out`);
+  const forDocker = opts.dockerPlatform ?? dockerPlatform(opts.platforms?.map(formatPlatform));
+  const docker = await dockerManifestOf(images, forDocker);
+  for (const ref of docker.skipped) log(`${ref}: no ${formatPlatform(forDocker)} image, so manifest.json (docker load) leaves it out`);
   const planId = planFingerprint(opts, indexJson, blobs);
   const previous = await BundleWriter.previousRun(opts.output, planId);
   const created = opts.sourceDateEpoch !== undefined ? isoSeconds(opts.sourceDateEpoch) : (previous?.created ?? isoSeconds(Date.now() / 1000));
@@ -277,7 +285,7 @@ function bundleIndex(images: ResolvedImage[], charts: ResolvedChart[]): object {
 }
 
 /** manifest.json for `docker load`/`podman load`, from the manifests the plan already holds. */
-async function dockerManifestOf(images: ResolvedImage[], platforms: string[] | null) {
+async function dockerManifestOf(images: ResolvedImage[], platform: Platform) {
   const byDigest = new Map(images.flatMap(({ plan }) => plan.manifests.map((m) => [m.digest, m] as const)));
   const get = async (d: Descriptor) => {
     const m = byDigest.get(d.digest);
@@ -285,7 +293,7 @@ async function dockerManifestOf(images: ResolvedImage[], platforms: string[] | n
     return m;
   };
   const runnable = images.filter(({ plan }) => isRunnableRoot(plan.root)).map(({ ref, plan }) => ({ ref, root: plan.root }));
-  return dockerManifest(runnable, get, dockerPlatform(platforms));
+  return dockerManifest(runnable, get, platform);
 }
 
 function imageSize(plan: ImagePlan): number {
@@ -334,6 +342,7 @@ function ferryJson(opts: PackOptions, images: ResolvedImage[], charts: ResolvedC
       references: opts.references,
       charts: (opts.charts ?? []).map((c) => `${c.repo !== undefined ? `${c.repo} ` : ''}${c.chart}${c.version ? `@${c.version}` : ''}`),
       platforms: opts.platforms ? opts.platforms.map(formatPlatform) : null,
+      dockerPlatform: opts.dockerPlatform ? formatPlatform(opts.dockerPlatform) : null,
     },
     images: bundleImages,
     totals: {

@@ -188,7 +188,7 @@ export function ferryJsonFor(
     formatVersion: 1,
     tool: 'ferry 0.1.0',
     created: '2024-01-01T00:00:00Z',
-    inputs: { references: images.map((i) => i.ref), charts: [], platforms: null },
+    inputs: { references: images.map((i) => i.ref), charts: [], platforms: null, dockerPlatform: null },
     images: images.map((i) => ({
       ref: i.ref,
       upstreamDigest: i.desc.digest,

@@ -86,6 +86,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--platform <list>', 'only these platforms, e.g. linux/amd64,linux/arm64 (writes filtered indexes)')
     .addOption(new Option('--referrers <mode>', REFERRERS_HELP).choices(['none', 'signatures', 'all']).default('all'))
     .option('--referrers-type <type>', REFERRERS_TYPE_HELP, collect)
+    .option('--docker-platform <platform>', 'the platform manifest.json (docker load, podman load) carries (default: the first --platform, else linux/amd64)')
     .option('--sign <key>', 'sign the bundle with this Ed25519 private key (NAME.key)')
     .option('--base <bundle>', 'write a delta: only blobs this earlier bundle does not carry')
     .option('--split-size <size>', 'write BUNDLE.part-000, -001, … of at most this size (e.g. 4G, 700M)')

@@ -15,9 +15,14 @@ export class Progress {
   private readonly live: boolean;
   private stopped = false;
 
+  /**
+   * `download`: the blobs come from a registry into a file (pack), so a moved blob
+   * is "downloaded"; otherwise it went to a registry ("uploaded").
+   */
   constructor(
     private readonly enabled: boolean,
     private readonly out: NodeJS.WriteStream = process.stderr,
+    private readonly direction: 'upload' | 'download' = 'upload',
   ) {
     this.live = enabled && out.isTTY === true;
     if (this.live) this.timer = setInterval(() => this.draw(), 200).unref();
@@ -37,7 +42,9 @@ export class Progress {
       case 'blob-done':
         // A skipped or mounted blob is work done without bytes moving.
         if (e.outcome !== 'uploaded') this.totalBytes -= e.size;
-        this.line(`blob ${shortDigest(e.digest)} ${formatBytes(e.size)} ${e.outcome}`);
+        this.line(
+          `blob ${shortDigest(e.digest)} ${formatBytes(e.size)} ${e.outcome === 'uploaded' && this.direction === 'download' ? 'downloaded' : e.outcome}`,
+        );
         break;
       case 'image-done':
         this.imagesDone++;

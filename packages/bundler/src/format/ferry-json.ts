@@ -81,6 +81,8 @@ export const ferryJsonSchema = z.object({
     /** The charts the user named, as given (spec entries relative to the spec resolved). */
     charts: z.array(z.string()),
     platforms: z.array(z.string()).nullable(),
+    /** `pack --docker-platform`: the platform manifest.json carries; null for the default (format 1: absent). */
+    dockerPlatform: z.string().nullable().default(null),
   }),
   images: z.array(bundleImageSchema),
   totals: z.object({

@@ -209,7 +209,13 @@ async function dockerManifestProblems(bundle: BundleReader): Promise<string[]> {
   }
   let expected: Buffer;
   try {
-    expected = (await dockerManifest(images, (d) => bundle.getManifest(d), dockerPlatform(bundle.ferry.inputs.platforms))).bytes;
+    expected = (
+      await dockerManifest(
+        images,
+        (d) => bundle.getManifest(d),
+        dockerPlatform(bundle.ferry.inputs.dockerPlatform ? [bundle.ferry.inputs.dockerPlatform] : bundle.ferry.inputs.platforms),
+      )
+    ).bytes;
   } catch {
     return [];
   }

@@ -65,7 +65,8 @@ export async function loadCommand(ctx: Context, bundlePath: string, opts: LoadCo
     const lines = result.images.map((i) =>
       opts.dryRun
         ? `${i.source} -> ${i.target} (${shortDigest(i.digest)}): ${i.blobsToPush} blobs to push, ${i.blobsPresent} present`
-        : `${i.source} -> ${i.target}@${i.digest}`,
+        : // The digest the target holds, once (a digest-pinned target names one already).
+          `${i.source} -> ${i.target.split('@')[0]}@${i.digest}`,
     );
     for (const c of result.charts) {
       lines.push(

@@ -3,7 +3,7 @@
  *  [--set K=V]... [--chart-optional-images] [--platform LIST] [--referrers MODE] [--referrers-type T]... [-j N]`
  */
 import { gatherPackInputs, loadPrivateKey, openBundle, pack, parseSize, sourceDateEpoch } from '@ferry/bundler';
-import { type ReferrerMode, usageError } from '@ferry/oci-client';
+import { parsePlatform, type ReferrerMode, usageError } from '@ferry/oci-client';
 import type { Context } from '../context.js';
 import { formatBytes } from '../format.js';
 import { Progress } from '../progress.js';
@@ -26,6 +26,7 @@ export interface PackCommandOptions {
   sign?: string;
   base?: string;
   splitSize?: string;
+  dockerPlatform?: string;
 }
 
 export async function packCommand(ctx: Context, images: string[], opts: PackCommandOptions): Promise<void> {
@@ -58,7 +59,7 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
           signal: ctx.signal,
         })
       : undefined;
-  const progress = new Progress(!ctx.opts.quiet && !ctx.opts.json);
+  const progress = new Progress(!ctx.opts.quiet && !ctx.opts.json, process.stderr, 'download');
   const started = Date.now();
   try {
     const result = await pack({
@@ -69,6 +70,7 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
       platforms: inputs.platforms,
       referrers: opts.referrers,
       referrersType: opts.referrersType,
+      dockerPlatform: opts.dockerPlatform ? parsePlatform(opts.dockerPlatform) : undefined,
       output: inputs.output,
       concurrency: inputs.concurrency,
       signal: ctx.signal,
@@ -87,7 +89,7 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
     ctx.result(
       [
         ...(result.files.length > 1 ? [`${result.files.length} parts: ${result.files.join(' ')}`] : []),
-        `${result.output}: ${t.images} images, ${charts.length ? `${charts.length} chart${charts.length === 1 ? '' : 's'}, ` : ''}${t.blobs} blobs, ${formatBytes(t.bytes)} (logical ${formatBytes(t.logicalBytes)})`,
+        `${result.output}: ${t.images} image${t.images === 1 ? '' : 's'}, ${charts.length ? `${charts.length} chart${charts.length === 1 ? '' : 's'}, ` : ''}${t.blobs} blobs, ${formatBytes(t.bytes)} (logical ${formatBytes(t.logicalBytes)})`,
         ...charts.map((c) => `chart ${c.name} ${c.version} (${c.ref}): ${c.images.filter((i) => i.packed).length} of ${c.images.length} images packed`),
         `bundle id ${result.bundleId}`,
         ...(result.ferry.base ? [`delta of ${result.ferry.base.id}: relies on ${result.ferry.base.reliesOn.length} blobs it does not carry`] : []),
