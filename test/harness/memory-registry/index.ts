@@ -37,16 +37,8 @@ export interface MemoryRegistryOptions {
   maxBodyBytes?: number;
 }
 
-export interface MemoryRequestRecord {
-  seq: number;
-  method: string;
-  /** Path and query, as received. */
-  path: string;
-  kind: RequestKind;
-  repository?: string;
-  reference?: string;
-  origin: 'registry' | 'upload';
-  headers: IncomingMessage['headers'];
+/** A request as hooks saw it (without its body), with what was answered. */
+export interface MemoryRequestRecord extends Omit<MemoryRequestInfo, 'readBody'> {
   /** The status sent; 0 when the connection was reset or no answer was sent. */
   status: number;
   /** The fault applied, if any. */
