@@ -92,9 +92,12 @@ interface PlannedLoad {
 export async function load(opts: LoadOptions): Promise<LoadResult> {
   const { bundle, client } = opts;
   const log = opts.log ?? (() => undefined);
+  // With a key the whole verify runs (its problems include these); without, the cheap structural checks.
   if (opts.publicKey) await refuseUnlessIntact(bundle, opts.publicKey, opts.concurrency, log);
-  const disagreement = ferryJsonDisagreements(bundle)[0];
-  if (disagreement) throw usageError(`refusing to load ${bundle.name}: ${disagreement}; nothing was pushed (ferry verify shows every problem)`);
+  else {
+    const disagreement = ferryJsonDisagreements(bundle)[0];
+    if (disagreement) throw usageError(`refusing to load ${bundle.name}: ${disagreement}; nothing was pushed (ferry verify shows every problem)`);
+  }
   const entries = bundle.images();
   const unnamed = entries.find((e) => !e.named);
   if (unnamed)
