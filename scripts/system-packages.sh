@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ferry's demo, tests and single-file build use, when they are
 # missing: docker-registry (registry:2, CNCF Distribution 2.8), skopeo (the peer client),
-# containerd (ctr import, CRI, hosts.toml mirrors) and podman (podman load);
+# containerd (ctr import, CRI, hosts.toml mirrors), podman (podman load) and unzip (the tests unpack
+# helm from its npm package);
 # for `npm run build:exe`: binutils and binutils-aarch64-linux-gnu (strip), qemu-user-static
 # and libstdc++6-arm64-cross (run the arm64 Node to make its code cache, and the arm64 file).
 # Usage: system-packages.sh [PACKAGE...]   (default: every package the tests use)
@@ -15,6 +16,7 @@ declare -A PROBE=(
   [binutils]=strip
   [binutils-aarch64-linux-gnu]=aarch64-linux-gnu-strip
   [qemu-user-static]=qemu-aarch64-static
+  [unzip]=unzip
   [libstdc++6-arm64-cross]=/usr/aarch64-linux-gnu/lib/libstdc++.so.6
 )
 installed() {
@@ -22,7 +24,7 @@ installed() {
   if [[ $probe == /* ]]; then [ -e "$probe" ]; else command -v "$probe" >/dev/null 2>&1; fi
 }
 missing=()
-for pkg in "${@:-docker-registry skopeo containerd podman binutils binutils-aarch64-linux-gnu qemu-user-static libstdc++6-arm64-cross}"; do
+for pkg in "${@:-docker-registry skopeo containerd podman unzip binutils binutils-aarch64-linux-gnu qemu-user-static libstdc++6-arm64-cross}"; do
   for p in $pkg; do installed "$p" || missing+=("$p"); done
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -12,6 +12,8 @@ import {
   makeOciLayout,
   OCI_INDEX,
   OCI_MANIFEST,
+  parseHelmTemplate,
+  podImages,
   type RegistryOptions,
   registryFetch,
   type SeededImage,
@@ -20,6 +22,7 @@ import {
   skopeoInspectRaw,
   startBlobOrigin,
   startFaultProxy,
+  startHelm,
   startRegistry,
   type TestRegistry,
 } from './harness/index.js';
@@ -278,5 +281,22 @@ describe('fault proxy', () => {
       ['GET', undefined, undefined],
       ['GET', 'bytes=10-19', undefined],
     ]);
+  });
+});
+
+describe('helm, the oracle', () => {
+  test('is helm v4 from the dev dependency, rendering a chart with its own private home', async () => {
+    const helm = await startHelm();
+    try {
+      expect(await helm.run(['version', '--template', '{{.Version}}'])).toMatch(/^v4\./);
+      const chart = join(helm.home, 'demo');
+      await helm.run(['create', chart]);
+      const docs = parseHelmTemplate(await helm.run(['template', 'r1', chart]));
+      expect(docs.map((d) => d.source)).toContain('demo/templates/deployment.yaml');
+      // helm create's chart runs nginx at the chart's appVersion, and a test hook runs busybox
+      expect(podImages(docs.map((d) => d.object))).toEqual(['busybox', 'nginx:1.16.0']);
+    } finally {
+      await helm.close();
+    }
   });
 });

@@ -2,6 +2,7 @@
 
 export * from './fault-proxy.js';
 export * from './harbor-fake.js';
+export * from './helm.js';
 export * from './images.js';
 export { makeLayer, seededBytes, seededChunks, sha256Digest, TAR_BLOCK, tar, tarHeader } from './layer.js';
 export * from './media-types.js';
