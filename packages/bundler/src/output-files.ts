@@ -6,7 +6,7 @@
  * time writes an output: the second is told which process holds it.
  */
 import { constants } from 'node:fs';
-import { type FileHandle, lstat, mkdir, open, readFile, rm } from 'node:fs/promises';
+import { type FileHandle, lstat, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FerryError, usageError } from '@ferry/oci-client';
 
@@ -68,12 +68,23 @@ export async function writeFileUnder(root: string, rel: string, text: string): P
     else if (!st.isDirectory())
       throw usageError(`${dir} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; ferry writes files below it only in a real directory`);
   }
-  const fh = await createFresh(join(dir, parts.at(-1)!), O_WRONLY);
+  // Through a fresh temporary name, renamed over the file: a reader never sees half of it.
+  const path = join(dir, parts.at(-1)!);
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fh = await createFresh(tmp, O_WRONLY);
   try {
     await fh.writeFile(text);
   } finally {
     await fh.close();
   }
+  await removeDirectoryRefusal(path);
+  await rename(tmp, path);
+}
+
+/** rename() would replace an empty directory: refuse any directory at the name, as a fresh create does. */
+async function removeDirectoryRefusal(path: string): Promise<void> {
+  const st = await lstat(path).catch(() => undefined);
+  if (st?.isDirectory()) throw usageError(`${path} is a directory; ferry writes a file there: move it away`);
 }
 
 async function removeNonDirectory(path: string): Promise<void> {
