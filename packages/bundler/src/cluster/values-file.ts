@@ -206,7 +206,6 @@ class Candidates {
   constructor(
     private readonly chart: Chart,
     private readonly instances: Map<string, ChartInstance>,
-    private readonly rootValues: Values,
   ) {
     const read = (c: Chart): boolean => c.templates.some((t) => t.text.includes('imageRegistry')) || c.subcharts.some(read);
     this.globalRegistryRead = read(chart);
@@ -333,8 +332,9 @@ class Candidates {
 
   private imageMaps(v: unknown, segs: Seg[], visit: (segs: Seg[], m: Values) => void, depth = 0): void {
     if (depth > 16) return;
-    if (Array.isArray(v)) v.forEach((x, i) => this.imageMaps(x, [...segs, i], visit, depth + 1));
-    else if (isMap(v)) {
+    if (Array.isArray(v)) {
+      for (const [i, x] of v.entries()) this.imageMaps(x, [...segs, i], visit, depth + 1);
+    } else if (isMap(v)) {
       const key = segs.at(-1);
       if (typeof key === 'string' && /image$/i.test(key)) visit(segs, v);
       for (const [k, x] of Object.entries(v)) this.imageMaps(x, [...segs, k], visit, depth + 1);
@@ -390,7 +390,7 @@ export async function chartValues(chart: Chart, opts: ChartValuesOptions): Promi
   for (const f of opts.valuesFiles ?? []) files.push(await readValuesFile(f));
   const root = resolveChart(chart, userValues(files, opts.set ?? []));
   const instances = new Map(allInstances(root).map((i) => [i.path, i]));
-  const candidates = new Candidates(chart, instances, root.values);
+  const candidates = new Candidates(chart, instances);
 
   const base = await observe(chart, {}, opts);
   const want = new Map<string, string>();
