@@ -104,6 +104,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--dry-run', 'print what would be pushed; push nothing')
     .option('--mapping-out <file>', 'write source -> target references and digests (.yaml or .json)')
     .option('--mirror-config <dir>', 'write containerd hosts.toml, k3s registries.yaml and registries.conf pointing at the target')
+    .option('--values-out <dir>', 'write DIR/<chart>.yaml per chart: Helm values (helm install -f) that pull its images from the target')
     .option('--key <pub>', 'refuse the bundle unless signed by this public key and intact (checked before pushing)')
     .addOption(new Option('-j, --jobs <n>', 'blobs pushed at once').argParser(jobs).default(DEFAULT_JOBS))
     .action(async (bundle: string, opts, cmd: Command) => (await import('./commands/load.js')).loadCommand(await ctx(cmd), bundle, opts));
@@ -133,6 +134,16 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .action(async (bundle: string, opts, cmd: Command) => (await import('./commands/mirrors.js')).mirrorsCommand(await ctx(cmd), bundle, opts));
 
   program
+    .command('values')
+    .description('write Helm values files pointing each chart of a bundle at the target (helm install -f DIR/<chart>.yaml), offline')
+    .argument('<bundle>', 'a bundle file, an OCI archive or an OCI layout directory')
+    .requiredOption('--to <registry>', 'target REGISTRY[:PORT][/PREFIX], as for load')
+    .requiredOption('-o, --output <dir>', 'the directory to write <chart>.yaml into')
+    .option('--map <rule>', 'SRC_PREFIX=DST_PREFIX as for load (repeatable)', collect)
+    .option('--keep-source-registry', 'names as load --keep-source-registry')
+    .action(async (bundle: string, opts, cmd: Command) => (await import('./commands/values.js')).valuesCommand(await ctx(cmd), bundle, opts));
+
+  program
     .command('inspect')
     .description('list the images of a bundle (or OCI archive), their sizes and what de-duplication saved')
     .argument('<bundle>', 'a bundle file, an OCI archive or an OCI layout directory')
@@ -146,6 +157,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--against <registry>', 'check instead that REGISTRY[/PREFIX] holds every image with the same digest')
     .option('--map <rule>', 'with --against: SRC_PREFIX=DST_PREFIX as for load (repeatable)', collect)
     .option('--keep-source-registry', 'with --against: names as load --keep-source-registry')
+    .option('--allow-filtered', 'with --against: accept a digest-pinned image that is at the target only as its --platform filtered index')
     .addOption(new Option('-j, --jobs <n>', 'blobs re-hashed or checked at once').argParser(jobs).default(DEFAULT_JOBS))
     .action(async (bundle: string, opts, cmd: Command) => (await import('./commands/verify.js')).verifyCommand(await ctx(cmd), bundle, opts));
 
@@ -163,6 +175,10 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--kube-version <version>', 'the Kubernetes version the chart is rendered for (.Capabilities.KubeVersion), as helm template --kube-version')
     .option('--check <list>', 'compare with a list file; exit 1 when it lacks an image the chart uses')
     .option('--optional', 'list optional images too (used only when a feature is switched on, or only in arguments)')
+    .option('--to <registry>', 'with --values-out: the mirror REGISTRY[:PORT][/PREFIX] the images are in, named as load names them')
+    .option('--values-out <dir>', 'with --to: write DIR/<chart>.yaml per chart, Helm values that pull its images from the mirror')
+    .option('--map <rule>', 'with --to: SRC_PREFIX=DST_PREFIX as for load (repeatable)', collect)
+    .option('--keep-source-registry', 'with --to: names as load --keep-source-registry')
     .action(async (opts, cmd: Command) => (await import('./commands/images.js')).imagesCommand(await ctx(cmd), opts));
 
   const key = program.command('key').description('signing keys');

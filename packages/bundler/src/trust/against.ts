@@ -6,11 +6,11 @@
  * partial restore) fails here, naming the image and the blob. The check users
  * run before `helm install` on the isolated side.
  */
-import { createPool, DEFAULT_JOBS, FerryError, formatReference, isManifestRole, type OciClient, walkGraph } from '@ferry/oci-client';
+import { createPool, DEFAULT_JOBS, FerryError, formatReference, isManifestRole, type OciClient, parseReference, walkGraph } from '@ferry/oci-client';
 import type { TargetMapper } from '../load/mapping.js';
 import type { BundleReader } from '../places/bundle-reader.js';
 
-export type AgainstStatus = 'ok' | 'missing' | 'different' | 'incomplete';
+export type AgainstStatus = 'ok' | 'missing' | 'different' | 'incomplete' | 'filtered';
 
 export interface AgainstRow {
   /** The image's source reference, or `chart NAME:TAG` for a Helm chart. */
@@ -26,6 +26,18 @@ export interface AgainstRow {
   missingChildren: string[];
   /** Configs and layers the registry lacks in the target repository. */
   missingBlobs: string[];
+  /**
+   * A digest-pinned input packed with --platform: the digest the user pinned
+   * (upstream) is not at the target, the filtered one is. Status `filtered`
+   * unless allowed, since whatever pulls `@upstream` fails.
+   */
+  filtered?: { reference: string; upstream: string; held: string };
+}
+
+export interface AgainstOptions {
+  jobs?: number | undefined;
+  /** Accept a pinned digest that only exists filtered at the target (status stays ok; `filtered` still says so). */
+  allowFiltered?: boolean | undefined;
 }
 
 export interface AgainstReport {
@@ -34,7 +46,8 @@ export interface AgainstReport {
   ok: boolean;
 }
 
-export async function verifyAgainst(bundle: BundleReader, client: OciClient, mapper: TargetMapper, jobs = DEFAULT_JOBS): Promise<AgainstReport> {
+export async function verifyAgainst(bundle: BundleReader, client: OciClient, mapper: TargetMapper, opts: AgainstOptions = {}): Promise<AgainstReport> {
+  const jobs = opts.jobs ?? DEFAULT_JOBS;
   const images = bundle.images().filter((e) => e.named);
   const charts = bundle.charts().filter((c) => c.named);
   const mapped = mapper.mapBundle(
@@ -130,6 +143,15 @@ export async function verifyAgainst(bundle: BundleReader, client: OciClient, map
       row.missingChildren.sort();
       row.missingBlobs.sort();
       row.status = row.missingChildren.length || row.missingBlobs.length ? 'incomplete' : 'ok';
+      // The reference the user gave: a pinned digest the bundle holds only filtered.
+      const packed = m.kind ? undefined : bundle.ferry?.images.find((img) => img.ref === m.source);
+      if (packed && packed.upstreamDigest !== expected && parseReference(m.source).digest === packed.upstreamDigest) {
+        if (!(await manifestThere(packed.upstreamDigest))) {
+          const reference = `${m.target.registry}/${repository}${m.target.tag ? `:${m.target.tag}` : ''}@${packed.upstreamDigest}`;
+          row.filtered = { reference, upstream: packed.upstreamDigest, held: expected };
+          if (row.status === 'ok' && !opts.allowFiltered) row.status = 'filtered';
+        }
+      }
       return row;
     }),
   );

@@ -6,9 +6,11 @@
  * --check compares them with a list file and exits 1 when the list lacks a used one.
  */
 import { readFile } from 'node:fs/promises';
+import { TargetMapper } from '@ferry/bundler';
 import { HelmRepositories, imagesReport, type RenderedInput } from '@ferry/bundler/charts';
 import { type OciClient, usageError } from '@ferry/oci-client';
 import type { Context } from '../context.js';
+import { writeChartSpecValues } from './values.js';
 
 export interface ImagesCommandOptions {
   /** Chart directories, .tgz files, oci://REGISTRY/REPO[:VERSION], REPO/CHART[@VERSION] or chart URLs (repeatable). */
@@ -33,6 +35,12 @@ export interface ImagesCommandOptions {
   check?: string;
   /** List optional images too. */
   optional?: boolean;
+  /** --to MIRROR: where the images are mirrored (with --values-out). */
+  to?: string;
+  /** --values-out DIR: a values file per chart pointing it at --to. */
+  valuesOut?: string;
+  map?: string[];
+  keepSourceRegistry?: boolean;
 }
 
 async function readStdin(): Promise<string> {
@@ -76,6 +84,9 @@ export async function imagesCommand(ctx: Context, opts: ImagesCommandOptions): P
     throw usageError(`--namespace "${opts.namespace}" is not a Kubernetes namespace name (lowercase letters, digits and -, at most 63)`);
   }
   if (opts.chartVersion && charts.length === 0) throw usageError('--chart-version applies to --chart; give --chart too');
+  if ((opts.to === undefined) !== (opts.valuesOut === undefined)) throw usageError('--to and --values-out go together: --to MIRROR --values-out DIR');
+  if (opts.valuesOut && charts.length === 0) throw usageError('--values-out writes values for charts; give --chart too');
+  const mapper = opts.to ? new TargetMapper({ to: opts.to, keepSourceRegistry: opts.keepSourceRegistry, maps: opts.map }) : undefined;
   let client: OciClient | undefined;
   const repositories = new HelmRepositories({ repoFlags: opts.repo ?? [], env: ctx.env, transport: ctx.transportOptions(), signal: ctx.signal });
   try {
@@ -98,6 +109,10 @@ export async function imagesCommand(ctx: Context, opts: ImagesCommandOptions): P
     ctx.log(report.summary);
     // an empty list prints nothing (not an empty line)
     if (report.text !== '' || ctx.opts.json) ctx.result(report.text, report.json);
+    if (mapper && opts.valuesOut) {
+      const load = { client, repositories, chartVersion: opts.chartVersion, dependencyUpdate: opts.dependencyUpdate };
+      await writeChartSpecValues(ctx, opts.valuesOut, charts, load, { mapper, valuesFiles: opts.values, set: opts.set });
+    }
     if (report.failure) throw report.failure;
   } finally {
     await client?.close();

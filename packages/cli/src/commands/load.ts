@@ -1,12 +1,13 @@
 /**
  * `ferry load BUNDLE --to REGISTRY[/PREFIX] [--map SRC=DST]... [--keep-source-registry]
- *  [--harbor-create-projects] [-j N] [--dry-run] [--mapping-out FILE] [--mirror-config DIR]`
+ *  [--harbor-create-projects] [-j N] [--dry-run] [--mapping-out FILE] [--mirror-config DIR] [--values-out DIR]`
  */
 import { load, loadPublicKey, mappingFormat, openBundle, TargetMapper, writeMapping } from '@ferry/bundler';
 import type { Context } from '../context.js';
 import { formatBytes, shortDigest } from '../format.js';
 import { Progress } from '../progress.js';
 import { writeMirrors } from './mirrors.js';
+import { writeBundleValues } from './values.js';
 
 export interface LoadCommandOptions {
   to: string;
@@ -17,6 +18,7 @@ export interface LoadCommandOptions {
   dryRun?: boolean;
   mappingOut?: string;
   mirrorConfig?: string;
+  valuesOut?: string;
   key?: string;
 }
 
@@ -60,6 +62,7 @@ export async function loadCommand(ctx: Context, bundlePath: string, opts: LoadCo
             client,
           )
         : undefined;
+    const valuesFiles = opts.valuesOut && !opts.dryRun ? await writeBundleValues(ctx, opts.valuesOut, bundle, mapper) : undefined;
     const seconds = (Date.now() - started) / 1000;
     const s = result.stats;
     const lines = result.images.map((i) =>
@@ -91,6 +94,7 @@ export async function loadCommand(ctx: Context, bundlePath: string, opts: LoadCo
       bytes: s.bytes,
       projectsCreated: result.projectsCreated,
       ...(mirrorConfig ? { mirrorConfig } : {}),
+      ...(valuesFiles ? { valuesFiles } : {}),
       seconds,
     });
   } finally {

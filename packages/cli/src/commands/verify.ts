@@ -19,6 +19,7 @@ export interface VerifyCommandOptions {
   against?: string;
   map?: string[];
   keepSourceRegistry?: boolean;
+  allowFiltered?: boolean;
   jobs?: number;
 }
 
@@ -72,20 +73,22 @@ async function againstCommand(
   let report: AgainstReport;
   try {
     if (publicKey) checkSignature(bundle.name, bundle.bundleId, bundle.signature, publicKey);
-    report = await verifyAgainst(bundle, client, mapper, opts.jobs);
+    report = await verifyAgainst(bundle, client, mapper, { jobs: opts.jobs, allowFiltered: opts.allowFiltered });
   } finally {
     await bundle.close();
     await client.close();
   }
   const lines = report.rows.map((r) => {
     const what =
-      r.status === 'ok'
-        ? shortDigest(r.expected)
-        : r.status === 'missing'
-          ? 'not in the registry'
-          : r.status === 'different'
-            ? `holds ${shortDigest(r.actual!)}, bundle has ${shortDigest(r.expected)}`
-            : `lacks ${lacking(r)}`;
+      r.status === 'filtered'
+        ? filteredText(r)
+        : r.status === 'ok'
+          ? `${shortDigest(r.expected)}${r.filtered ? ` (${filteredText(r)}; allowed)` : ''}`
+          : r.status === 'missing'
+            ? 'not in the registry'
+            : r.status === 'different'
+              ? `holds ${shortDigest(r.actual!)}, bundle has ${shortDigest(r.expected)}`
+              : `lacks ${lacking(r)}`;
     return `${r.status.padEnd(10)}  ${r.target}  ${what}`;
   });
   const bad = report.rows.filter((r) => r.status !== 'ok');
@@ -95,9 +98,19 @@ async function againstCommand(
   );
   ctx.result(lines.join('\n'), report);
   if (bad.length) {
-    const why = (r: AgainstRow): string => (r.status === 'incomplete' ? `${r.target} lacks ${lacking(r, (d) => d)}` : `${r.target} ${r.status}`);
+    const why = (r: AgainstRow): string =>
+      r.status === 'incomplete'
+        ? `${r.target} lacks ${lacking(r, (d) => d)}`
+        : r.status === 'filtered'
+          ? `${filteredText(r)} (packed with --platform; --allow-filtered accepts it)`
+          : `${r.target} ${r.status}`;
     throw new FerryError('integrity', `${opts.against} does not hold what ${bundlePath} holds: ${bad.map(why).join(', ')}`);
   }
+}
+
+/** A pinned digest that exists at the target only as its filtered index. */
+function filteredText(r: AgainstRow): string {
+  return `filtered: ${r.filtered!.reference} is not at the target, ${r.filtered!.held} is`;
 }
 
 /** What an incomplete image lacks: "1 platform manifest: …; 2 blobs: …, …". */

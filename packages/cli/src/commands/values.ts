@@ -1,0 +1,65 @@
+/**
+ * `ferry values BUNDLE --to REGISTRY[/PREFIX] -o DIR [--map SRC=DST]... [--keep-source-registry]`:
+ * for every chart of the bundle, `DIR/<chart>.yaml`, the Helm values that make
+ * it pull its images from where `load` with that mapping puts them; offline,
+ * nothing pushed. `load --values-out DIR` writes the same files after a load,
+ * `images --chart C --to MIRROR --values-out DIR` for a chart not carried.
+ */
+
+import type { BundleReader } from '@ferry/bundler';
+import { openBundle, TargetMapper } from '@ferry/bundler';
+import type { ChartSpecOptions, ChartValues, ChartValuesOptions } from '@ferry/bundler/values';
+import type { Context } from '../context.js';
+
+export interface ValuesCommandOptions {
+  to: string;
+  output: string;
+  map?: string[];
+  keepSourceRegistry?: boolean;
+}
+
+/** What a command reports of the files it wrote. */
+export interface ValuesWritten {
+  dir: string;
+  files: Array<{ chart: string; file: string; moved: ChartValues['moved']; unmoved: ChartValues['unmoved'] }>;
+}
+
+async function report(ctx: Context, dir: string, written: ChartValues[]): Promise<ValuesWritten> {
+  const { unmovedLine } = await import('@ferry/bundler/values');
+  for (const v of written) {
+    ctx.log(`values: ${dir}/${v.file}: ${v.moved.length} image${v.moved.length === 1 ? '' : 's'} moved to the mirror`);
+    for (const u of v.unmoved) ctx.log(`warning: values: ${unmovedLine(v.chart, u)}`);
+  }
+  return { dir, files: written.map((v) => ({ chart: v.chart, file: `${dir}/${v.file}`, moved: v.moved, unmoved: v.unmoved })) };
+}
+
+/** The values files of a bundle's charts under `dir`; says on stderr what they leave in place. */
+export async function writeBundleValues(ctx: Context, dir: string, bundle: BundleReader, mapper: TargetMapper): Promise<ValuesWritten> {
+  const { bundleCharts, bundleHoldings, writeChartValues } = await import('@ferry/bundler/values');
+  const charts = await bundleCharts(bundle);
+  if (charts.length === 0) ctx.log(`values: ${bundle.name} carries no Helm chart; no values file written`);
+  return report(ctx, dir, await writeChartValues(dir, charts, { mapper, ...bundleHoldings(bundle) }));
+}
+
+/** The values files of charts read by `ferry images` (not carried in a bundle: every image taken as mirrored). */
+export async function writeChartSpecValues(
+  ctx: Context,
+  dir: string,
+  specs: string[],
+  load: ChartSpecOptions,
+  opts: ChartValuesOptions,
+): Promise<ValuesWritten> {
+  const { loadCharts, writeChartValues } = await import('@ferry/bundler/values');
+  return report(ctx, dir, await writeChartValues(dir, await loadCharts(specs, load), opts));
+}
+
+export async function valuesCommand(ctx: Context, bundlePath: string, opts: ValuesCommandOptions): Promise<void> {
+  const mapper = new TargetMapper({ to: opts.to, keepSourceRegistry: opts.keepSourceRegistry, maps: opts.map });
+  const bundle = await openBundle(bundlePath);
+  try {
+    const written = await writeBundleValues(ctx, opts.output, bundle, mapper);
+    ctx.result(written.files.map((f) => f.file).join('\n'), written);
+  } finally {
+    await bundle.close();
+  }
+}
