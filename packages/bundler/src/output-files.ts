@@ -63,7 +63,10 @@ export async function writeFileUnder(root: string, rel: string, text: string): P
   let dir = root;
   for (const part of ['', ...parts.slice(0, -1)]) {
     dir = part ? join(dir, part) : dir;
-    const st = await lstat(dir).catch(() => undefined);
+    const st = await lstat(dir).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOTDIR') throw usageError(`${dir}: a part of this path is not a directory; ferry writes files below it only in a real directory`);
+      return undefined;
+    });
     if (!st) await mkdir(dir);
     else if (!st.isDirectory())
       throw usageError(`${dir} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; ferry writes files below it only in a real directory`);
