@@ -246,7 +246,7 @@ describe('ferry verify --against', () => {
 });
 
 describe('a digest-pinned image packed with --platform', () => {
-  it('verifies, loads as its filtered index, and checks out against the registry', async () => {
+  it('verifies, loads as its filtered index, and checks out against the registry only with --allow-filtered', async () => {
     const bundle = join(dir, 'pinned.tar');
     const ref = `${reg.host}/team/app@${app.digest}`;
     let r = await run(['pack', ref, '--platform', 'linux/amd64', '-o', bundle, '--json']);
@@ -258,7 +258,15 @@ describe('a digest-pinned image packed with --platform', () => {
     r = await run(['load', bundle, '--to', `${target.host}/pinned`, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).images[0]).toMatchObject({ target: `${target.host}/pinned/team/app@${packed.digest}`, status: 'loaded' });
+    // the digest the user pinned cannot be at the target: whatever pulls it fails
     r = await run(['verify', bundle, '--against', `${target.host}/pinned`, '--json']);
+    expect(r.code, r.stdout).toBe(1);
+    expect(JSON.parse(r.stdout).rows[0]).toMatchObject({
+      status: 'filtered',
+      filtered: { reference: `${target.host}/pinned/team/app@${app.digest}`, upstream: app.digest, held: packed.digest },
+    });
+    r = await run(['verify', bundle, '--against', `${target.host}/pinned`, '--allow-filtered', '--json']);
     expect(r.code, r.stdout).toBe(0);
+    expect(JSON.parse(r.stdout).rows[0]).toMatchObject({ status: 'ok', filtered: { upstream: app.digest, held: packed.digest } });
   });
 });

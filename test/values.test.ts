@@ -277,6 +277,15 @@ describe('ferry values', () => {
     for (const f of ['legacy.yaml', 'shapes.yaml']) expect(await readFile(join(out, f), 'utf8')).toBe(await readFile(join(valuesDir, f), 'utf8'));
   });
 
+  it('follows --map rules as load does', async () => {
+    const out = join(dir, 'values-mapped');
+    ok(await runFerry(['values', bundle, '--to', mirror, '--map', `${src.host}/team=${dst.host}/vendor`, '-o', out]));
+    const { images } = await helmImages(shapesDir, join(out, 'shapes.yaml'));
+    expect(images.map((i) => i.replace(/@sha256:[0-9a-f]{64}$/, ''))).toEqual(
+      ['bitnami:4.0', 'full:3.0', 'hostrepo:2.0', 'split:1.0', 'sub:6.0'].map((n) => `${dst.host}/vendor/${n}`),
+    );
+  });
+
   it('refuses a directory path that is a file, with one line', async () => {
     const file = join(dir, 'a-file');
     await writeFile(file, 'x');
