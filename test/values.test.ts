@@ -314,13 +314,13 @@ describe('verify --against with a pinned digest packed with --platform', () => {
 });
 
 describe('images --chart --to --values-out on real charts', () => {
-  it('moves every image of cert-manager and ingress-nginx, as helm renders them', async () => {
+  it('moves every image of cert-manager, ingress-nginx and openebs (three levels of subcharts), as helm renders them', async () => {
     const out = join(dir, 'values-shared');
-    const charts = ['cert-manager', 'ingress-nginx'];
+    const charts = ['cert-manager', 'ingress-nginx', 'openebs-full'];
     ok(await runFerry(['images', ...charts.flatMap((c) => ['--chart', join(SHARED_CHARTS, c)]), '--to', mirror, '--values-out', out]));
     for (const c of charts) {
       const expected = (await readFile(join(SHARED_CHARTS, c, 'expected-images.txt'), 'utf8')).split('\n').filter(Boolean);
-      const { images, text } = await helmImages(join(SHARED_CHARTS, c), join(out, `${c}.yaml`));
+      const { images, text } = await helmImages(join(SHARED_CHARTS, c), join(out, `${c === 'openebs-full' ? 'openebs' : c}.yaml`));
       // the upstream path kept below the mirror; tags and digests as upstream
       expect(images.sort(), c).toEqual(expected.map((e) => `${mirror}/${e.slice(e.indexOf('/') + 1)}`).sort());
       if (c === 'cert-manager') expect(text).toContain(`--acme-http01-solver-image=${mirror}/jetstack/cert-manager-acmesolver:v1.21.1`);

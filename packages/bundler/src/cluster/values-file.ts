@@ -205,32 +205,40 @@ interface Target {
 class Candidates {
   private readonly globalRegistryRead: boolean;
 
+  /** The image maps discovery found images in (`instance path\0segments`): their registry is theirs alone. */
+  private readonly imageMapPaths = new Set<string>();
+
   constructor(
     private readonly chart: Chart,
     private readonly instances: Map<string, ChartInstance>,
+    sources: Iterable<ImageSource[]>,
   ) {
     const read = (c: Chart): boolean => c.templates.some((t) => t.text.includes('imageRegistry')) || c.subcharts.some(read);
     this.globalRegistryRead = read(chart);
+    for (const list of sources) {
+      for (const s of list) {
+        const inst = s.kind === 'values' && s.path ? this.instances.get(s.chart) : undefined;
+        const segs = inst ? parsePath(inst.values, s.path!) : undefined;
+        if (!inst || !segs) continue;
+        const map = isMap(valueAt(inst.values, segs)) ? segs : segs.slice(0, -1);
+        this.imageMapPaths.add(`${inst.path}\0${JSON.stringify(map)}`);
+      }
+    }
   }
 
   private prefixOf(inst: ChartInstance): string[] {
     return inst.path.split('/').slice(1);
   }
 
-  /** Candidates for an image, most specific first. */
+  /**
+   * Candidates for an image, most specific first. An image can be rendered from
+   * several values (two subcharts, list entries): the n-th candidate sets the
+   * n-th shape of every one of them.
+   */
   of(t: Target, sources: ImageSource[]): Candidate[] {
-    const out: Candidate[] = [];
-    const seen = new Set<string>();
-    const add = (c: Candidate | undefined) => {
-      if (!c) return;
-      const k = JSON.stringify(c.edits.map((e) => [e.prefix, e.path, e.value]));
-      if (!seen.has(k)) {
-        seen.add(k);
-        out.push(c);
-      }
-    };
     const maps = new Set<string>();
     // 1. the values paths discovery found the image at
+    const found: Candidate[][] = [];
     for (const s of sources) {
       if (s.kind !== 'values' || !s.path) continue;
       const inst = this.instances.get(s.chart);
@@ -240,7 +248,7 @@ class Candidates {
       const node = valueAt(inst.values, segs);
       if (isMap(node)) {
         const key = ['repository', 'image', 'name'].find((k) => typeof node[k] === 'string' && node[k] !== '');
-        if (key) for (const c of this.shapes(inst, segs, node, key, t)) add(c);
+        if (key) found.push(this.shapes(inst, segs, node, key, t));
         maps.add(`${inst.path}\0${JSON.stringify(segs)}`);
         continue;
       }
@@ -249,25 +257,27 @@ class Candidates {
       const parentSegs = segs.slice(0, -1);
       const parent = valueAt(inst.values, parentSegs);
       if (typeof last === 'string' && isMap(parent)) {
-        for (const c of this.shapes(inst, parentSegs, parent, last, t)) add(c);
+        found.push(this.shapes(inst, parentSegs, parent, last, t));
         maps.add(`${inst.path}\0${JSON.stringify(parentSegs)}`);
       } else {
         const { suffix } = splitSuffix(node);
-        add({ edits: [this.edit(inst, segs, `${t.target.registry}/${t.target.repository}${this.swap(suffix, t)}`)] });
+        found.push([{ edits: [this.edit(inst, segs, `${t.target.registry}/${t.target.repository}${this.swap(suffix, t)}`)] }]);
       }
     }
     // 2. image maps that name it (`image: {name: controller, repository: ""}`)
+    const naming: Candidate[][] = [];
     for (const inst of this.instances.values()) {
       this.imageMaps(inst.values, [], (segs, m) => {
         if (maps.has(`${inst.path}\0${JSON.stringify(segs)}`)) return;
         const key = this.naming(m, t.source);
-        if (!key) return;
-        for (const c of this.shapes(inst, segs, m, hasOwn(m, 'repository') ? 'repository' : key, t)) add(c);
+        if (key) naming.push(this.shapes(inst, segs, m, hasOwn(m, 'repository') ? 'repository' : key, t));
       });
     }
     // 3. registry-level values (`imageRegistry: quay.io`, `global.image.registry`): right when the mapping keeps the rest
+    const registries: Candidate[] = [];
     for (const inst of this.instances.values()) {
-      this.registryValues(inst.values, [], (segs, v) => {
+      const skip = new Set(inst.children.map((c) => c.name));
+      this.registryValues(inst, inst.values, [], skip, (segs, v) => {
         const full = `${t.source.registry}/${t.source.repository}`;
         const value = v.replace(/\/+$/, '');
         if (!full.startsWith(`${value}/`)) return;
@@ -277,8 +287,17 @@ class Candidates {
         // globals are one value for every chart: set at the top
         const global = segs[0] === 'global';
         const root = this.instances.get(this.chart.name)!;
-        add({ edits: [this.edit(global ? root : inst, segs, base.slice(0, -rest.length))] });
+        registries.push({ edits: [this.edit(global ? root : inst, segs, `${base.slice(0, -rest.length)}${v.endsWith('/') ? '/' : ''}`)] });
       });
+    }
+    const out: Candidate[] = [];
+    const seen = new Set<string>();
+    for (const c of [...zip(found), ...zip(naming), ...registries]) {
+      const k = JSON.stringify(c.edits.map((e) => [e.prefix, e.path, e.value]));
+      if (!seen.has(k)) {
+        seen.add(k);
+        out.push(c);
+      }
     }
     return out;
   }
@@ -303,7 +322,9 @@ class Candidates {
       if (k !== key && typeof v === 'string' && this.swap(v, t) !== v) swaps.push(at(k, this.swap(v, t)));
     }
     const ownRegistry = typeof m.registry === 'string' && m.registry !== '';
-    const split: Candidate = { edits: [at('registry', t.target.registry), at(key, `${t.target.repository}${suffix}`), ...swaps] };
+    // a registry written with its slash (`registry.k8s.io/`, templates then join without one) keeps it
+    const slash = typeof m.registry === 'string' && m.registry.endsWith('/') ? '/' : '';
+    const split: Candidate = { edits: [at('registry', `${t.target.registry}${slash}`), at(key, `${t.target.repository}${suffix}`), ...swaps] };
     const full: Candidate = {
       edits: [at(key, `${t.target.registry}/${t.target.repository}${suffix}`), ...(ownRegistry ? [at('registry', '')] : []), ...swaps],
     };
@@ -343,13 +364,25 @@ class Candidates {
     }
   }
 
-  private registryValues(v: unknown, segs: Seg[], visit: (segs: Seg[], value: string) => void, depth = 0): void {
+  /**
+   * String values named `*registry`, outside subchart sections (walked with the
+   * subchart) and outside the image maps of other images.
+   */
+  private registryValues(inst: ChartInstance, v: unknown, segs: Seg[], skip: Set<string>, visit: (segs: Seg[], value: string) => void, depth = 0): void {
     if (depth > 16 || !isMap(v)) return;
+    if (this.imageMapPaths.has(`${inst.path}\0${JSON.stringify(segs)}`)) return;
     for (const [k, x] of Object.entries(v)) {
+      if (depth === 0 && skip.has(k)) continue;
       if (typeof x === 'string' && /registry$/i.test(k) && x !== '') visit([...segs, k], x);
-      else this.registryValues(x, [...segs, k], visit, depth + 1);
+      else this.registryValues(inst, x, [...segs, k], skip, visit, depth + 1);
     }
   }
+}
+
+/** The n-th candidate of every list, as one candidate each. */
+function zip(lists: Candidate[][]): Candidate[] {
+  const n = Math.max(0, ...lists.map((l) => l.length));
+  return Array.from({ length: n }, (_, i) => ({ edits: lists.flatMap((l) => l[i]?.edits ?? []) }));
 }
 
 /** The overrides document the edits make, in order (a later edit of one path wins). */
@@ -392,9 +425,9 @@ export async function chartValues(chart: Chart, opts: ChartValuesOptions): Promi
   for (const f of opts.valuesFiles ?? []) files.push(await readValuesFile(f));
   const root = resolveChart(chart, userValues(files, opts.set ?? []));
   const instances = new Map(allInstances(root).map((i) => [i.path, i]));
-  const candidates = new Candidates(chart, instances);
 
   const base = await observe(chart, {}, opts);
+  const candidates = new Candidates(chart, instances, base.sources.values());
   const want = new Map<string, string>();
   const targets = new Map<string, Target>();
   for (const [key, ref] of base.images) {
@@ -421,35 +454,51 @@ export async function chartValues(chart: Chart, opts: ChartValuesOptions): Promi
 
   const okIn = (o: Observation, key: string) => o.images.get(key) === want.get(key);
   const allOk = (o: Observation, ref: string) => keysOf.get(ref)!.every((k) => okIn(o, k));
-  // nothing that was right goes wrong, and no image field appears or goes
-  const noWorse = (before: Observation, after: Observation) =>
-    after.images.size === base.images.size && [...want.keys()].every((k) => after.images.has(k) && (!okIn(before, k) || okIn(after, k)));
+  // a candidate is kept when it moves a place of its image that was not moved yet
+  const fixesSome = (before: Observation, after: Observation, ref: string) => keysOf.get(ref)!.some((k) => !okIn(before, k) && okIn(after, k));
+  // nothing that was right goes wrong (a field whose reference no longer parses is gone from the render: wrong too)
+  const noWorse = (before: Observation, after: Observation) => [...want.keys()].every((k) => !okIn(before, k) || okIn(after, k));
 
   let accepted: Candidate[] = [];
   let current = base;
+  // a value an accepted candidate set is not set again otherwise (that would undo it)
+  const set = new Map<string, string>();
+  const pathOf = (e: Edit) => JSON.stringify([e.prefix, e.path]);
+  const clashes = (c: Candidate, with_: Map<string, string>) => c.edits.some((e) => with_.has(pathOf(e)) && with_.get(pathOf(e)) !== JSON.stringify(e.value));
+  const accept = (c: Candidate) => {
+    accepted = [...accepted, c];
+    for (const e of c.edits) set.set(pathOf(e), JSON.stringify(e.value));
+  };
+  /** Tries candidates together; a group that breaks something is halved until the culprit is alone (and dropped). */
+  const attempt = async (group: Array<[string, Candidate]>): Promise<void> => {
+    const trial = await observe(chart, overridesOf([...accepted, ...group.map(([, c]) => c)]), opts);
+    if (noWorse(current, trial)) {
+      const fixed = group.filter(([ref]) => fixesSome(current, trial, ref));
+      for (const [, c] of fixed) accept(c);
+      current = fixed.length === group.length ? trial : await observe(chart, overridesOf(accepted), opts);
+      return;
+    }
+    if (group.length === 1) return;
+    const half = Math.ceil(group.length / 2);
+    await attempt(group.slice(0, half));
+    await attempt(group.slice(half));
+  };
   for (let round = 0; round < 16; round++) {
-    const trying = new Map<string, Candidate>();
+    const trying: Array<[string, Candidate]> = [];
+    const round_ = new Map<string, string>();
     for (const ref of targets.keys()) {
       if (allOk(current, ref)) continue;
-      const next = pending.get(ref)!.shift();
-      if (next) trying.set(ref, next);
+      const list = pending.get(ref)!;
+      while (list.length > 0 && clashes(list[0]!, set)) list.shift();
+      const next = list[0];
+      // two candidates setting one value differently wait for separate rounds
+      if (!next || clashes(next, round_)) continue;
+      list.shift();
+      for (const e of next.edits) round_.set(pathOf(e), JSON.stringify(e.value));
+      trying.push([ref, next]);
     }
-    if (trying.size === 0) break;
-    const trial = await observe(chart, overridesOf([...accepted, ...trying.values()]), opts);
-    if (noWorse(current, trial)) {
-      const fixed = [...trying].filter(([ref]) => allOk(trial, ref) && !allOk(current, ref));
-      accepted = [...accepted, ...fixed.map(([, c]) => c)];
-      current = fixed.length === trying.size ? trial : await observe(chart, overridesOf(accepted), opts);
-      continue;
-    }
-    // together they broke something: one at a time
-    for (const [ref, c] of trying) {
-      const t = await observe(chart, overridesOf([...accepted, c]), opts);
-      if (noWorse(current, t) && allOk(t, ref)) {
-        accepted = [...accepted, c];
-        current = t;
-      }
-    }
+    if (trying.length === 0) break;
+    await attempt(trying);
   }
 
   const moved: MovedImage[] = [];
