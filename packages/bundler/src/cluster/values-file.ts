@@ -464,7 +464,8 @@ export async function chartValues(chart: Chart, opts: ChartValuesOptions): Promi
   // a value an accepted candidate set is not set again otherwise (that would undo it)
   const set = new Map<string, string>();
   const pathOf = (e: Edit) => JSON.stringify([e.prefix, e.path]);
-  const clashes = (c: Candidate, with_: Map<string, string>) => c.edits.some((e) => with_.has(pathOf(e)) && with_.get(pathOf(e)) !== JSON.stringify(e.value));
+  const clashes = (c: Candidate, values: Map<string, string>) =>
+    c.edits.some((e) => values.has(pathOf(e)) && values.get(pathOf(e)) !== JSON.stringify(e.value));
   const accept = (c: Candidate) => {
     accepted = [...accepted, c];
     for (const e of c.edits) set.set(pathOf(e), JSON.stringify(e.value));
@@ -485,16 +486,16 @@ export async function chartValues(chart: Chart, opts: ChartValuesOptions): Promi
   };
   for (let round = 0; round < 16; round++) {
     const trying: Array<[string, Candidate]> = [];
-    const round_ = new Map<string, string>();
+    const thisRound = new Map<string, string>();
     for (const ref of targets.keys()) {
       if (allOk(current, ref)) continue;
       const list = pending.get(ref)!;
       while (list.length > 0 && clashes(list[0]!, set)) list.shift();
       const next = list[0];
       // two candidates setting one value differently wait for separate rounds
-      if (!next || clashes(next, round_)) continue;
+      if (!next || clashes(next, thisRound)) continue;
       list.shift();
-      for (const e of next.edits) round_.set(pathOf(e), JSON.stringify(e.value));
+      for (const e of next.edits) thisRound.set(pathOf(e), JSON.stringify(e.value));
       trying.push([ref, next]);
     }
     if (trying.length === 0) break;
