@@ -327,6 +327,25 @@ describe('images --chart --to --values-out on real charts', () => {
     }
   });
 
+  it('names every image it cannot check, when ferry cannot render where a chart uses it (subcharts missing, annotations only)', async () => {
+    const out = join(dir, 'values-annotated');
+    const chart = join(SHARED_CHARTS, 'openebs-annotated');
+    const r = ok(await runFerry(['images', '--chart', chart, '--to', mirror, '--values-out', out]));
+    const expected = (await readFile(join(chart, 'expected-images.txt'), 'utf8')).split('\n').filter(Boolean);
+    const warned = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('warning: values: openebs: '))
+      .map(
+        (l) =>
+          /^warning: values: openebs: (\S+) \(Chart\.yaml helm\.sh\/images\): not in ferry's render of the chart; point the runtime at the mirror for it \(ferry load --mirror-config\)$/.exec(
+            l,
+          )?.[1],
+      );
+    // (helm cannot render it either: its subcharts are missing.) The umbrella's own hook image is moved; every other image is named, once
+    expect(r.stderr).toContain(`values: ${out}/openebs.yaml: 1 image moved to the mirror`);
+    expect(warned.sort()).toEqual(expected.filter((e) => e !== 'docker.io/bitnami/kubectl:1.25.15').sort());
+  });
+
   it('needs --to and --values-out together', async () => {
     const line = expectErrorLine(await runFerry(['images', '--chart', legacyDir, '--to', mirror]), 2);
     expect(line).toBe('ferry: --to and --values-out go together: --to MIRROR --values-out DIR');

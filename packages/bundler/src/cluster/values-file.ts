@@ -46,8 +46,12 @@ export interface UnmovedImage {
   source: string;
   /** Where the render has it: `templates/x.yaml Deployment/x containers[web].image`. */
   where: string;
-  /** Why it stays: written literally in a template, no value of the chart moves it, or the mirror does not hold it. */
-  reason: 'literal' | 'no-value' | 'not-carried';
+  /**
+   * Why it stays: written literally in a template, no value of the chart moves it,
+   * the mirror does not hold it, or ferry's render has it nowhere (an image only
+   * declared in annotations, a missing subchart, a template ferry cannot evaluate).
+   */
+  reason: 'literal' | 'no-value' | 'not-carried' | 'not-rendered';
 }
 
 export interface ChartValues {
@@ -99,6 +103,8 @@ interface Observation {
   literals: Map<string, Set<string>>;
   /** Per reference: every source discovery gave it (values paths among them). */
   sources: Map<string, ImageSource[]>;
+  /** The references discovery says the chart uses. */
+  used: string[];
 }
 
 // ---------------------------------------------------------------------------
@@ -135,7 +141,7 @@ async function observe(chart: Chart, overrides: Values, opts: ChartValuesOptions
       where.set(key, `${s.chart === chart.name ? '' : `${s.chart} `}${s.file} ${s.field.replace(/( argument ).*$/, '$1')}`.trim());
     }
   }
-  return { images, where, literals, sources };
+  return { images, where, literals, sources, used: r.images.filter((i) => i.usage === 'used').map((i) => i.reference) };
 }
 
 // ---------------------------------------------------------------------------
@@ -514,6 +520,14 @@ export async function chartValues(chart: Chart, opts: ChartValuesOptions): Promi
     if (!targets.has(ref)) unmoved.push({ source: ref, where, reason: 'not-carried' });
     else unmoved.push({ source: ref, where, reason: literal ? 'literal' : 'no-value' });
   }
+  const rendered = new Set(base.images.values());
+  for (const ref of base.used) {
+    if (rendered.has(ref) || !carried(ref)) continue;
+    const s = base.sources.get(ref)?.[0];
+    const where =
+      s?.kind === 'annotation' ? `Chart.yaml ${s.path}` : s?.kind === 'values' ? `${s.chart} values ${s.path}` : `${s?.chart} ${s?.file ?? ''}`.trim();
+    unmoved.push({ source: ref, where, reason: 'not-rendered' });
+  }
   moved.sort((a, b) => a.source.localeCompare(b.source));
   unmoved.sort((a, b) => a.source.localeCompare(b.source) || a.where.localeCompare(b.where));
   const values = overridesOf(accepted);
@@ -530,10 +544,13 @@ export async function chartValues(chart: Chart, opts: ChartValuesOptions): Promi
 
 /** One line a user reads for an image the file leaves in place. */
 export function unmovedLine(chart: string, u: UnmovedImage): string {
+  const cause = {
+    literal: 'written literally in the template',
+    'no-value': 'no value of the chart moves it',
+    'not-rendered': "not in ferry's render of the chart",
+  };
   const why =
-    u.reason === 'not-carried'
-      ? 'not in the bundle; left as it is'
-      : `${u.reason === 'literal' ? 'written literally in the template' : 'no value of the chart moves it'}; point the runtime at the mirror for it (ferry load --mirror-config)`;
+    u.reason === 'not-carried' ? 'not in the bundle; left as it is' : `${cause[u.reason]}; point the runtime at the mirror for it (ferry load --mirror-config)`;
   return `${chart}: ${u.source} (${u.where}): ${why}`;
 }
 
