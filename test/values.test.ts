@@ -277,6 +277,19 @@ describe('ferry values', () => {
     for (const f of ['legacy.yaml', 'shapes.yaml']) expect(await readFile(join(out, f), 'utf8')).toBe(await readFile(join(valuesDir, f), 'utf8'));
   });
 
+  it('computes the file for the values the chart will be installed with', async () => {
+    const out = join(dir, 'values-install');
+    const install = join(dir, 'install.yaml');
+    // another carried image in the full-string value
+    await writeFile(install, `full:\n  image: ${src.host}/team/sub:6.0\n`);
+    ok(await runFerry(['values', bundle, '--to', mirror, '--values', install, '-o', out]));
+    const text = await helm.run(['template', 'r1', shapesDir, '-f', install, '-f', join(out, 'shapes.yaml')]);
+    const images = podImages(parseHelmTemplate(text).map((d) => d.object));
+    expect(images).toContain(`${mirror}/team/sub:6.0`);
+    expect(images.every((i) => i.startsWith(`${mirror}/`))).toBe(true);
+    expect(parse(await readFile(join(out, 'shapes.yaml'), 'utf8')).full.image).toBe(`${mirror}/team/sub:6.0`);
+  });
+
   it('follows --map rules as load does', async () => {
     const out = join(dir, 'values-mapped');
     ok(await runFerry(['values', bundle, '--to', mirror, '--map', `${src.host}/team=${dst.host}/vendor`, '-o', out]));

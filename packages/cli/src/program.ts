@@ -141,6 +141,8 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .requiredOption('-o, --output <dir>', 'the directory to write <chart>.yaml into')
     .option('--map <rule>', 'SRC_PREFIX=DST_PREFIX as for load (repeatable)', collect)
     .option('--keep-source-registry', 'names as load --keep-source-registry')
+    .option('--values <file>', 'a values file the charts will be installed with, as helm --values (repeatable)', collect)
+    .option('--set <key=value>', 'a value the charts will be installed with, as helm --set (repeatable)', collect)
     .action(async (bundle: string, opts, cmd: Command) => (await import('./commands/values.js')).valuesCommand(await ctx(cmd), bundle, opts));
 
   program

@@ -1,5 +1,5 @@
 /**
- * `ferry values BUNDLE --to REGISTRY[/PREFIX] -o DIR [--map SRC=DST]... [--keep-source-registry]`:
+ * `ferry values BUNDLE --to REGISTRY[/PREFIX] -o DIR [--map SRC=DST]... [--keep-source-registry] [--values FILE]... [--set K=V]...`:
  * for every chart of the bundle, `DIR/<chart>.yaml`, the Helm values that make
  * it pull its images from where `load` with that mapping puts them; offline,
  * nothing pushed. `load --values-out DIR` writes the same files after a load,
@@ -16,6 +16,9 @@ export interface ValuesCommandOptions {
   output: string;
   map?: string[];
   keepSourceRegistry?: boolean;
+  /** The values files and --set expressions the charts will be installed with. */
+  values?: string[];
+  set?: string[];
 }
 
 /** What a command reports of the files it wrote. */
@@ -34,11 +37,17 @@ async function report(ctx: Context, dir: string, written: ChartValues[]): Promis
 }
 
 /** The values files of a bundle's charts under `dir`; says on stderr what they leave in place. */
-export async function writeBundleValues(ctx: Context, dir: string, bundle: BundleReader, mapper: TargetMapper): Promise<ValuesWritten> {
+export async function writeBundleValues(
+  ctx: Context,
+  dir: string,
+  bundle: BundleReader,
+  mapper: TargetMapper,
+  install: Pick<ChartValuesOptions, 'valuesFiles' | 'set'> = {},
+): Promise<ValuesWritten> {
   const { bundleCharts, bundleHoldings, writeChartValues } = await import('@ferry/bundler/values');
   const charts = await bundleCharts(bundle);
   if (charts.length === 0) ctx.log(`values: ${bundle.name} carries no Helm chart; no values file written`);
-  return report(ctx, dir, await writeChartValues(dir, charts, { mapper, ...bundleHoldings(bundle) }));
+  return report(ctx, dir, await writeChartValues(dir, charts, { mapper, ...bundleHoldings(bundle), ...install }));
 }
 
 /** The values files of charts read by `ferry images` (not carried in a bundle: every image taken as mirrored). */
@@ -57,7 +66,7 @@ export async function valuesCommand(ctx: Context, bundlePath: string, opts: Valu
   const mapper = new TargetMapper({ to: opts.to, keepSourceRegistry: opts.keepSourceRegistry, maps: opts.map });
   const bundle = await openBundle(bundlePath);
   try {
-    const written = await writeBundleValues(ctx, opts.output, bundle, mapper);
+    const written = await writeBundleValues(ctx, opts.output, bundle, mapper, { valuesFiles: opts.values, set: opts.set });
     ctx.result(written.files.map((f) => f.file).join('\n'), written);
   } finally {
     await bundle.close();
