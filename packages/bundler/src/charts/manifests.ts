@@ -152,6 +152,8 @@ interface WalkState {
   base: Base;
   /** For text embedded in data: every find is at the data key's offset. */
   offset?: number;
+  /** Only container lists: the document is not a Kubernetes object. */
+  podSpecsOnly?: boolean;
 }
 
 function walk(node: unknown, path: string, key: string, st: WalkState, out: ManifestImage[], depth = 0): void {
@@ -164,7 +166,7 @@ function walk(node: unknown, path: string, key: string, st: WalkState, out: Mani
       for (const c of seq.items) if (isYamlMap(c)) containerImages(c, list, st.base, out);
     }
     const consumed = new Set<string>();
-    if (path !== '') {
+    if (path !== '' && !st.podSpecsOnly) {
       const obj = imageOfObject(shallow(node), key, NO_CONVENTIONS);
       if (obj && (IMAGE_NAMED.test(key) || hasTagOrDigest(obj.raw) || hasHost(obj.raw)) && parsesAsImage(obj.raw)) {
         push(out, st.base, { raw: obj.raw, field: 'object', detail: path, offset: st.offset ?? offsetOf(node) });
@@ -178,7 +180,7 @@ function walk(node: unknown, path: string, key: string, st: WalkState, out: Mani
       if (path === '' && (k === 'metadata' || k === 'status' || k === 'apiVersion' || k === 'kind')) continue;
       const v = scalarString(item.value);
       if (v !== undefined) {
-        if (IMAGE_NAMED.test(k)) {
+        if (IMAGE_NAMED.test(k) && !st.podSpecsOnly) {
           for (const raw of referencesIn(v, 'image')) push(out, st.base, { raw, field: 'object', detail: join(k), offset: st.offset ?? offsetOf(item.key) });
         }
         continue;
@@ -238,7 +240,8 @@ function decodeBase64(s: string): string | undefined {
 function documentImages(root: YAMLMap, base: Base, out: ManifestImage[]): void {
   const kind = scalarString(get(root, 'kind'));
   if (kind === 'CustomResourceDefinition') return;
-  const st: WalkState = { base };
+  // not a Kubernetes object (no kind): only its pod specs count, nothing would hand its other fields to an operator
+  const st: WalkState = { base, podSpecsOnly: kind === undefined };
   if (kind === 'ConfigMap' || kind === 'Secret') {
     for (const [field, b64] of [
       ['data', kind === 'Secret'],
