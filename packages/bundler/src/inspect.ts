@@ -19,8 +19,8 @@ import {
   referrerKind,
   walkGraph,
 } from '@ferry/oci-client';
-import type { BundleKind, BundleReader } from './places/bundle-reader.js';
 import type { BundleChart } from './format/ferry-json.js';
+import type { BundleKind, BundleReader } from './places/bundle-reader.js';
 
 export interface InspectImage {
   /** The name in index.json (the full source reference in a ferry bundle); the digest when unnamed. */
@@ -260,5 +260,12 @@ function chartImages(chart: BundleChart): NonNullable<InspectChart['images']> {
     for (const ref of s.references) list.push({ ref, usage: 'skipped', packed: false, skippedBy: s.pattern });
   }
   list.sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
-  return { used: n('used'), runtime: n('runtime'), declared: n('declared'), optional: n('optional'), packed: chart.images.filter((i) => i.packed).length, list };
+  return {
+    used: n('used'),
+    runtime: n('runtime'),
+    declared: n('declared'),
+    optional: n('optional'),
+    packed: chart.images.filter((i) => i.packed).length,
+    list,
+  };
 }

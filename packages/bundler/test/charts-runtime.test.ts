@@ -365,7 +365,21 @@ describe('run-time images by shape', () => {
 
   it('reports nothing from CRD schemas, dashboards, paths, addresses, URLs, pull policies or secret names', () => {
     const all = [...results.values()].flatMap((r) => r.images.map((i) => i.reference));
-    for (const decoy of ['crd-default', 'crd-example', 'kubelet', 'config.yaml', '8080', '9090', 'proxy', 'regcred', 'ifnotpresent', 'pulled', 's3:', 'library/image', 'x/y']) {
+    for (const decoy of [
+      'crd-default',
+      'crd-example',
+      'kubelet',
+      'config.yaml',
+      '8080',
+      '9090',
+      'proxy',
+      'regcred',
+      'ifnotpresent',
+      'pulled',
+      's3:',
+      'library/image',
+      'x/y',
+    ]) {
       expect(all.filter((r) => r.toLowerCase().includes(decoy))).toEqual([]);
     }
   });
@@ -399,7 +413,10 @@ describe('against the real helm', () => {
   it('every pod image of helm template is found as used, for these charts and the shared charts with run-time lists', async () => {
     const helm = await startHelm();
     try {
-      const charts = [...['monitoring', 'storage', 'rook', 'gpu'].map((n) => roots.get(n)!), ...['strimzi-kafka-operator', 'plugin-barman-cloud', 'cnpg-cluster'].map((n) => join(SHARED_CHARTS, n))];
+      const charts = [
+        ...['monitoring', 'storage', 'rook', 'gpu'].map((n) => roots.get(n)!),
+        ...['strimzi-kafka-operator', 'plugin-barman-cloud', 'cnpg-cluster'].map((n) => join(SHARED_CHARTS, n)),
+      ];
       for (const chart of charts) {
         const rendered = parseHelmTemplate(await helm.run(['template', 'release-name', chart, '--namespace', 'default']));
         const pods = podImages(rendered.map((d) => d.object)).map((i) => formatReference(parseReference(i)));

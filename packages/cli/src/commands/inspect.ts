@@ -54,7 +54,10 @@ export function renderInspect(r: InspectReport): string {
       out.push(`${c.reference} images:`);
       const width = Math.max(...c.images.list.map((i) => i.ref.length));
       for (const i of c.images.list) {
-        const what = i.skippedBy !== undefined ? `skipped by --skip-image ${i.skippedBy}` : `${i.usage}${i.testHook ? ' (test hook)' : ''}, ${i.packed ? 'packed' : 'not packed'}`;
+        const what =
+          i.skippedBy !== undefined
+            ? `skipped by --skip-image ${i.skippedBy}`
+            : `${i.usage}${i.testHook ? ' (test hook)' : ''}, ${i.packed ? 'packed' : 'not packed'}`;
         out.push(`  ${i.ref.padEnd(width)}  ${what}`);
       }
       out.push('');
