@@ -159,7 +159,14 @@ describe('ferry images from a Helm repository', () => {
   it('--repo NAME=URL --chart NAME/CHART lists the real chart’s images, credentials never shown', async () => {
     const expected = (await readFile(join(SHARED_CHARTS, 'cert-manager', 'expected-images.txt'), 'utf8')).trim();
     const r = ok(
-      await runFerry(['images', '--repo', `stable=http://reader:pa55word@${repo.origin.slice('http://'.length)}/stable`, '--chart', 'stable/cert-manager', '--only-used']),
+      await runFerry([
+        'images',
+        '--repo',
+        `stable=http://reader:pa55word@${repo.origin.slice('http://'.length)}/stable`,
+        '--chart',
+        'stable/cert-manager',
+        '--only-used',
+      ]),
     );
     expect(r.stdout.trim()).toBe(expected);
     expect(r.stderr).not.toContain('pa55word');

@@ -67,9 +67,10 @@ function scalarString(n: unknown): string | undefined {
 const offsetOf = (n: unknown): number => (n as YamlNode | null)?.range?.[0] ?? 0;
 
 /**
- * How a value's name vouches for it: `image` (named like one: the whole value may be a bare name),
- * `mentions` (IMAGE somewhere in the name: a tag, digest or host is needed) or `other` (a path and a
- * tag or digest are needed, so `ns/name` and `host:port` do not count).
+ * How a value's name vouches for it: `image` (named like one: a tag, digest or host is needed, unless
+ * the reference is the whole value), `mentions` (IMAGE elsewhere in the name, as in `--image-repository`:
+ * a tag or digest is needed) or `other` (a path and a tag or digest are needed, so `ns/name` and
+ * `host:port` do not count).
  */
 type Naming = 'image' | 'mentions' | 'other';
 
@@ -86,9 +87,8 @@ export function referencesIn(value: string, naming: Naming): string[] {
     .filter((t) => t !== '');
   return tokens.filter((t) => {
     if (!parsesAsImage(t)) return false;
-    const strong = hasTagOrDigest(t) || hasHost(t);
-    if (naming === 'image') return strong || tokens.length === 1;
-    if (naming === 'mentions') return strong;
+    if (naming === 'image') return hasTagOrDigest(t) || hasHost(t) || tokens.length === 1;
+    if (naming === 'mentions') return hasTagOrDigest(t);
     return t.includes('/') && hasTagOrDigest(t);
   });
 }
@@ -119,10 +119,11 @@ function containerImages(c: YAMLMap, list: string, base: Base, out: ManifestImag
     const words = seq.items.flatMap((item) => (scalarString(item) ?? '').split(/\s+/).map((w) => ({ w: w.replace(/^["']|["']$/g, ''), item })));
     words.forEach(({ w, item }, i) => {
       const m = FLAG_VALUE.exec(w);
-      const flag = m ? m[1]! : IMAGE_FLAG.test(w) ? w : undefined;
+      const flag = m ? m[1]! : IMAGE_FLAG.test(w) ? w.replace(/^-+/, '') : undefined;
       const value = m ? m[2]! : flag !== undefined ? words[i + 1]?.w : undefined;
-      if (flag === undefined || value === undefined) return;
-      const naming = /image/i.test(flag) ? 'mentions' : 'other';
+      // `--x-image --next-flag`: no value
+      if (flag === undefined || value === undefined || value.startsWith('-')) return;
+      const naming = namingOf(flag);
       for (const raw of referencesIn(value, naming))
         push(out, base, { ...at, raw, field: 'argument', detail: m ? w : `${w} ${value}`, offset: offsetOf(item) });
     });
@@ -202,7 +203,8 @@ function dataImages(key: string, text: string, offset: number, st: WalkState, ou
     for (const raw of referencesIn(text, 'image')) push(out, base, { raw, field: 'data', detail: key, offset });
     return;
   }
-  if (!/image/i.test(text)) return;
+  // only text with a key named like an image can hold one (dashboards that mention images do not)
+  if (!/images?(?:_?name)?["']?\s*[:=]/i.test(text)) return;
   let structured = false;
   try {
     for (const doc of parseAllDocuments(text, { uniqueKeys: false })) {
