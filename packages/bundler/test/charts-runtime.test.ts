@@ -223,6 +223,8 @@ const CHARTS: Record<string, Record<string, string>> = {
       'driver: {enabled: true, repository: nvcr.io/nvidia, image: driver, version: 550.54.15}',
       'toolkit: {enabled: true, repository: nvcr.io/nvidia/k8s, image: container-toolkit, version: v1.16.1-ubuntu20.04}',
       'devicePlugin: {enabled: true, repository: nvcr.io/nvidia, image: k8s-device-plugin, version: v0.16.1}',
+      // no version: the operator picks its own, so there is no reference to carry
+      'validator: {repository: nvcr.io/nvidia/cloud-native, image: gpu-operator-validator}',
       '',
     ].join('\n'),
     'templates/operator.yaml': deployment(
@@ -245,6 +247,8 @@ const CHARTS: Record<string, Record<string, string>> = {
       '{{ toYaml .Values.toolkit | indent 4 }}',
       '  devicePlugin:',
       '{{ toYaml .Values.devicePlugin | indent 4 }}',
+      '  validator:',
+      '{{ toYaml .Values.validator | indent 4 }}',
       '',
     ].join('\n'),
   },

@@ -70,6 +70,8 @@ export interface ObjectImage {
   consumed: string[];
   /** Conventions the composition relied on (a chart may not follow them). */
   guesses: string[];
+  /** The parts of a reference without its tag or digest (`{repository, image}` alone): the program picks the version, so there is no reference. */
+  incomplete?: true;
 }
 
 /** A map's scalar members, as the shape rules read them. */
@@ -108,7 +110,9 @@ export function imageOfObject(m: ShapeMap, key: string, ctx: ShapeContext): Obje
   if (repository !== undefined && image !== undefined && !hasHost(image)) {
     // {repository, image, version}: the repository is the path the image lives under (`nvcr.io/nvidia` + `driver`)
     const path = image === repository || image.startsWith(`${repository.replace(/\/$/, '')}/`) ? image : `${repository.replace(/\/$/, '')}/${image}`;
-    return { raw: withTag(joinRegistry(globalRegistry(path), path), tag, digest), consumed: ['repository', 'image'], guesses };
+    const found: ObjectImage = { raw: withTag(joinRegistry(globalRegistry(path), path), tag, digest), consumed: ['repository', 'image'], guesses };
+    if (!hasTagOrDigest(found.raw) && !imageKey) found.incomplete = true;
+    return found;
   }
   if (repository !== undefined && (imageKey || has(m, 'tag') || has(m, 'digest'))) {
     // {registry, repository, tag, digest}; an empty tag means global.tag or the chart's appVersion

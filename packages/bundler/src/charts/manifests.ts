@@ -169,10 +169,13 @@ function walk(node: unknown, path: string, key: string, st: WalkState, out: Mani
     const consumed = new Set<string>();
     if (path !== '' && !st.podSpecsOnly) {
       const obj = imageOfObject(shallow(node), key, NO_CONVENTIONS);
-      if (obj && (IMAGE_NAMED.test(key) || hasTagOrDigest(obj.raw) || hasHost(obj.raw)) && parsesAsImage(obj.raw)) {
+      // a reference made of parts needs its tag or digest written: the operator would choose it otherwise
+      const composed = obj !== undefined && (obj.consumed.length > 1 || obj.consumed[0] !== 'image');
+      if (obj && !obj.incomplete && parsesAsImage(obj.raw) && (hasTagOrDigest(obj.raw) || (!composed && (IMAGE_NAMED.test(key) || hasHost(obj.raw))))) {
         push(out, st.base, { raw: obj.raw, field: 'object', detail: path, offset: st.offset ?? offsetOf(node) });
-        for (const c of obj.consumed) consumed.add(c);
       }
+      // the parts of a reference are not references of their own, even when they make none
+      for (const c of obj?.consumed ?? []) consumed.add(c);
     }
     for (const item of node.items) {
       if (!isPair(item) || !isScalar(item.key) || typeof item.key.value !== 'string') continue;

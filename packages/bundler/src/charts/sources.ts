@@ -139,7 +139,7 @@ export function valuesImages(values: Values, appVersion: string | undefined, ski
       if (obj) {
         // name the key holding the reference when the map itself is not an image key
         const at = path === '' ? obj.consumed[0]! : IMAGE_KEY.test(key) ? path : `${path}.${obj.consumed[0]!}`;
-        push(obj.raw, at, off, obj.guesses);
+        if (!obj.incomplete) push(obj.raw, at, off, obj.guesses);
         for (const c of obj.consumed) consumed.add(c);
       }
       for (const k of Object.keys(v)) {
