@@ -69,6 +69,36 @@ describe('image lists', () => {
     expect(formatImageListCheck(good, 'images.txt')).toBe('images.txt: OK, every used image is listed');
   });
 
+  it('a list must hold what pack carries: a missing runtime or declared image fails, unless only the used ones are asked for', () => {
+    const images = [
+      { reference: 'a.io/x:1', usage: 'used' as const, charts: [], sources: [] },
+      { reference: 'a.io/op:1', usage: 'runtime' as const, charts: [], sources: [] },
+      { reference: 'a.io/decl:1', usage: 'declared' as const, charts: [], sources: [] },
+    ];
+    const bad = checkImageList(images, ['a.io/x:1']);
+    expect(bad.ok).toBe(false);
+    expect(formatImageListCheck(bad, 'images.txt')).toBe(
+      [
+        'missing from images.txt (used by the chart):',
+        '+ a.io/op:1  # runtime',
+        '+ a.io/decl:1  # declared',
+        '',
+        'images.txt: 2 images the chart needs missing',
+      ].join('\n'),
+    );
+    const usedOnly = checkImageList(images, ['a.io/x:1'], ['used']);
+    expect(usedOnly.ok).toBe(true);
+    expect(formatImageListCheck(usedOnly, 'images.txt')).toBe(
+      [
+        'not in images.txt, optional (only with non-default values, or not carried with --only-used):',
+        '? a.io/op:1  # runtime',
+        '? a.io/decl:1  # declared',
+        '',
+        'images.txt: OK, every used image is listed (2 optional not listed, 0 listed but not referenced)',
+      ].join('\n'),
+    );
+  });
+
   it('imagesReport fails (exit code 1) on a list missing one used image and passes a complete one', async () => {
     const missingOne = SHAPES_USED.filter((r) => r !== 'ghcr.io/org/worker:3.4.5').join('\n');
     const bad = await imagesReport({ charts: [SHAPES], check: { name: 'images.txt', text: missingOne } });

@@ -98,8 +98,8 @@ export interface StringVariant {
   value: string;
 }
 
-/** At most this many extra renders: each is a full render of the chart. */
-const MAX_VARIANTS = 12;
+/** At most this many extra renders, the root chart's comparisons first: each is a full render of the chart. */
+const MAX_VARIANTS = 6;
 const COMPARISONS = [
   /\b(?:eq|ne)\s+\(?\s*\$?\.Values\.([A-Za-z0-9_.]+)\s*\)?\s+"([^"\\]+)"/g,
   /\b(?:eq|ne)\s+"([^"\\]+)"\s+\(?\s*\$?\.Values\.([A-Za-z0-9_.]+)/g,
