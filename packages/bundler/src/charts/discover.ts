@@ -314,7 +314,7 @@ async function discoverChart(col: Collector, chart: Chart, user: Values, opts: D
   // 2b. each other string a template compares a value with (`eq .Values.type "postgis"`), one at a time
   const variantFinds: Array<{ reason: string; finds: RenderFind[] }> = [];
   if (opts.exploreOptional !== false) {
-    for (const v of stringVariants(instances)) {
+    for (const v of stringVariants(root)) {
       const values = deepCopy(user);
       setPath(values, v.path, v.value);
       const result = renderChart(resolveChart(chart, values), renderOpts);

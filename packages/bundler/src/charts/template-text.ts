@@ -93,12 +93,12 @@ export function failedMentions(instances: readonly ChartInstance[], failures: re
 }
 
 export interface StringVariant {
-  /** The values path from the root chart (`type`, `mayastor.etcd.mode`). */
+  /** The values path (`type`, `cluster.mode`). */
   path: string;
   value: string;
 }
 
-/** At most this many extra renders, the root chart's comparisons first: each is a full render of the chart. */
+/** At most this many extra renders: each is a full render of the chart. */
 const MAX_VARIANTS = 6;
 const COMPARISONS = [
   /\b(?:eq|ne)\s+\(?\s*\$?\.Values\.([A-Za-z0-9_.]+)\s*\)?\s+"([^"\\]+)"/g,
@@ -115,30 +115,25 @@ function valueAt(values: Values, path: string): unknown {
 }
 
 /**
- * The other strings templates that deal with images compare a string value with:
- * each is a render with that one value changed (`type: postgis`), so what only
- * that branch names is found as optional.
+ * The other strings the chart's own templates that deal with images compare a
+ * string value with: each is a render with that one value changed (`type:
+ * postgis`), so what only that branch names is found as optional. Subcharts'
+ * comparisons are left out: their many service and auth modes would cost a
+ * render each for what an umbrella's user rarely switches.
  */
-export function stringVariants(instances: readonly ChartInstance[]): StringVariant[] {
+export function stringVariants(root: ChartInstance): StringVariant[] {
   const out: StringVariant[] = [];
   const seen = new Set<string>();
-  for (const inst of instances) {
-    if (!inst.enabled) continue;
-    const prefix = inst.path.split('/').slice(1).join('.');
-    for (const t of inst.chart.templates) {
-      if (!/image/i.test(t.text) || !t.text.includes('.Values.')) continue;
-      for (const [i, re] of COMPARISONS.entries()) {
-        for (const m of t.text.matchAll(re)) {
-          const [path, value] = i === 0 ? [m[1]!, m[2]!] : [m[2]!, m[1]!];
-          const current = valueAt(inst.values, path);
-          if (typeof current !== 'string' || current === value) continue;
-          const full = prefix === '' ? path : `${prefix}.${path}`;
-          const key = `${full}\0${value}`;
-          if (seen.has(key)) continue;
-          seen.add(key);
-          out.push({ path: full, value });
-          if (out.length >= MAX_VARIANTS) return out;
-        }
+  for (const t of root.chart.templates) {
+    if (!/image/i.test(t.text) || !t.text.includes('.Values.')) continue;
+    for (const [i, re] of COMPARISONS.entries()) {
+      for (const m of t.text.matchAll(re)) {
+        const [path, value] = i === 0 ? [m[1]!, m[2]!] : [m[2]!, m[1]!];
+        const current = valueAt(root.values, path);
+        if (typeof current !== 'string' || current === value || seen.has(`${path}\0${value}`)) continue;
+        seen.add(`${path}\0${value}`);
+        out.push({ path, value });
+        if (out.length >= MAX_VARIANTS) return out;
       }
     }
   }
