@@ -252,6 +252,27 @@ const CHARTS: Record<string, Record<string, string>> = {
       '',
     ].join('\n'),
   },
+  variants: {
+    'values.yaml': 'edition: community\nsub:\n  mode: single\n',
+    'templates/app.yaml': deployment(
+      'app',
+      [
+        '        - name: app',
+        '          {{- if eq .Values.edition "enterprise" }}',
+        '          image: example.com/app-enterprise:2',
+        '          {{- else if eq "community" .Values.edition }}',
+        '          image: example.com/app:2',
+        '          {{- end }}',
+        '',
+      ].join('\n'),
+    ),
+    'charts/sub/Chart.yaml': 'apiVersion: v2\nname: sub\nversion: 0.1.0\n',
+    'charts/sub/values.yaml': 'mode: single\n',
+    'charts/sub/templates/pod.yaml': deployment(
+      'sub',
+      '        - name: sub\n          image: {{ if eq .Values.mode "cluster" }}example.com/sub-cluster:1{{ else }}example.com/sub:1{{ end }}\n',
+    ),
+  },
   failing: {
     'values.yaml': [
       'app: {repository: example.com/app, tag: "1"}',
@@ -395,6 +416,16 @@ describe('run-time images by shape', () => {
     expect(imagesInManifests(CRD).images).toEqual([]);
     const { images } = imagesInManifests('image: example.com/loose:1\nspec:\n  containers:\n    - {name: c, image: example.com/pod:1}\n');
     expect(images.map((i) => [i.raw, i.field])).toEqual([['example.com/pod:1', 'image']]);
+  });
+});
+
+describe('the strings a template compares a value with', () => {
+  it("renders the root chart once per other string it compares a value with; subcharts' modes are not explored", () => {
+    expect(classes('variants')).toEqual({ used: ['example.com/app:2', 'example.com/sub:1'], optional: ['example.com/app-enterprise:2'] });
+    const enterprise = results.get('variants')!.images.find((i) => i.reference === 'example.com/app-enterprise:2')!;
+    expect(enterprise.sources).toContainEqual(
+      expect.objectContaining({ kind: 'template', literal: false, field: 'Deployment/app containers[app].image', reason: 'only with edition: "enterprise"' }),
+    );
   });
 });
 
