@@ -159,7 +159,14 @@ describe('ferry images from a Helm repository', () => {
   it('--repo NAME=URL --chart NAME/CHART lists the real chart’s images, credentials never shown', async () => {
     const expected = (await readFile(join(SHARED_CHARTS, 'cert-manager', 'expected-images.txt'), 'utf8')).trim();
     const r = ok(
-      await runFerry(['images', '--repo', `stable=http://reader:pa55word@${repo.origin.slice('http://'.length)}/stable`, '--chart', 'stable/cert-manager']),
+      await runFerry([
+        'images',
+        '--repo',
+        `stable=http://reader:pa55word@${repo.origin.slice('http://'.length)}/stable`,
+        '--chart',
+        'stable/cert-manager',
+        '--only-used',
+      ]),
     );
     expect(r.stdout.trim()).toBe(expected);
     expect(r.stderr).not.toContain('pa55word');
@@ -168,7 +175,7 @@ describe('ferry images from a Helm repository', () => {
 
   it('reads helm repositories.yaml without --repo, and takes --chart-version constraints', async () => {
     const expected = (await readFile(join(SHARED_CHARTS, 'cert-manager', 'expected-images.txt'), 'utf8')).trim();
-    const r = ok(await runFerry(['images', '--chart', 'stable/cert-manager', '--chart-version', '1.21.x'], withConfig));
+    const r = ok(await runFerry(['images', '--chart', 'stable/cert-manager', '--chart-version', '1.21.x', '--only-used'], withConfig));
     expect(r.stdout.trim()).toBe(expected);
     const demo = ok(await runFerry(['images', '--chart', 'stable/demo@~1.0', '--json'], withConfig));
     expect(JSON.parse(demo.stdout).charts.map((c: { name: string; version: string }) => `${c.name} ${c.version}`)).toEqual(['demo 1.0.0']);

@@ -276,12 +276,24 @@ describe('ferry pack --chart', () => {
         source: chartDir,
         blobs: 3,
         complete: true,
-        images: { used: 2, optional: 1, packed: 3 },
+        images: {
+          used: 2,
+          runtime: 0,
+          declared: 0,
+          optional: 1,
+          packed: 3,
+          list: [
+            { ref: `${src.host}/apps/hook:3.0`, usage: 'used', packed: true },
+            { ref: `${src.host}/apps/sidecar:2.0`, usage: 'optional', packed: true },
+            { ref: `${src.host}/apps/web:1.0`, usage: 'used', packed: true },
+          ],
+        },
       }),
     ]);
     expect(inspect.totals.unreferenced.blobs).toBe(0);
     const table = ok(await runFerry(['inspect', out])).stdout;
-    expect(table).toMatch(new RegExp(`^charts/demo:${TAG} +${VERSION.replace('+', '\\+')} +`, 'm'));
+    expect(table).toMatch(new RegExp(`^charts/demo:${TAG} +${VERSION.replace('+', '\\+')} +\\S+ +3 packed \\(2 used, 1 optional\\)`, 'm'));
+    expect(table).toContain(`charts/demo:${TAG} images:\n  ${src.host}/apps/hook:3.0     used, packed\n`);
 
     const verify = JSON.parse(ok(await runFerry(['verify', out, '--json'])).stdout);
     expect(verify).toMatchObject({ ok: true, problems: [], charts: [{ ref: `charts/demo:${TAG}`, ok: true }] });
@@ -482,8 +494,8 @@ describe('charts from a .tgz and from a registry', () => {
 });
 
 describe('the real cert-manager chart', () => {
-  it('packs its four used images from a registry named with --set, and the chart with helm metadata', async () => {
-    const names = ['cainjector', 'controller', 'startupapicheck', 'webhook'];
+  it('packs its four used images and the run-time acmesolver from a registry named with --set, and the chart with helm metadata', async () => {
+    const names = ['acmesolver', 'cainjector', 'controller', 'startupapicheck', 'webhook'];
     const seeded = await Promise.all(
       names.map((n) => seedImage(src, `jetstack/cert-manager-${n}:v1.21.1`, { single: true, layers: 1, layerSize: 1024, seed: n })),
     );
@@ -495,8 +507,8 @@ describe('the real cert-manager chart', () => {
     );
     const chart = summary.charts[0];
     expect(chart).toMatchObject({ ref: 'charts/cert-manager:v1.21.1', name: 'cert-manager', version: 'v1.21.1', appVersion: 'v1.21.1' });
-    expect(chart.images.filter((i: { usage: string }) => i.usage === 'optional')).toEqual([
-      { ref: `${src.host}/jetstack/cert-manager-acmesolver:v1.21.1`, usage: 'optional', packed: false },
+    expect(chart.images.filter((i: { usage: string }) => i.usage !== 'used')).toEqual([
+      { ref: `${src.host}/jetstack/cert-manager-acmesolver:v1.21.1`, usage: 'runtime', packed: true },
     ]);
     const manifest = JSON.parse((await blob(out, chart.digest)).toString('utf8'));
     const config = JSON.parse((await blob(out, manifest.config.digest)).toString('utf8'));

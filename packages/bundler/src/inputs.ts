@@ -22,6 +22,10 @@ const specChartSchema = z.union([
     set: z.array(z.string().min(1)).optional(),
     /** Pack the images only optional features of the chart use, too. */
     optionalImages: z.boolean().optional(),
+    /** Pack only the images of the chart's pod specs (not runtime or declared ones). */
+    onlyUsedImages: z.boolean().optional(),
+    /** Globs on normalized references of the chart's images not to pack (`docker.io/bitnami/kubectl:*`). */
+    skipImages: z.array(z.string().min(1)).optional(),
     /** Fetch dependencies the chart directory lists but does not vendor, as helm --dependency-update. */
     dependencyUpdate: z.boolean().optional(),
   }),
@@ -35,6 +39,8 @@ const specChartSchema = z.union([
     values: z.array(z.string().min(1)).optional(),
     set: z.array(z.string().min(1)).optional(),
     optionalImages: z.boolean().optional(),
+    onlyUsedImages: z.boolean().optional(),
+    skipImages: z.array(z.string().min(1)).optional(),
   }),
 ]);
 
@@ -79,6 +85,10 @@ export interface RawPackInputs {
   set?: string[] | undefined;
   /** --chart-optional-images: for every chart. */
   chartOptionalImages?: boolean | undefined;
+  /** --only-used: for every chart, only the images of its pod specs. */
+  onlyUsed?: boolean | undefined;
+  /** --skip-image PATTERN: for every chart. */
+  skipImages?: string[] | undefined;
   platform?: string | undefined;
   output?: string | undefined;
   concurrency?: number | undefined;
@@ -145,9 +155,12 @@ export async function gatherPackInputs(raw: RawPackInputs): Promise<PackInputs> 
   const chartOf = (c: string) => (REPO_CHART.test(c) && !existsSync(relative(c)) ? c : relative(c));
   const optional = raw.chartOptionalImages === true;
   const depUpdate = raw.dependencyUpdate === true;
+  const onlyUsed = raw.onlyUsed === true;
+  const skip = (own: string[] | undefined) => [...(own ?? []), ...(raw.skipImages ?? [])];
   const charts: ChartRequest[] = [];
   for (const c of spec?.charts ?? []) {
-    if (typeof c === 'string') charts.push({ chart: chartOf(c), optionalImages: optional, dependencyUpdate: depUpdate });
+    if (typeof c === 'string')
+      charts.push({ chart: chartOf(c), optionalImages: optional, onlyUsedImages: onlyUsed, skipImages: skip(undefined), dependencyUpdate: depUpdate });
     else if ('repo' in c) {
       charts.push({
         chart: c.name,
@@ -156,6 +169,8 @@ export async function gatherPackInputs(raw: RawPackInputs): Promise<PackInputs> 
         valuesFiles: (c.values ?? []).map(relative),
         set: c.set ?? [],
         optionalImages: optional || c.optionalImages === true,
+        onlyUsedImages: onlyUsed || c.onlyUsedImages === true,
+        skipImages: skip(c.skipImages),
       });
     } else {
       charts.push({
@@ -163,12 +178,17 @@ export async function gatherPackInputs(raw: RawPackInputs): Promise<PackInputs> 
         valuesFiles: (c.values ?? []).map(relative),
         set: c.set ?? [],
         optionalImages: optional || c.optionalImages === true,
+        onlyUsedImages: onlyUsed || c.onlyUsedImages === true,
+        skipImages: skip(c.skipImages),
         dependencyUpdate: depUpdate || c.dependencyUpdate === true,
       });
     }
   }
   if ((raw.values?.length || raw.set?.length) && !raw.charts?.length) throw usageError('--values and --set apply to charts; give --chart too');
   if (raw.chartVersion && !raw.charts?.length) throw usageError('--chart-version applies to --chart; give --chart too');
+  if ((raw.onlyUsed || raw.skipImages?.length) && !raw.charts?.length && !spec?.charts?.length) {
+    throw usageError(`${raw.onlyUsed ? '--only-used' : '--skip-image'} applies to the images of charts; give --chart too`);
+  }
   for (const c of raw.charts ?? []) {
     charts.push({
       chart: c,
@@ -176,6 +196,8 @@ export async function gatherPackInputs(raw: RawPackInputs): Promise<PackInputs> 
       valuesFiles: raw.values ?? [],
       set: raw.set ?? [],
       optionalImages: optional,
+      onlyUsedImages: onlyUsed,
+      skipImages: skip(undefined),
       dependencyUpdate: depUpdate,
     });
   }

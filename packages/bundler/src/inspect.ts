@@ -19,6 +19,7 @@ import {
   referrerKind,
   walkGraph,
 } from '@ferry/oci-client';
+import type { BundleChart } from './format/ferry-json.js';
 import type { BundleKind, BundleReader } from './places/bundle-reader.js';
 
 export interface InspectImage {
@@ -70,8 +71,18 @@ export interface InspectChart {
   blobs: number;
   missing: { blobs: number; bytes: number };
   complete: boolean;
-  /** The images ferry.json says the chart needs: used, optional, and how many of them are carried. */
-  images: { used: number; optional: number; packed: number } | null;
+  /**
+   * The images ferry.json says the chart needs: how many of each class (used, runtime, declared, optional),
+   * how many are carried, and each with its class (bundles of earlier ferry have used and optional only).
+   */
+  images: {
+    used: number;
+    runtime: number;
+    declared: number;
+    optional: number;
+    packed: number;
+    list: Array<{ ref: string; usage: string; packed: boolean; testHook?: true; skippedBy?: string }>;
+  } | null;
 }
 
 export interface InspectReport {
@@ -181,13 +192,7 @@ export async function inspectBundle(reader: BundleReader): Promise<InspectReport
         blobs: present.size,
         missing: { blobs: missing.size, bytes: sum(missing) },
         complete,
-        images: listed
-          ? {
-              used: listed.images.filter((i) => i.usage === 'used').length,
-              optional: listed.images.filter((i) => i.usage === 'optional').length,
-              packed: listed.images.filter((i) => i.packed).length,
-            }
-          : null,
+        images: listed ? chartImages(listed) : null,
       });
       continue;
     }
@@ -245,4 +250,22 @@ async function rootConfigPlatform(
   const m = await getManifest(root);
   const found = await configPlatform(m, async (config) => (reader.hasBlob(config.digest) ? reader.readBlob(config) : undefined));
   return found?.platform;
+}
+
+/** A chart's images as ferry.json lists them, with the --skip-image patterns that dropped some. */
+function chartImages(chart: BundleChart): NonNullable<InspectChart['images']> {
+  const n = (usage: string) => chart.images.filter((i) => i.usage === usage).length;
+  const list: NonNullable<InspectChart['images']>['list'] = chart.images.map((i) => ({ ...i }));
+  for (const s of chart.skipped ?? []) {
+    for (const ref of s.references) list.push({ ref, usage: 'skipped', packed: false, skippedBy: s.pattern });
+  }
+  list.sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
+  return {
+    used: n('used'),
+    runtime: n('runtime'),
+    declared: n('declared'),
+    optional: n('optional'),
+    packed: chart.images.filter((i) => i.packed).length,
+    list,
+  };
 }

@@ -15,6 +15,7 @@ import {
   createPool,
   DEFAULT_JOBS,
   type Descriptor,
+  FerryError,
   formatPlatform,
   type ImagePlan,
   type ImageSource,
@@ -112,7 +113,9 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       })
     : [];
   const references = [...new Set([...opts.references, ...prepared.flatMap((c) => c.images.filter((i) => i.packed).map((i) => i.ref))])];
-  const images = await resolveAll(opts, references, pool);
+  // a chart's image that cannot be pulled is named with the chart and where the chart names it
+  const origins = new Map(prepared.flatMap((c) => c.images.filter((i) => i.packed && i.from).map((i) => [i.ref, i.from!] as const)));
+  const images = await resolveAll(opts, references, pool, origins);
   const charts = await Promise.all(
     prepared.map(async (chart) => ({ chart, ref: chart.ref, source: chart.place, plan: await planImage(chart.place, chart.digest) })),
   );
@@ -204,18 +207,24 @@ interface ResolvedChart extends ResolvedImage {
   chart: PreparedChart;
 }
 
-async function resolveAll(opts: PackOptions, references: string[], pool: Pool): Promise<ResolvedImage[]> {
+async function resolveAll(opts: PackOptions, references: string[], pool: Pool, origins: Map<string, string>): Promise<ResolvedImage[]> {
   return Promise.all(
     references.map((ref) =>
       pool(async () => {
         const r = parseReference(ref);
         const source = new RegistryPlace(opts.client.registry(r.registry), r.repository);
-        const plan = await planImage(source, r.digest ?? r.tag!, {
-          platforms: opts.platforms,
-          referrers: opts.referrers ?? 'all',
-          referrersType: opts.referrersType,
-        });
-        return { ref, source, plan };
+        try {
+          const plan = await planImage(source, r.digest ?? r.tag!, {
+            platforms: opts.platforms,
+            referrers: opts.referrers ?? 'all',
+            referrersType: opts.referrersType,
+          });
+          return { ref, source, plan };
+        } catch (e) {
+          const from = origins.get(ref);
+          if (!from || !(e instanceof FerryError) || e.kind === 'cancelled') throw e;
+          throw new FerryError(e.kind, `${e.message} (the image ${ref} of ${from}; --skip-image ${ref} leaves it out)`, e.details());
+        }
       }),
     ),
   );
@@ -332,7 +341,8 @@ function ferryJson(opts: PackOptions, images: ResolvedImage[], charts: ResolvedC
     digest: plan.root.digest,
     mediaType: plan.root.mediaType,
     size: imageSize(plan),
-    images: chart.images,
+    images: chart.images.map(({ from: _from, ...image }) => image),
+    ...(chart.request.skipImages?.length ? { skipped: chart.skipped } : {}),
   }));
   return {
     formatVersion: FORMAT_VERSION,

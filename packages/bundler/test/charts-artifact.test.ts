@@ -163,7 +163,7 @@ describe('one chart-directory walk for images and pack', () => {
     const client = new OciClient({ env: {}, credentials: new CredentialStore({ env: {}, configPath: join(tmp, 'no-config.json') }) });
     try {
       const [prepared] = await prepareCharts([{ chart: root }], { client });
-      expect(prepared!.images).toEqual([{ ref: 'example.com/app:1.0', usage: 'used', packed: true }]);
+      expect(prepared!.images).toEqual([{ ref: 'example.com/app:1.0', usage: 'used', packed: true, from: expect.stringMatching(/^chart \S+, templates\//) }]);
       const manifest = await prepared!.place.getManifest(await prepared!.place.resolve(prepared!.digest));
       if (manifest.kind !== 'image') throw new Error('a chart is an image manifest');
       const chunks: Buffer[] = [];

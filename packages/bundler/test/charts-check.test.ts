@@ -44,8 +44,8 @@ describe('image lists', () => {
     const bad = checkImageList(images, ['a.io/z:1']);
     expect(bad).toEqual({
       missing: [
-        { reference: 'a.io/x:1', usage: 'used' },
-        { reference: 'a.io/y:1', usage: 'optional' },
+        { reference: 'a.io/x:1', usage: 'used', required: true },
+        { reference: 'a.io/y:1', usage: 'optional', required: false },
       ],
       extra: ['a.io/z:1'],
       ok: false,
@@ -55,7 +55,7 @@ describe('image lists', () => {
         'missing from images.txt (used by the chart):',
         '+ a.io/x:1',
         '',
-        'not in images.txt, optional (only with non-default values, or in container arguments or env):',
+        'not in images.txt, optional (only with non-default values, or not carried with --only-used):',
         '? a.io/y:1',
         '',
         'in images.txt but not referenced by the chart:',
@@ -69,6 +69,36 @@ describe('image lists', () => {
     expect(formatImageListCheck(good, 'images.txt')).toBe('images.txt: OK, every used image is listed');
   });
 
+  it('a list must hold what pack carries: a missing runtime or declared image fails, unless only the used ones are asked for', () => {
+    const images = [
+      { reference: 'a.io/x:1', usage: 'used' as const, charts: [], sources: [] },
+      { reference: 'a.io/op:1', usage: 'runtime' as const, charts: [], sources: [] },
+      { reference: 'a.io/decl:1', usage: 'declared' as const, charts: [], sources: [] },
+    ];
+    const bad = checkImageList(images, ['a.io/x:1']);
+    expect(bad.ok).toBe(false);
+    expect(formatImageListCheck(bad, 'images.txt')).toBe(
+      [
+        'missing from images.txt (used by the chart):',
+        '+ a.io/op:1  # runtime',
+        '+ a.io/decl:1  # declared',
+        '',
+        'images.txt: 2 images the chart needs missing',
+      ].join('\n'),
+    );
+    const usedOnly = checkImageList(images, ['a.io/x:1'], ['used']);
+    expect(usedOnly.ok).toBe(true);
+    expect(formatImageListCheck(usedOnly, 'images.txt')).toBe(
+      [
+        'not in images.txt, optional (only with non-default values, or not carried with --only-used):',
+        '? a.io/op:1  # runtime',
+        '? a.io/decl:1  # declared',
+        '',
+        'images.txt: OK, every used image is listed (2 optional not listed, 0 listed but not referenced)',
+      ].join('\n'),
+    );
+  });
+
   it('imagesReport fails (exit code 1) on a list missing one used image and passes a complete one', async () => {
     const missingOne = SHAPES_USED.filter((r) => r !== 'ghcr.io/org/worker:3.4.5').join('\n');
     const bad = await imagesReport({ charts: [SHAPES], check: { name: 'images.txt', text: missingOne } });
@@ -79,7 +109,7 @@ describe('image lists', () => {
     const good = await imagesReport({ charts: [SHAPES], check: { name: 'images.txt', text: SHAPES_USED.join('\n') } });
     expect(good.failure).toBeUndefined();
     expect(good.text).toBe(
-      'not in images.txt, optional (only with non-default values, or in container arguments or env):\n? docker.io/prom/exporter:v0.1\n\nimages.txt: OK, every used image is listed (1 optional not listed, 0 listed but not referenced)',
+      'not in images.txt, optional (only with non-default values, or not carried with --only-used):\n? docker.io/prom/exporter:v0.1\n\nimages.txt: OK, every used image is listed (1 optional not listed, 0 listed but not referenced)',
     );
   });
 });
@@ -123,10 +153,10 @@ describe('ferry images (the command)', () => {
   it('prints the used images, sorted and normalized; --optional adds the rest', async () => {
     const r = await run({ chart: [SHAPES] });
     expect(r).toMatchObject({ code: 0, out: `${SHAPES_USED.join('\n')}\n` });
-    expect(r.err).toContain('5 images used, 1 optional (--optional lists them too)');
+    expect(r.err).toContain('5 images used, 0 runtime, 0 declared, 1 optional (--optional lists them too)');
     out = '';
     const all = await run({ chart: [SHAPES], optional: true });
-    expect(all.out).toBe(`${[...SHAPES_USED, 'docker.io/prom/exporter:v0.1'].sort().join('\n')}\n`);
+    expect(all.out).toBe(`${[...SHAPES_USED, 'docker.io/prom/exporter:v0.1  # optional'].sort().join('\n')}\n`);
   });
 
   it('--check exits 1 with a readable diff when the list lacks a used image, 0 when complete', async () => {

@@ -6,17 +6,17 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadChart } from '@ferry/helm';
 import { describe, expect, it } from 'vitest';
-import { type DiscoveryResult, discoverImages } from '../src/charts/discover.js';
+import { type DiscoveryResult, discoverImages, type ImageUsage } from '../src/charts/discover.js';
 import { imagesInManifests } from '../src/charts/manifests.js';
 import { annotatedImages, literalImages, valuesImages } from '../src/charts/sources.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'charts');
 
-function byUsage(r: DiscoveryResult): { used: string[]; optional: string[] } {
-  return {
-    used: r.images.filter((i) => i.usage === 'used').map((i) => i.reference),
-    optional: r.images.filter((i) => i.usage === 'optional').map((i) => i.reference),
-  };
+/** The references of each class (the empty ones left out). */
+function byUsage(r: DiscoveryResult): Partial<Record<ImageUsage, string[]>> {
+  const out: Partial<Record<ImageUsage, string[]>> = {};
+  for (const i of r.images) (out[i.usage] ??= []).push(i.reference);
+  return out;
 }
 
 describe('annotations and images.lock', () => {
@@ -32,21 +32,20 @@ describe('annotations and images.lock', () => {
     ]);
   });
 
-  it('reports annotated images as used, normalized and sorted, with their source', async () => {
+  it('reports annotated images as declared, normalized and sorted, with their source', async () => {
     const r = await discoverImages({ charts: [join(FIXTURES, 'annotated')] });
     expect(byUsage(r)).toEqual({
-      used: [
+      declared: [
         'docker.io/bitnami/redis:7.2.4-debian-12-r9',
         'docker.io/library/busybox:1.36',
         'docker.io/library/postgres:16.2',
         'example.com/team/app:1.0.0',
         'quay.io/org/tool:v2',
       ],
-      optional: [],
     });
     const busybox = r.images.find((i) => i.reference === 'docker.io/library/busybox:1.36');
     expect(busybox?.charts).toEqual(['annotated']);
-    expect(busybox?.sources).toEqual([{ kind: 'annotation', chart: 'annotated', usage: 'used', path: 'helm.sh/images' }]);
+    expect(busybox?.sources).toEqual([{ kind: 'annotation', chart: 'annotated', usage: 'declared', path: 'helm.sh/images' }]);
   });
 });
 
@@ -68,8 +67,8 @@ describe('rendered manifests (-f)', () => {
         'ghcr.io/org/web@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef',
         'registry.example.com:5000/tools/init:v2',
       ],
-      // a container argument and an env var name an image the workload starts itself
-      optional: ['docker.io/org/sidecar:3.1', 'quay.io/org/helper:v1'],
+      // a container argument, an env var and ConfigMap data name an image the workload starts itself
+      runtime: ['docker.io/not-a-container/image:1', 'docker.io/org/sidecar:3.1', 'quay.io/org/helper:v1'],
     });
     expect(r.warnings).toEqual([]);
   });
@@ -83,8 +82,11 @@ describe('rendered manifests (-f)', () => {
     ]);
     expect(get('example.com/backup:2024.1')[0]).toMatchObject({ line: 49, field: 'CronJob/nightly containers[backup].image' });
     expect(get('example.com/builder:0.9')[0]).toMatchObject({ field: 'Workflow/custom containers[builder].image' });
-    expect(get('quay.io/org/helper:v1')[0]).toMatchObject({ usage: 'optional', reason: 'only in a container argument' });
-    expect(get('docker.io/org/sidecar:3.1')[0]).toMatchObject({ usage: 'optional', field: 'Deployment/web containers[web] env SIDECAR_IMAGE' });
+    expect(get('quay.io/org/helper:v1')[0]).toMatchObject({
+      usage: 'runtime',
+      field: 'Deployment/web containers[web] argument --helper-image=quay.io/org/helper:v1',
+    });
+    expect(get('docker.io/org/sidecar:3.1')[0]).toMatchObject({ usage: 'runtime', field: 'Deployment/web containers[web] env SIDECAR_IMAGE' });
   });
 
   it('splits documents as Helm does and keeps going past a broken one', () => {
@@ -187,17 +189,17 @@ describe('template literals', () => {
   it('finds references written literally, with file and line, and skips expressions and comments', async () => {
     const chart = await loadChart(join(FIXTURES, 'literals'));
     expect(literalImages(chart)).toEqual([
-      { raw: 'bitnami/kubectl:1.25.15', file: 'templates/hook.yaml', line: 12 },
-      { raw: 'quay.io/x/y:v1', file: 'templates/hook.yaml', line: 14 },
-      { raw: 'docker.io/library/alpine:3.19', file: 'templates/hook.yaml', line: 17 },
+      { raw: 'bitnami/kubectl:1.25.15', file: 'templates/hook.yaml', line: 12, text: '          image: bitnami/kubectl:1.25.15' },
+      { raw: 'quay.io/x/y:v1', file: 'templates/hook.yaml', line: 14, text: '            - --some-image=quay.io/x/y:v1' },
+      { raw: 'docker.io/library/alpine:3.19', file: 'templates/hook.yaml', line: 17, text: '          image: "docker.io/library/alpine:3.19"' },
     ]);
   });
 
-  it('reports the hook image as used, the argument images as optional, comments not at all', async () => {
+  it('reports the hook image as used, the argument images as runtime, comments not at all', async () => {
     const r = await discoverImages({ charts: [join(FIXTURES, 'literals')] });
     expect(byUsage(r)).toEqual({
       used: ['docker.io/bitnami/kubectl:1.25.15', 'docker.io/library/alpine:3.19', 'example.com/templated:2.0'],
-      optional: ['example.com/other:3.0', 'quay.io/x/y:v1'],
+      runtime: ['example.com/other:3.0', 'quay.io/x/y:v1'],
     });
     const kubectl = r.images.find((i) => i.reference === 'docker.io/bitnami/kubectl:1.25.15')!;
     expect(kubectl.sources).toContainEqual({ kind: 'template', chart: 'literals', usage: 'used', file: 'templates/hook.yaml', line: 12, literal: true });
@@ -209,6 +211,7 @@ describe('template literals', () => {
       line: 12,
       field: 'Job/release-name-hook containers[kubectl].image',
       literal: false,
+      hook: 'pre-upgrade',
     });
   });
 });

@@ -83,6 +83,12 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--set <key=value>', 'with --chart: set a value, as helm --set (repeatable)', collect)
     .option('--dependency-update', 'fetch the dependencies a chart directory lists but does not vendor in charts/, as helm dependency build')
     .option('--chart-optional-images', 'also pack the images only optional chart features use')
+    .option('--only-used', "with --chart: pack only the images of the charts' pod specs, not those handed to operators (runtime) or declared in Chart.yaml")
+    .option(
+      '--skip-image <pattern>',
+      'with --chart: do not pack the chart images matching this glob on the normalized reference, e.g. docker.io/bitnami/kubectl:* (repeatable)',
+      collect,
+    )
     .option('--platform <list>', 'only these platforms, e.g. linux/amd64,linux/arm64 (writes filtered indexes)')
     .addOption(new Option('--referrers <mode>', REFERRERS_HELP).choices(['none', 'signatures', 'all']).default('all'))
     .option('--referrers-type <type>', REFERRERS_TYPE_HELP, collect)
@@ -176,11 +182,17 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--namespace <namespace>', 'the release namespace the chart is rendered for, as helm --namespace (default "default")')
     .option('--kube-version <version>', 'the Kubernetes version the chart is rendered for (.Capabilities.KubeVersion), as helm template --kube-version')
     .option('--check <list>', 'compare with a list file; exit 1 when it lacks an image the chart uses')
-    .option('--optional', 'list optional images too (used only when a feature is switched on, or only in arguments)')
     .option('--to <registry>', 'with --values-out: the mirror REGISTRY[:PORT][/PREFIX] the images are in, named as load names them')
     .option('--values-out <dir>', 'with --to: write DIR/<chart>.yaml per chart, Helm values that pull its images from the mirror')
     .option('--map <rule>', 'with --to: SRC_PREFIX=DST_PREFIX as for load (repeatable)', collect)
     .option('--keep-source-registry', 'with --to: names as load --keep-source-registry')
+    .option('--optional', 'list optional images too (used only when a feature is switched on, or only in values and literals)')
+    .option('--only-used', 'list only the images of pod specs, not those handed to operators (runtime) or declared in Chart.yaml')
+    .option(
+      '--skip-image <pattern>',
+      'leave out the images matching this glob on the normalized reference, e.g. docker.io/bitnami/kubectl:* (repeatable)',
+      collect,
+    )
     .action(async (opts, cmd: Command) => (await import('./commands/images.js')).imagesCommand(await ctx(cmd), opts));
 
   const key = program.command('key').description('signing keys');

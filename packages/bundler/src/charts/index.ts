@@ -5,18 +5,21 @@
  * and `verify` never load the template engine (@ferry/helm).
  */
 export { HelmRepositories, type HelmRepositoriesOptions } from '@ferry/helm';
-export { checkImageList, formatImageListCheck, type ImageListCheck, parseImageList } from './check.js';
+export { checkImageList, formatImageListCheck, type ImageListCheck, parseImageList, REQUIRED_CLASSES } from './check.js';
 export {
   type DiscoveredChart,
   type DiscoveredImage,
   type DiscoverOptions,
   type DiscoveryResult,
   discoverImages,
+  IMAGE_CLASSES,
   type ImageSource,
   type ImageSourceKind,
   type ImageUsage,
+  originOf,
   type RenderedInput,
   switchesOn,
+  type TemplateFailure,
 } from './discover.js';
 export {
   chartArchive,
@@ -39,4 +42,5 @@ export {
   prepareCharts,
 } from './pack-charts.js';
 export { type ImagesReport, type ImagesReportOptions, imagesReport } from './report.js';
+export { compileSkipPatterns, type SkippedImages } from './skip-images.js';
 export { type AnnotatedImage, annotatedImages, type LiteralImage, literalImages, type ValuesImage, valuesImages } from './sources.js';

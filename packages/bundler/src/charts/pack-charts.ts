@@ -22,8 +22,9 @@ import { buildDependencies, type Chart, chartDirectoryFiles, chartFromArchive, t
 import { FerryError, type ImageSource, MediaType, type OciClient, parseReference, usageError } from '@ferry/oci-client';
 import { MemoryPlace } from '../places/memory.js';
 import { RegistryPlace } from '../places/registry.js';
-import { discoverImages, type ImageUsage } from './discover.js';
+import { discoverImages, type ImageUsage, originOf } from './discover.js';
 import { chartArchive, chartYamlOf, helmArtifact, helmChartConfig, rfc3339 } from './helm-artifact.js';
+import type { SkippedImages } from './skip-images.js';
 
 /** Marks a chart's entry in index.json (descriptor `artifactType`). */
 export const CHART_ARTIFACT_TYPE = MediaType.HELM_CONFIG;
@@ -43,6 +44,10 @@ export interface ChartRequest {
   set?: string[] | undefined;
   /** Pack the images only optional features use, too. */
   optionalImages?: boolean | undefined;
+  /** Pack only the images the render puts in pod specs (not runtime or declared ones). */
+  onlyUsedImages?: boolean | undefined;
+  /** `--skip-image PATTERN`: globs on the normalized reference of images not to pack. */
+  skipImages?: string[] | undefined;
   /** Fetch and vendor the dependencies a chart directory lists but does not carry under `charts/` (helm's --dependency-update). */
   dependencyUpdate?: boolean | undefined;
 }
@@ -50,8 +55,12 @@ export interface ChartRequest {
 export interface ChartImage {
   ref: string;
   usage: ImageUsage;
-  /** Whether the bundle carries it (used ones always; optional ones with --chart-optional-images). */
+  /** Whether the bundle carries it (used, runtime and declared ones by default; optional ones with --chart-optional-images). */
   packed: boolean;
+  /** Used only by `helm test` pods. */
+  testHook?: true;
+  /** Where discovery found it (chart, template, field or annotation): for the error when it cannot be pulled. */
+  from?: string;
 }
 
 export interface PreparedChart {
@@ -71,6 +80,8 @@ export interface PreparedChart {
   /** The manifest digest at the registry, for a chart from one (kept in the bundle); else null. */
   upstreamDigest: string | null;
   images: ChartImage[];
+  /** `skipImages`: each pattern and the images it left out. */
+  skipped: SkippedImages[];
 }
 
 export interface PrepareChartsOptions {
@@ -176,9 +187,20 @@ export async function prepareCharts(requests: ChartRequest[], opts: PrepareChart
       set: request.set ?? [],
       client: opts.client,
       ...(opts.repositories ? { repositories: opts.repositories } : {}),
+      ...(request.skipImages?.length ? { skipImages: request.skipImages } : {}),
       ...(opts.log ? { log: opts.log } : {}),
     });
-    const images = discovery.images.map((i) => ({ ref: i.reference, usage: i.usage, packed: i.usage === 'used' || request.optionalImages === true }));
+    const packs = (usage: ImageUsage) => usage === 'used' || (!request.onlyUsedImages && (usage !== 'optional' || request.optionalImages === true));
+    const images = discovery.images.map((i) => {
+      const img: ChartImage = { ref: i.reference, usage: i.usage, packed: packs(i.usage) };
+      if (i.testHook) img.testHook = true;
+      img.from = originOf(i);
+      return img;
+    });
+    for (const s of discovery.skipped) {
+      if (s.references.length === 0) opts.log?.(`warning: chart ${chart.name}: --skip-image ${s.pattern} matched none of its images`);
+      else opts.log?.(`chart ${chart.name}: --skip-image ${s.pattern} left out ${s.references.join(', ')}`);
+    }
     const prepared: PreparedChart = {
       request,
       name: chart.name,
@@ -191,6 +213,7 @@ export async function prepareCharts(requests: ChartRequest[], opts: PrepareChart
       digest: a.digest,
       upstreamDigest: a.upstreamDigest,
       images,
+      skipped: discovery.skipped,
     };
     const same = out.find((c) => c.ref === prepared.ref);
     if (same) {
@@ -208,9 +231,10 @@ export async function prepareCharts(requests: ChartRequest[], opts: PrepareChart
       same.images.sort((x, y) => (x.ref < y.ref ? -1 : x.ref > y.ref ? 1 : 0));
       continue;
     }
-    const used = images.filter((i) => i.usage === 'used').length;
+    const n = (u: ImageUsage) => images.filter((i) => i.usage === u).length;
+    const packed = images.filter((i) => i.packed).length;
     opts.log?.(
-      `chart ${chart.name} ${chart.version}: ${used} image${used === 1 ? '' : 's'} used, ${images.length - used} optional${request.optionalImages ? ' (packed too)' : ''}`,
+      `chart ${chart.name} ${chart.version}: ${n('used')} image${n('used') === 1 ? '' : 's'} used, ${n('runtime')} runtime, ${n('declared')} declared, ${n('optional')} optional; ${packed} packed`,
     );
     out.push(prepared);
   }

@@ -7,7 +7,7 @@
  */
 import { posix } from 'node:path';
 import { type Chart, hasOwn, isMap, parseYamlValue, type Values } from '@ferry/helm';
-import { hasTagOrDigest, looksLikeImage } from './manifests.js';
+import { hasTagOrDigest, imageOfObject, looksLikeImage, type ShapeContext, scalarText as scalar } from './image-shapes.js';
 
 // ---------------------------------------------------------------------------
 // annotations and images.lock
@@ -98,105 +98,7 @@ export interface ValuesImage {
 
 const IMAGE_KEY = /image$/i;
 
-function scalar(v: unknown): string | undefined {
-  if (typeof v === 'string') return v.trim() === '' ? undefined : v.trim();
-  if (typeof v === 'number') return String(v);
-  return undefined;
-}
-
-function hasHost(repo: string): boolean {
-  const slash = repo.indexOf('/');
-  if (slash < 0) return false;
-  const first = repo.slice(0, slash);
-  return first === 'localhost' || /[.:]/.test(first);
-}
-
-function joinRegistry(registry: string | undefined, repo: string): string {
-  if (!registry) return repo;
-  if (hasHost(repo)) return repo;
-  return registry.endsWith('/') ? registry + repo : `${registry}/${repo}`;
-}
-
-function withTag(repo: string, tag: string | undefined, digest: string | undefined): string {
-  let ref = repo;
-  if (tag && !hasTagOrDigest(ref)) ref += `:${tag.replace(/^:/, '')}`;
-  if (digest && /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}$/.test(digest) && !ref.includes('@')) ref += `@${digest}`;
-  return ref;
-}
-
-interface WalkContext {
-  globalRegistry: string | undefined;
-  /** Bitnami's global.imageRegistry replaces even an explicit registry. */
-  bitnamiRegistry: string | undefined;
-  globalTag: string | undefined;
-  appVersion: string | undefined;
-}
-
-interface ObjectImage {
-  raw: string;
-  consumed: string[];
-  /** Conventions the composition relied on (a chart may not follow them). */
-  guesses: string[];
-}
-
-/** The image a values map describes, if it is one of the known shapes. */
-function imageOfObject(m: Values, key: string, ctx: WalkContext): ObjectImage | undefined {
-  const guesses: string[] = [];
-  const registryOwn = scalar(m.registry);
-  let registry = registryOwn;
-  if (registryOwn !== undefined && ctx.bitnamiRegistry !== undefined && ctx.bitnamiRegistry !== registryOwn) {
-    registry = ctx.bitnamiRegistry;
-    guesses.push('global.imageRegistry');
-  }
-  const globalRegistry = (repo: string): string | undefined => {
-    if (registry !== undefined) return registry;
-    if (hasHost(repo) || ctx.globalRegistry === undefined) return undefined;
-    guesses.push('global registry');
-    return ctx.globalRegistry;
-  };
-  const tag = scalar(m.tag ?? m.imageTag ?? m.version);
-  const digest = scalar(m.digest) ?? scalar(m.sha);
-  const imageKey = IMAGE_KEY.test(key);
-
-  const repository = scalar(m.repository);
-  if (repository !== undefined && (imageKey || hasOwn(m, 'tag') || hasOwn(m, 'digest'))) {
-    // {registry, repository, tag, digest}; an empty tag means global.tag or the chart's appVersion
-    const reg = globalRegistry(repository);
-    let t = tag;
-    if (t === undefined && !hasTagOrDigest(repository) && !digest) {
-      if (ctx.globalTag !== undefined) {
-        t = ctx.globalTag;
-        guesses.push('global tag');
-      } else if (ctx.appVersion !== undefined) {
-        t = ctx.appVersion;
-        guesses.push('appVersion');
-      }
-    }
-    return { raw: withTag(joinRegistry(reg, repository), t, digest), consumed: ['repository'], guesses };
-  }
-  const image = scalar(m.image);
-  if (image !== undefined && typeof m.image === 'string') {
-    if (tag !== undefined || digest !== undefined || registryOwn !== undefined || imageKey) {
-      // {registry, image, tag, digest} (ingress-nginx) or {image, tag} / {image, imageTag}
-      const reg = globalRegistry(image);
-      let t = tag;
-      if (t === undefined && !hasTagOrDigest(image) && !digest && ctx.globalTag !== undefined) {
-        t = ctx.globalTag;
-        guesses.push('global tag');
-      }
-      return { raw: withTag(joinRegistry(reg, image), t, digest), consumed: ['image'], guesses };
-    }
-    return undefined;
-  }
-  const name = scalar(m.name);
-  if (name !== undefined && imageKey && tag !== undefined && (registryOwn !== undefined || name.includes('/'))) {
-    // {registry, name, tag}: only when clearly an image (under an *image key, with a tag and a registry or path)
-    return { raw: withTag(joinRegistry(globalRegistry(name), name), tag, digest), consumed: ['name'], guesses };
-  }
-  return undefined;
-}
-
-function contextOf(values: Values, appVersion: string | undefined): WalkContext {
+function contextOf(values: Values, appVersion: string | undefined): ShapeContext {
   const g = isMap(values.global) ? (values.global as Values) : {};
   const gImage = isMap(g.image) ? (g.image as Values) : {};
   const bitnami = scalar(g.imageRegistry);
@@ -237,7 +139,7 @@ export function valuesImages(values: Values, appVersion: string | undefined, ski
       if (obj) {
         // name the key holding the reference when the map itself is not an image key
         const at = path === '' ? obj.consumed[0]! : IMAGE_KEY.test(key) ? path : `${path}.${obj.consumed[0]!}`;
-        push(obj.raw, at, off, obj.guesses);
+        if (!obj.incomplete) push(obj.raw, at, off, obj.guesses);
         for (const c of obj.consumed) consumed.add(c);
       }
       for (const k of Object.keys(v)) {
@@ -270,6 +172,8 @@ export interface LiteralImage {
   /** Path in the chart, e.g. `templates/hook.yaml`. */
   file: string;
   line: number;
+  /** The template line it is written on. */
+  text: string;
 }
 
 const LITERAL_IMAGE = /(?:^|[\s{,-])["']?image["']?\s*:\s*["']?([^\s"'{}]+)["']?\s*[,}]?\s*$/;
@@ -295,7 +199,7 @@ export function literalImages(chart: Chart): LiteralImage[] {
         const original = originalLines[i] ?? '';
         // a value glued to a template expression is not a literal
         if (original.includes(`${raw}{{`) || original.includes(`}}${raw}`)) continue;
-        if (looksLikeImage(raw)) out.push({ raw, file: t.path, line: i + 1 });
+        if (looksLikeImage(raw)) out.push({ raw, file: t.path, line: i + 1, text: original });
       }
     });
   }

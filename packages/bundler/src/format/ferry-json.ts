@@ -59,14 +59,22 @@ export const bundleChartSchema = z.object({
   mediaType: z.string(),
   /** Bytes of its manifest, config and chart layer. */
   size: z.number().int().nonnegative(),
-  /** Every image discovery found in it, sorted; `packed` says whether the bundle carries it. */
+  /**
+   * Every image discovery found in it, sorted; `packed` says whether the bundle carries it. `usage` is its class:
+   * used (a pod image of the render), runtime (named by the render for an operator's pods), declared (Chart.yaml
+   * annotations), optional (only with non-default values); bundles of earlier ferry have used and optional only.
+   */
   images: z.array(
     z.object({
       ref: z.string().min(1),
-      usage: z.enum(['used', 'optional']),
+      usage: z.enum(['used', 'runtime', 'declared', 'optional']),
       packed: z.boolean(),
+      /** Used only by `helm test` pods. */
+      testHook: z.literal(true).optional(),
     }),
   ),
+  /** `pack --skip-image`: each pattern and the chart's images it left out (absent when none was given). */
+  skipped: z.array(z.object({ pattern: z.string().min(1), references: z.array(z.string().min(1)) })).optional(),
 });
 
 export const ferryJsonSchema = z.object({

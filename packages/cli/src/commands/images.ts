@@ -1,8 +1,9 @@
 /**
  * `ferry images [--chart CHART]... [--repo NAME=URL]... [--chart-version V] [-f RENDERED_YAML|-] [--values FILE]... [--set K=V]...
- *               [--check LIST] [--optional]`
+ *               [--check LIST] [--optional | --only-used] [--skip-image PATTERN]...`
  *
- * Prints the images a Helm chart needs (sorted, normalized, one a line), or with
+ * Prints the images a Helm chart needs (sorted, normalized, one a line; those
+ * outside pod specs labelled with their class as a comment), or with
  * --check compares them with a list file and exits 1 when the list lacks a used one.
  */
 import { readFile } from 'node:fs/promises';
@@ -41,6 +42,10 @@ export interface ImagesCommandOptions {
   valuesOut?: string;
   map?: string[];
   keepSourceRegistry?: boolean;
+  /** List only the images of pod specs. */
+  onlyUsed?: boolean;
+  /** --skip-image PATTERN (repeatable). */
+  skipImage?: string[];
 }
 
 async function readStdin(): Promise<string> {
@@ -83,6 +88,7 @@ export async function imagesCommand(ctx: Context, opts: ImagesCommandOptions): P
   if (opts.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(opts.namespace)) {
     throw usageError(`--namespace "${opts.namespace}" is not a Kubernetes namespace name (lowercase letters, digits and -, at most 63)`);
   }
+  if (opts.optional && opts.onlyUsed) throw usageError('--optional and --only-used contradict each other; give one');
   if (opts.chartVersion && charts.length === 0) throw usageError('--chart-version applies to --chart; give --chart too');
   if ((opts.to === undefined) !== (opts.valuesOut === undefined)) throw usageError('--to and --values-out go together: --to MIRROR --values-out DIR');
   if (opts.valuesOut && charts.length === 0) throw usageError('--values-out writes values for charts; give --chart too');
@@ -104,6 +110,8 @@ export async function imagesCommand(ctx: Context, opts: ImagesCommandOptions): P
       ...(client ? { client } : {}),
       ...(check ? { check } : {}),
       includeOptional: opts.optional === true,
+      onlyUsed: opts.onlyUsed === true,
+      ...(opts.skipImage?.length ? { skipImages: opts.skipImage } : {}),
       log: (line) => ctx.log(line),
     });
     ctx.log(report.summary);

@@ -39,7 +39,7 @@ export function renderInspect(r: InspectReport): string {
       c.reference,
       c.version,
       shortDigest(c.digest),
-      c.images ? `${c.images.packed} packed (${c.images.used} used, ${c.images.optional} optional)` : '-',
+      c.images ? `${c.images.packed} packed (${chartClasses(c.images)})` : '-',
       formatBytes(c.size) +
         (c.missing.blobs > 0 ? ` (+${formatBytes(c.missing.bytes)} ${r.delta !== null ? 'in base' : 'MISSING'})` : '') +
         (c.complete ? '' : ' incomplete'),
@@ -48,6 +48,20 @@ export function renderInspect(r: InspectReport): string {
     const w = chartHeader.map((h, c) => Math.max(h.length, ...chartRows.map((row) => row[c]!.length)));
     const chartLine = (cells: string[]) => cells.map((cell, c) => (c === cells.length - 1 ? cell : cell.padEnd(w[c]!))).join('   ');
     out.push(chartLine(chartHeader), ...chartRows.map(chartLine), '');
+    // each chart's images with their class: what an air-gapped install of it will pull
+    for (const c of r.charts) {
+      if (!c.images?.list.length) continue;
+      out.push(`${c.reference} images:`);
+      const width = Math.max(...c.images.list.map((i) => i.ref.length));
+      for (const i of c.images.list) {
+        const what =
+          i.skippedBy !== undefined
+            ? `skipped by --skip-image ${i.skippedBy}`
+            : `${i.usage}${i.testHook ? ' (test hook)' : ''}, ${i.packed ? 'packed' : 'not packed'}`;
+        out.push(`  ${i.ref.padEnd(width)}  ${what}`);
+      }
+      out.push('');
+    }
   }
 
   const t = r.totals;
@@ -90,4 +104,11 @@ function sizeCell(i: InspectImage, delta: boolean): string {
   if (i.missing.blobs > 0) s += ` (+${formatBytes(i.missing.bytes)} ${delta ? 'in base' : 'MISSING'})`;
   if (!i.complete) s += ' incomplete';
   return s;
+}
+
+/** `2 used, 1 runtime, 1 optional`: used always, the other classes when the chart has any. */
+function chartClasses(images: { used: number; runtime: number; declared: number; optional: number }): string {
+  const parts = [`${images.used} used`];
+  for (const k of ['runtime', 'declared', 'optional'] as const) if (images[k] > 0 || k === 'optional') parts.push(`${images[k]} ${k}`);
+  return parts.join(', ');
 }

@@ -1,6 +1,6 @@
 /**
  * `ferry pack [IMAGE...] -o BUNDLE [-f LIST]... [--spec FILE] [--chart CHART]... [--repo NAME=URL]... [--chart-version V] [--values FILE]...
- *  [--set K=V]... [--chart-optional-images] [--platform LIST] [--referrers MODE] [--referrers-type T]... [-j N]`
+ *  [--set K=V]... [--chart-optional-images] [--only-used] [--skip-image PATTERN]... [--platform LIST] [--referrers MODE] [--referrers-type T]... [-j N]`
  */
 import { gatherPackInputs, loadPrivateKey, openBundle, pack, parseSize, sourceDateEpoch } from '@ferry/bundler';
 import { parsePlatform, type ReferrerMode, usageError } from '@ferry/oci-client';
@@ -19,6 +19,8 @@ export interface PackCommandOptions {
   values?: string[];
   set?: string[];
   chartOptionalImages?: boolean;
+  onlyUsed?: boolean;
+  skipImage?: string[];
   platform?: string;
   referrers?: ReferrerMode;
   referrersType?: string[];
@@ -40,6 +42,8 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
     values: opts.values,
     set: opts.set,
     chartOptionalImages: opts.chartOptionalImages,
+    onlyUsed: opts.onlyUsed,
+    skipImages: opts.skipImage,
     platform: opts.platform,
     output: opts.output,
     concurrency: opts.jobs,
