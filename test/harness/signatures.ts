@@ -95,6 +95,153 @@ export function cosignSignature(registryHost: string, repository: string, digest
   };
 }
 
+export const DSSE_ENVELOPE = 'application/vnd.dsse.envelope.v1+json';
+export const IN_TOTO = 'application/vnd.in-toto+json';
+export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
+export const SIGSTORE_BUNDLE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+export const COSIGN_SIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
+
+/** A cosign image config for a signature-like image (cosign's empty.Signatures plus rootfs). */
+function cosignConfig(layers: Buffer[]): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      architecture: '',
+      created: '0001-01-01T00:00:00Z',
+      history: layers.map(() => ({ created: '0001-01-01T00:00:00Z' })),
+      os: '',
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => sha256Digest(l)) },
+      config: {},
+    }),
+  );
+}
+
+/**
+ * `cosign attest --key K --type slsaprovenance1 IMAGE@DIGEST` as cosign 2 stores it at
+ * the `.att` tag: an image whose one layer is a DSSE envelope
+ * (`application/vnd.dsse.envelope.v1+json`) of an in-toto statement about `digest`,
+ * signed over DSSE's pre-authentication encoding; the layer carries `predicateType`
+ * and an empty `dev.cosignproject.cosign/signature` (the signature is in the envelope).
+ */
+export function cosignAttestation(
+  repository: string,
+  digest: string,
+  privateKey: KeyObject,
+  predicateType = SLSA_PROVENANCE_V1,
+  predicate: object = { buildDefinition: { buildType: 'https://example.test/build' } },
+): CosignSignature {
+  const statement = Buffer.from(
+    JSON.stringify({
+      _type: 'https://in-toto.io/Statement/v0.1',
+      predicateType,
+      subject: [{ name: repository, digest: { sha256: digest.slice(7) } }],
+      predicate,
+    }),
+  );
+  const pae = Buffer.concat([Buffer.from(`DSSEv1 ${IN_TOTO.length} ${IN_TOTO} ${statement.length} `), statement]);
+  const envelope = Buffer.from(
+    JSON.stringify({
+      payloadType: IN_TOTO,
+      payload: statement.toString('base64'),
+      signatures: [{ keyid: '', sig: sign('sha256', pae, privateKey).toString('base64') }],
+    }),
+  );
+  const config = cosignConfig([envelope]);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: OCI_CONFIG, size: config.length, digest: sha256Digest(config) },
+      layers: [
+        {
+          mediaType: DSSE_ENVELOPE,
+          size: envelope.length,
+          digest: sha256Digest(envelope),
+          annotations: { [COSIGN_SIGNATURE_ANNOTATION]: '', predicateType },
+        },
+      ],
+    }),
+  );
+  return {
+    manifest,
+    digest: sha256Digest(manifest),
+    mediaType: OCI_MANIFEST,
+    blobs: new Map([
+      [sha256Digest(config), config],
+      [sha256Digest(envelope), envelope],
+    ]),
+    tag: cosignTag(digest, 'att'),
+    payload: envelope,
+  };
+}
+
+/** `cosign attach sbom --sbom FILE --type spdx IMAGE` at the `.sbom` tag: an unsigned image whose one layer is the SBOM. */
+export function cosignSbomAttachment(digest: string, name = 'app'): CosignSignature {
+  const sbom = Buffer.from(JSON.stringify({ spdxVersion: 'SPDX-2.3', dataLicense: 'CC0-1.0', SPDXID: 'SPDXRef-DOCUMENT', name, packages: [] }));
+  const config = cosignConfig([sbom]);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: OCI_CONFIG, size: config.length, digest: sha256Digest(config) },
+      layers: [{ mediaType: 'text/spdx+json', size: sbom.length, digest: sha256Digest(sbom) }],
+    }),
+  );
+  return {
+    manifest,
+    digest: sha256Digest(manifest),
+    mediaType: OCI_MANIFEST,
+    blobs: new Map([
+      [sha256Digest(config), config],
+      [sha256Digest(sbom), sbom],
+    ]),
+    tag: cosignTag(digest, 'sbom'),
+    payload: sbom,
+  };
+}
+
+/**
+ * A Sigstore bundle referrer as cosign 3 writes it (`--new-bundle-format`): artifactType
+ * `application/vnd.dev.sigstore.bundle.v0.3+json`, the bundle as its one layer, `subject`,
+ * and the predicate in `dev.sigstore.bundle.predicateType`: cosign's own for a signature
+ * (`https://sigstore.dev/cosign/sign/v1`), the statement's for an attestation.
+ */
+export function sigstoreBundle(subject: Descriptor, predicateType: string, privateKey: KeyObject): BuiltArtifact {
+  const statement = Buffer.from(
+    JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', predicateType, subject: [{ digest: { sha256: subject.digest.slice(7) } }], predicate: {} }),
+  );
+  const pae = Buffer.concat([Buffer.from(`DSSEv1 ${IN_TOTO.length} ${IN_TOTO} ${statement.length} `), statement]);
+  const bundle = Buffer.from(
+    JSON.stringify({
+      mediaType: SIGSTORE_BUNDLE,
+      dsseEnvelope: { payloadType: IN_TOTO, payload: statement.toString('base64'), signatures: [{ sig: sign('sha256', pae, privateKey).toString('base64') }] },
+    }),
+  );
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: SIGSTORE_BUNDLE,
+      config: { mediaType: OCI_EMPTY, digest: sha256Digest(EMPTY), size: 2, data: 'e30=' },
+      layers: [{ mediaType: SIGSTORE_BUNDLE, digest: sha256Digest(bundle), size: bundle.length }],
+      subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+      annotations: {
+        'dev.sigstore.bundle.content': 'dsse-envelope',
+        'dev.sigstore.bundle.predicateType': predicateType,
+        'org.opencontainers.image.created': '2026-01-01T00:00:00Z',
+      },
+    }),
+  );
+  return {
+    manifest,
+    digest: sha256Digest(manifest),
+    mediaType: OCI_MANIFEST,
+    blobs: new Map([
+      [sha256Digest(EMPTY), EMPTY],
+      [sha256Digest(bundle), bundle],
+    ]),
+  };
+}
+
 /** Checks a cosign signature manifest as cosign verify would: the payload names `digest` and the signature verifies. */
 export function checkCosignSignature(manifest: Buffer, payload: Buffer, digest: string, publicKey: KeyObject): boolean {
   const m = JSON.parse(manifest.toString('utf8')) as { layers: Array<{ digest: string; annotations?: Record<string, string> }> };

@@ -30,15 +30,18 @@ export {
   type OpenBlob,
   type RegistryLocation,
 } from './copy/place.js';
-export { type ImagePlan, type PlanOptions, planImage, planManifests, type ReferrerPlan } from './copy/plan.js';
+export { type ImagePlan, type PlanOptions, planImage, planManifests, type ReferrerPlan, type ReferrerSearch } from './copy/plan.js';
 export { createPool, DEFAULT_JOBS, type Pool } from './copy/pool.js';
 export {
+  cosignSuffixes,
   cosignTags,
   fallbackTag,
   mergeFallbackIndex,
+  needsManifestToClassify,
   REFERRER_MODES,
   type ReferrerKind,
   type ReferrerLink,
+  type ReferrerLookup,
   type ReferrerMode,
   referrerArtifactType,
   referrerDescriptor,
