@@ -2,8 +2,8 @@
  * The copy engine: moves planned images from a source to a sink. Blobs first
  * (each once, however many images share it, within one bounded pool; skipped
  * when the sink has them, mounted when both places are in one registry), then
- * child manifests by digest, then the root, then the tag, so a tag never points
- * at something missing. An image whose manifests the sink holds already has
+ * child manifests by digest (image manifests at once, within the pool), then the
+ * root, then the tag, so a tag never points at something missing. An image whose manifests the sink holds already has
  * its blobs checked, not trusted, and its manifests are not written again.
  * Its referrers (signatures, SBOMs) follow it, each after its subject.
  *
@@ -135,7 +135,7 @@ export class CopyEngine {
       }
     };
     if (!complete || wrote) {
-      for (const m of plan.manifests.slice(0, -1)) await put(m);
+      await this.putChildren(plan.manifests.slice(0, -1), put);
       await put(plan.root, opts.tag);
     }
     // Referrers after their subject (the plan lists each after the one it refers
@@ -155,6 +155,18 @@ export class CopyEngine {
       }
     }
     this.emit({ type: 'image-done', image, digest: plan.root.digest });
+  }
+
+  /**
+   * The manifests below a root: image manifests (they name only blobs, all stored by
+   * now) at once within the pool, so a large index does not wait for one round trip
+   * per child; then the nested indexes in plan order, each after what it lists.
+   */
+  private async putChildren(manifests: ParsedManifest[], put: (m: ParsedManifest) => Promise<void>): Promise<void> {
+    const results = await Promise.allSettled(manifests.filter((m) => m.kind === 'image').map((m) => this.pool(() => put(m))));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    for (const m of manifests) if (m.kind !== 'image') await put(m);
   }
 
   private copyBlob(
