@@ -19,6 +19,7 @@ import {
   cosignSbomAttachment,
   cosignSignature,
   fetchManifest,
+  type MemoryRegistry,
   makeTempDir,
   OCI_MANIFEST,
   pushArtifact,
@@ -137,6 +138,22 @@ describe("cosign's artifacts by kind", () => {
   });
 });
 
+/** The requests `pack --referrers all` sends beyond `--referrers none`, by "METHOD kind"; the bundles are `NAME-all.tar` and `NAME-none.tar`. */
+async function requestsForLookups(reg: MemoryRegistry, name: string, refs: string[]): Promise<Record<string, number>> {
+  const counts: Record<string, Record<string, number>> = {};
+  for (const mode of ['none', 'all']) {
+    reg.clearRequests();
+    const res = await ferry('pack', '-q', '--insecure-registry', reg.host, '--referrers', mode, '-o', join(dir, `${name}-${mode}.tar`), ...refs);
+    expect(res.code, res.stderr).toBe(0);
+    counts[mode] = reg.counts();
+  }
+  return Object.fromEntries(
+    Object.entries(counts.all!)
+      .map(([k, n]) => [k, n - (counts.none![k] ?? 0)])
+      .filter(([, n]) => n !== 0),
+  );
+}
+
 describe('the lookups cost a request or two per repository', () => {
   test('a registry without the referrers API: one tag list and one referrers probe per repository, none per manifest', async () => {
     const reg = await startMemoryRegistry({ referrers: false });
@@ -149,19 +166,7 @@ describe('the lookups cost a request or two per repository', () => {
       // Two tags of one image: one lookup per manifest.
       reg.seedImage('look/app0:latest', { seed: 'look-0', layerSize: 512 });
       refs.push(`${reg.host}/look/app0:latest`);
-      const packWith = async (mode: string) => {
-        reg.clearRequests();
-        const res = await ferry('pack', '-q', '--insecure-registry', reg.host, '--referrers', mode, '-o', join(dir, `look-${mode}.tar`), ...refs);
-        expect(res.code, res.stderr).toBe(0);
-        return reg.counts();
-      };
-      const none = await packWith('none');
-      const all = await packWith('all');
-      const extra = Object.fromEntries(
-        Object.entries(all)
-          .map(([k, n]) => [k, n - (none[k] ?? 0)])
-          .filter(([, n]) => n !== 0),
-      );
+      const extra = await requestsForLookups(reg, 'look', refs);
       // Each image is an index of two platforms: 3 manifests, 5 tags' worth asked about, in 4 repositories.
       expect(extra).toEqual({ 'GET tags': 4, 'GET referrers': 4 });
       const search = (await ferryJsonOf(join(dir, 'look-all.tar'))).images.map((i) => i.referrerSearch);
@@ -176,29 +181,7 @@ describe('the lookups cost a request or two per repository', () => {
     try {
       reg.seedImage('paged/app:1.0', { seed: 'paged', layerSize: 512, single: true });
       reg.seedImage('paged/app:2.0', { seed: 'paged-2', layerSize: 512, single: true });
-      const run = async (mode: string) => {
-        reg.clearRequests();
-        const res = await ferry(
-          'pack',
-          '-q',
-          '--insecure-registry',
-          reg.host,
-          '--referrers',
-          mode,
-          '-o',
-          join(dir, `paged-${mode}.tar`),
-          `${reg.host}/paged/app:1.0`,
-        );
-        expect(res.code, res.stderr).toBe(0);
-        return reg.counts();
-      };
-      const none = await run('none');
-      const all = await run('all');
-      const extra = Object.fromEntries(
-        Object.entries(all)
-          .map(([k, n]) => [k, n - (none[k] ?? 0)])
-          .filter(([, n]) => n !== 0),
-      );
+      const extra = await requestsForLookups(reg, 'paged', [`${reg.host}/paged/app:1.0`]);
       // One manifest: its three cosign tags, the referrers probe, the fallback tag.
       expect(extra).toEqual({ 'GET tags': 1, 'HEAD manifest': 3, 'GET referrers': 1, 'GET manifest': 1 });
     } finally {

@@ -57,6 +57,17 @@ export function cosignSignature(registryHost: string, repository: string, digest
     }),
   );
   const signature = sign('sha256', payload, privateKey).toString('base64');
+  return cosignTagged(digest, 'sig', payload, COSIGN_SIMPLESIGNING, { [COSIGN_SIGNATURE_ANNOTATION]: signature });
+}
+
+/** An image as cosign stores one at `sha256-<hex>.<suffix>`: one layer (`payload`), cosign's config for it. */
+function cosignTagged(
+  digest: string,
+  suffix: 'sig' | 'att' | 'sbom',
+  payload: Buffer,
+  mediaType: string,
+  annotations?: Record<string, string>,
+): CosignSignature {
   const config = Buffer.from(
     JSON.stringify({
       architecture: '',
@@ -72,25 +83,12 @@ export function cosignSignature(registryHost: string, repository: string, digest
       schemaVersion: 2,
       mediaType: OCI_MANIFEST,
       config: { mediaType: OCI_CONFIG, size: config.length, digest: sha256Digest(config) },
-      layers: [
-        {
-          mediaType: COSIGN_SIMPLESIGNING,
-          size: payload.length,
-          digest: sha256Digest(payload),
-          annotations: { [COSIGN_SIGNATURE_ANNOTATION]: signature },
-        },
-      ],
+      layers: [{ mediaType, size: payload.length, digest: sha256Digest(payload), ...(annotations ? { annotations } : {}) }],
     }),
   );
   return {
-    manifest,
-    digest: sha256Digest(manifest),
-    mediaType: OCI_MANIFEST,
-    blobs: new Map([
-      [sha256Digest(config), config],
-      [sha256Digest(payload), payload],
-    ]),
-    tag: cosignTag(digest),
+    ...builtArtifact(manifest, [config, payload]),
+    tag: cosignTag(digest, suffix),
     payload,
   };
 }
@@ -101,18 +99,10 @@ export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
 export const SIGSTORE_BUNDLE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 export const COSIGN_SIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
 
-/** A cosign image config for a signature-like image (cosign's empty.Signatures plus rootfs). */
-function cosignConfig(layers: Buffer[]): Buffer {
-  return Buffer.from(
-    JSON.stringify({
-      architecture: '',
-      created: '0001-01-01T00:00:00Z',
-      history: layers.map(() => ({ created: '0001-01-01T00:00:00Z' })),
-      os: '',
-      rootfs: { type: 'layers', diff_ids: layers.map((l) => sha256Digest(l)) },
-      config: {},
-    }),
-  );
+/** A DSSE envelope of an in-toto statement, signed (ECDSA) over DSSE's pre-authentication encoding. */
+function dsseEnvelope(statement: Buffer, privateKey: KeyObject): object {
+  const pae = Buffer.concat([Buffer.from(`DSSEv1 ${IN_TOTO.length} ${IN_TOTO} ${statement.length} `), statement]);
+  return { payloadType: IN_TOTO, payload: statement.toString('base64'), signatures: [{ keyid: '', sig: sign('sha256', pae, privateKey).toString('base64') }] };
 }
 
 /**
@@ -137,66 +127,14 @@ export function cosignAttestation(
       predicate,
     }),
   );
-  const pae = Buffer.concat([Buffer.from(`DSSEv1 ${IN_TOTO.length} ${IN_TOTO} ${statement.length} `), statement]);
-  const envelope = Buffer.from(
-    JSON.stringify({
-      payloadType: IN_TOTO,
-      payload: statement.toString('base64'),
-      signatures: [{ keyid: '', sig: sign('sha256', pae, privateKey).toString('base64') }],
-    }),
-  );
-  const config = cosignConfig([envelope]);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: OCI_CONFIG, size: config.length, digest: sha256Digest(config) },
-      layers: [
-        {
-          mediaType: DSSE_ENVELOPE,
-          size: envelope.length,
-          digest: sha256Digest(envelope),
-          annotations: { [COSIGN_SIGNATURE_ANNOTATION]: '', predicateType },
-        },
-      ],
-    }),
-  );
-  return {
-    manifest,
-    digest: sha256Digest(manifest),
-    mediaType: OCI_MANIFEST,
-    blobs: new Map([
-      [sha256Digest(config), config],
-      [sha256Digest(envelope), envelope],
-    ]),
-    tag: cosignTag(digest, 'att'),
-    payload: envelope,
-  };
+  const envelope = Buffer.from(JSON.stringify(dsseEnvelope(statement, privateKey)));
+  return cosignTagged(digest, 'att', envelope, DSSE_ENVELOPE, { [COSIGN_SIGNATURE_ANNOTATION]: '', predicateType });
 }
 
 /** `cosign attach sbom --sbom FILE --type spdx IMAGE` at the `.sbom` tag: an unsigned image whose one layer is the SBOM. */
 export function cosignSbomAttachment(digest: string, name = 'app'): CosignSignature {
   const sbom = Buffer.from(JSON.stringify({ spdxVersion: 'SPDX-2.3', dataLicense: 'CC0-1.0', SPDXID: 'SPDXRef-DOCUMENT', name, packages: [] }));
-  const config = cosignConfig([sbom]);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: OCI_CONFIG, size: config.length, digest: sha256Digest(config) },
-      layers: [{ mediaType: 'text/spdx+json', size: sbom.length, digest: sha256Digest(sbom) }],
-    }),
-  );
-  return {
-    manifest,
-    digest: sha256Digest(manifest),
-    mediaType: OCI_MANIFEST,
-    blobs: new Map([
-      [sha256Digest(config), config],
-      [sha256Digest(sbom), sbom],
-    ]),
-    tag: cosignTag(digest, 'sbom'),
-    payload: sbom,
-  };
+  return cosignTagged(digest, 'sbom', sbom, 'text/spdx+json');
 }
 
 /**
@@ -209,13 +147,7 @@ export function sigstoreBundle(subject: Descriptor, predicateType: string, priva
   const statement = Buffer.from(
     JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', predicateType, subject: [{ digest: { sha256: subject.digest.slice(7) } }], predicate: {} }),
   );
-  const pae = Buffer.concat([Buffer.from(`DSSEv1 ${IN_TOTO.length} ${IN_TOTO} ${statement.length} `), statement]);
-  const bundle = Buffer.from(
-    JSON.stringify({
-      mediaType: SIGSTORE_BUNDLE,
-      dsseEnvelope: { payloadType: IN_TOTO, payload: statement.toString('base64'), signatures: [{ sig: sign('sha256', pae, privateKey).toString('base64') }] },
-    }),
-  );
+  const bundle = Buffer.from(JSON.stringify({ mediaType: SIGSTORE_BUNDLE, dsseEnvelope: dsseEnvelope(statement, privateKey) }));
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
@@ -232,14 +164,13 @@ export function sigstoreBundle(subject: Descriptor, predicateType: string, priva
     }),
   );
   return {
-    manifest,
-    digest: sha256Digest(manifest),
-    mediaType: OCI_MANIFEST,
-    blobs: new Map([
-      [sha256Digest(EMPTY), EMPTY],
-      [sha256Digest(bundle), bundle],
-    ]),
+    ...builtArtifact(manifest, [EMPTY, bundle]),
   };
+}
+
+/** An OCI image manifest and its blobs, by digest. */
+function builtArtifact(manifest: Buffer, blobs: Buffer[]): BuiltArtifact {
+  return { manifest, digest: sha256Digest(manifest), mediaType: OCI_MANIFEST, blobs: new Map(blobs.map((b) => [sha256Digest(b), b])) };
 }
 
 /** Checks a cosign signature manifest as cosign verify would: the payload names `digest` and the signature verifies. */
@@ -267,13 +198,7 @@ export function spdxSbom(subject: Descriptor, name = 'app'): BuiltArtifact {
     }),
   );
   return {
-    manifest,
-    digest: sha256Digest(manifest),
-    mediaType: OCI_MANIFEST,
-    blobs: new Map([
-      [sha256Digest(EMPTY), EMPTY],
-      [sha256Digest(sbom), sbom],
-    ]),
+    ...builtArtifact(manifest, [EMPTY, sbom]),
   };
 }
 
