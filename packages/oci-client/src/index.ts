@@ -6,7 +6,7 @@
 
 export type { MinRate } from './bounded-read.js';
 export { OciClient, type OciClientOptions } from './client.js';
-export { CopyEngine, type CopyEngineOptions, type CopyEvent, type CopyImageOptions, type CopyStats } from './copy/engine.js';
+export { CopyEngine, type CopyEngineOptions, type CopyEvent, type CopyImageOptions, type CopyStats, SEND_WITHOUT_ASKING } from './copy/engine.js';
 export {
   ATTESTATION_OF,
   configPlatform,

@@ -21,6 +21,9 @@ import { type BlobOutcome, canMount, type ImageSink, type ImageSource, type Open
 import type { ImagePlan } from './plan.js';
 import { createPool, type Pool } from './pool.js';
 
+/** Blobs up to this size are written without asking the sink first whether it has them. */
+export const SEND_WITHOUT_ASKING = 64 * 1024;
+
 export type CopyEvent =
   | { type: 'image-start'; image: string; blobs: number; bytes: number }
   | { type: 'blob-progress'; digest: string; bytes: number }
@@ -242,10 +245,13 @@ export class CopyEngine {
     const sameRegistry = source.location && sink.location && source.location.registry === sink.location.registry;
     const from = sameRegistry ? source.location!.repository : (mountHint ?? this.opts.mountFrom?.(sink, blob));
     const mounting = from !== undefined && canMount(sink);
-    // A mount needs no HEAD first: it answers 201 whether or not the blob was there. Only an
-    // image the sink already seems to hold is asked about blob by blob (and written nothing).
+    // A mount needs no HEAD first: it answers 201 whether or not the blob was there; nor
+    // does a small blob into a registry, which costs about what the HEAD costs to send
+    // (POST + PUT instead of HEAD + POST + PUT). An image the sink already seems to hold
+    // is asked about blob by blob (and written nothing).
+    const ask = askFirst || (!mounting && (blob.size > SEND_WITHOUT_ASKING || sink.location === undefined));
     let outcome: BlobOutcome;
-    if ((askFirst || !mounting) && (await sink.hasBlob(blob, signal).catch(at('sink', 'check blob')))) {
+    if (ask && (await sink.hasBlob(blob, signal).catch(at('sink', 'check blob')))) {
       outcome = 'skipped';
     } else {
       // A read error is the source's, whichever side notices it first.
