@@ -27,7 +27,8 @@ SUITE            ${Object.keys(SUITES).join(' | ')} | all (default pack); severa
 --corpus LIST    corpora to run, from a,b,c,d (default a,b,c; d: 300 small images)
 --runs N         timed runs per tool and corpus, alternating tools (default 3)
 -j, --jobs N     ferry's -j (default 8)
---tools LIST     only these tools (default all; pack: ferry,skopeo,floor,http-floor,node-minimal;
+--tools LIST     only these tools (default all; pack: ferry,skopeo,floor,http-floor,node-minimal, and
+                 ferry-noref (pack --referrers none) when named;
                  load: ferry,skopeo,floor,node-minimal)
 --cpu-prof       after the timed runs, one untimed ferry run under node --cpu-prof; summary in the results
 --trace          after the timed runs, one untimed ferry run with a request trace: time per phase

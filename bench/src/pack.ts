@@ -56,25 +56,28 @@ export const packSuite: Suite = {
     const refs = corpusRefs(corpus, registry);
     const runDir = (tool: string) => join(ctx.workDir, 'runs', tool);
 
-    const ferry: Tool = {
-      name: 'ferry',
+    // `ferry-noref` is ferry without the referrer lookups (`--referrers none`): what they cost.
+    const ferryTool = (name: string, extra: string[]): Tool => ({
+      name,
       async prepare() {
-        await rm(runDir('ferry'), { recursive: true, force: true });
-        await mkdir(runDir('ferry'), { recursive: true });
+        await rm(runDir(name), { recursive: true, force: true });
+        await mkdir(runDir(name), { recursive: true });
       },
       async run() {
-        const out = join(runDir('ferry'), 'bundle.tar');
-        const u = await measure(process.execPath, [ctx.ferryMain, 'pack', ...refs, '-o', out, '-q', '-j', String(ctx.jobs)], {
+        const out = join(runDir(name), 'bundle.tar');
+        const u = await measure(process.execPath, [ctx.ferryMain, 'pack', ...refs, '-o', out, '-q', '-j', String(ctx.jobs), ...extra], {
           scratch: ctx.workDir,
           env: ctx.env,
         });
         return runResult([u], u.wallMs, { outputBytes: (await stat(out)).size });
       },
       async checkAndClean() {
-        await checkLayoutTar(join(runDir('ferry'), 'bundle.tar'), corpus, 'index.json', 'ferry');
-        await rm(runDir('ferry'), { recursive: true, force: true });
+        await checkLayoutTar(join(runDir(name), 'bundle.tar'), corpus, 'index.json', name);
+        await rm(runDir(name), { recursive: true, force: true });
       },
-    };
+    });
+    const ferry = ferryTool('ferry', []);
+    const ferryNoref = ferryTool('ferry-noref', ['--referrers', 'none']);
 
     const skopeo: Tool = {
       name: 'skopeo',
@@ -175,7 +178,8 @@ export const packSuite: Suite = {
           ? [ratioTarget('ferry', 'skopeo', 0.3)]
           : [rssTarget('ferry', 200)];
     return {
-      tools: [ferry, skopeo, floor, httpFloor, nodeMinimal].filter((t) => !ctx.only || ctx.only.includes(t.name)),
+      // ferry-noref only when named.
+      tools: [ferry, ferryNoref, skopeo, floor, httpFloor, nodeMinimal].filter((t) => (ctx.only ? ctx.only.includes(t.name) : t !== ferryNoref)),
       registries: () => [registry],
       subject: 'ferry',
       baselines: ['skopeo', 'floor'],

@@ -57,6 +57,17 @@ export function cosignSignature(registryHost: string, repository: string, digest
     }),
   );
   const signature = sign('sha256', payload, privateKey).toString('base64');
+  return cosignTagged(digest, 'sig', payload, COSIGN_SIMPLESIGNING, { [COSIGN_SIGNATURE_ANNOTATION]: signature });
+}
+
+/** An image as cosign stores one at `sha256-<hex>.<suffix>`: one layer (`payload`), cosign's config for it. */
+function cosignTagged(
+  digest: string,
+  suffix: 'sig' | 'att' | 'sbom',
+  payload: Buffer,
+  mediaType: string,
+  annotations?: Record<string, string>,
+): CosignSignature {
   const config = Buffer.from(
     JSON.stringify({
       architecture: '',
@@ -72,27 +83,94 @@ export function cosignSignature(registryHost: string, repository: string, digest
       schemaVersion: 2,
       mediaType: OCI_MANIFEST,
       config: { mediaType: OCI_CONFIG, size: config.length, digest: sha256Digest(config) },
-      layers: [
-        {
-          mediaType: COSIGN_SIMPLESIGNING,
-          size: payload.length,
-          digest: sha256Digest(payload),
-          annotations: { [COSIGN_SIGNATURE_ANNOTATION]: signature },
-        },
-      ],
+      layers: [{ mediaType, size: payload.length, digest: sha256Digest(payload), ...(annotations ? { annotations } : {}) }],
     }),
   );
   return {
-    manifest,
-    digest: sha256Digest(manifest),
-    mediaType: OCI_MANIFEST,
-    blobs: new Map([
-      [sha256Digest(config), config],
-      [sha256Digest(payload), payload],
-    ]),
-    tag: cosignTag(digest),
+    ...builtArtifact(manifest, [config, payload]),
+    tag: cosignTag(digest, suffix),
     payload,
   };
+}
+
+export const DSSE_ENVELOPE = 'application/vnd.dsse.envelope.v1+json';
+export const IN_TOTO = 'application/vnd.in-toto+json';
+export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
+export const SIGSTORE_BUNDLE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+export const COSIGN_SIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
+
+/** A DSSE envelope of an in-toto statement, signed (ECDSA) over DSSE's pre-authentication encoding. */
+function dsseEnvelope(statement: Buffer, privateKey: KeyObject): object {
+  const pae = Buffer.concat([Buffer.from(`DSSEv1 ${IN_TOTO.length} ${IN_TOTO} ${statement.length} `), statement]);
+  return { payloadType: IN_TOTO, payload: statement.toString('base64'), signatures: [{ keyid: '', sig: sign('sha256', pae, privateKey).toString('base64') }] };
+}
+
+/**
+ * `cosign attest --key K --type slsaprovenance1 IMAGE@DIGEST` as cosign 2 stores it at
+ * the `.att` tag: an image whose one layer is a DSSE envelope
+ * (`application/vnd.dsse.envelope.v1+json`) of an in-toto statement about `digest`,
+ * signed over DSSE's pre-authentication encoding; the layer carries `predicateType`
+ * and an empty `dev.cosignproject.cosign/signature` (the signature is in the envelope).
+ */
+export function cosignAttestation(
+  repository: string,
+  digest: string,
+  privateKey: KeyObject,
+  predicateType = SLSA_PROVENANCE_V1,
+  predicate: object = { buildDefinition: { buildType: 'https://example.test/build' } },
+): CosignSignature {
+  const statement = Buffer.from(
+    JSON.stringify({
+      _type: 'https://in-toto.io/Statement/v0.1',
+      predicateType,
+      subject: [{ name: repository, digest: { sha256: digest.slice(7) } }],
+      predicate,
+    }),
+  );
+  const envelope = Buffer.from(JSON.stringify(dsseEnvelope(statement, privateKey)));
+  return cosignTagged(digest, 'att', envelope, DSSE_ENVELOPE, { [COSIGN_SIGNATURE_ANNOTATION]: '', predicateType });
+}
+
+/** `cosign attach sbom --sbom FILE --type spdx IMAGE` at the `.sbom` tag: an unsigned image whose one layer is the SBOM. */
+export function cosignSbomAttachment(digest: string, name = 'app'): CosignSignature {
+  const sbom = Buffer.from(JSON.stringify({ spdxVersion: 'SPDX-2.3', dataLicense: 'CC0-1.0', SPDXID: 'SPDXRef-DOCUMENT', name, packages: [] }));
+  return cosignTagged(digest, 'sbom', sbom, 'text/spdx+json');
+}
+
+/**
+ * A Sigstore bundle referrer as cosign 3 writes it (`--new-bundle-format`): artifactType
+ * `application/vnd.dev.sigstore.bundle.v0.3+json`, the bundle as its one layer, `subject`,
+ * and the predicate in `dev.sigstore.bundle.predicateType`: cosign's own for a signature
+ * (`https://sigstore.dev/cosign/sign/v1`), the statement's for an attestation.
+ */
+export function sigstoreBundle(subject: Descriptor, predicateType: string, privateKey: KeyObject): BuiltArtifact {
+  const statement = Buffer.from(
+    JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', predicateType, subject: [{ digest: { sha256: subject.digest.slice(7) } }], predicate: {} }),
+  );
+  const bundle = Buffer.from(JSON.stringify({ mediaType: SIGSTORE_BUNDLE, dsseEnvelope: dsseEnvelope(statement, privateKey) }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: SIGSTORE_BUNDLE,
+      config: { mediaType: OCI_EMPTY, digest: sha256Digest(EMPTY), size: 2, data: 'e30=' },
+      layers: [{ mediaType: SIGSTORE_BUNDLE, digest: sha256Digest(bundle), size: bundle.length }],
+      subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+      annotations: {
+        'dev.sigstore.bundle.content': 'dsse-envelope',
+        'dev.sigstore.bundle.predicateType': predicateType,
+        'org.opencontainers.image.created': '2026-01-01T00:00:00Z',
+      },
+    }),
+  );
+  return {
+    ...builtArtifact(manifest, [EMPTY, bundle]),
+  };
+}
+
+/** An OCI image manifest and its blobs, by digest. */
+function builtArtifact(manifest: Buffer, blobs: Buffer[]): BuiltArtifact {
+  return { manifest, digest: sha256Digest(manifest), mediaType: OCI_MANIFEST, blobs: new Map(blobs.map((b) => [sha256Digest(b), b])) };
 }
 
 /** Checks a cosign signature manifest as cosign verify would: the payload names `digest` and the signature verifies. */
@@ -120,13 +198,7 @@ export function spdxSbom(subject: Descriptor, name = 'app'): BuiltArtifact {
     }),
   );
   return {
-    manifest,
-    digest: sha256Digest(manifest),
-    mediaType: OCI_MANIFEST,
-    blobs: new Map([
-      [sha256Digest(EMPTY), EMPTY],
-      [sha256Digest(sbom), sbom],
-    ]),
+    ...builtArtifact(manifest, [EMPTY, sbom]),
   };
 }
 

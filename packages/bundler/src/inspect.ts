@@ -19,7 +19,7 @@ import {
   referrerKind,
   walkGraph,
 } from '@ferry/oci-client';
-import type { BundleChart } from './format/ferry-json.js';
+import type { BundleChart, BundleReferrerSearch } from './format/ferry-json.js';
 import type { BundleKind, BundleReader } from './places/bundle-reader.js';
 
 export interface InspectImage {
@@ -43,6 +43,8 @@ export interface InspectImage {
   complete: boolean;
   /** Its signatures, SBOMs and attestations the bundle carries (ferry.json names them), in walk order. */
   referrers: InspectReferrer[];
+  /** How pack looked for them (ferry.json), so "none found" reads apart from "not looked for"; null when not recorded. */
+  referrerSearch: BundleReferrerSearch | null;
 }
 
 export interface InspectReferrer {
@@ -167,8 +169,8 @@ export async function inspectBundle(reader: BundleReader): Promise<InspectReport
       },
     );
 
+    const fromFerry = ferryImages.find((i) => i.digest === root.digest && i.ref === ref) ?? ferryImages.find((i) => i.digest === root.digest);
     if (platforms.length === 0) {
-      const fromFerry = ferryImages.find((i) => i.digest === root.digest && i.ref === ref) ?? ferryImages.find((i) => i.digest === root.digest);
       if (fromFerry?.platforms.length) platforms.push(...fromFerry.platforms);
       else if (isManifestMediaType(root.mediaType) || root.platform) {
         const p = root.platform ? platformFromDescriptor(root) : await rootConfigPlatform(reader, root, getManifest);
@@ -206,6 +208,7 @@ export async function inspectBundle(reader: BundleReader): Promise<InspectReport
       missing: { blobs: missing.size, bytes: sum(missing) },
       complete,
       referrers,
+      referrerSearch: fromFerry?.referrerSearch ?? null,
     });
   }
 

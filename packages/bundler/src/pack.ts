@@ -208,11 +208,22 @@ interface ResolvedChart extends ResolvedImage {
 }
 
 async function resolveAll(opts: PackOptions, references: string[], pool: Pool, origins: Map<string, string>): Promise<ResolvedImage[]> {
+  // One place per repository: its tag list and referrer lookups serve every image in it.
+  const places = new Map<string, RegistryPlace>();
+  const placeOf = (registry: string, repository: string): RegistryPlace => {
+    const key = `${registry}/${repository}`;
+    let place = places.get(key);
+    if (!place) {
+      place = new RegistryPlace(opts.client.registry(registry), repository);
+      places.set(key, place);
+    }
+    return place;
+  };
   return Promise.all(
     references.map((ref) =>
       pool(async () => {
         const r = parseReference(ref);
-        const source = new RegistryPlace(opts.client.registry(r.registry), r.repository);
+        const source = placeOf(r.registry, r.repository);
         try {
           const plan = await planImage(source, r.digest ?? r.tag!, {
             platforms: opts.platforms,
@@ -330,6 +341,7 @@ function ferryJson(opts: PackOptions, images: ResolvedImage[], charts: ResolvedC
           })),
         }
       : {}),
+    referrerSearch: plan.referrerSearch,
   }));
   const bundleCharts: BundleChart[] = charts.map(({ chart, plan }) => ({
     ref: chart.ref,

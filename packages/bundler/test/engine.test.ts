@@ -201,6 +201,34 @@ describe('CopyEngine between memory places', () => {
     expect(put.message).toBe('400 MANIFEST_INVALID');
   });
 
+  it("writes a large index's image manifests at once within the pool, nested indexes after what they list, the root last", async () => {
+    const source = new MemoryPlace('src');
+    const images = Array.from({ length: 24 }, (_, i) => memoryImage(source, [`child ${i}`]));
+    const inner = memoryIndex(
+      source,
+      images.slice(0, 4).map((img) => ({ manifest: img.manifest })),
+    );
+    const root = memoryIndex(source, [{ manifest: inner }, ...images.slice(4).map((img) => ({ manifest: img.manifest }))], 'big');
+    const sink = new TrackingSink();
+    let running = 0;
+    let most = 0;
+    const put = sink.putManifest.bind(sink);
+    sink.putManifest = async (m: ParsedManifest, tag?: string) => {
+      most = Math.max(most, ++running);
+      await tick();
+      try {
+        await put(m, tag);
+      } finally {
+        running--;
+      }
+    };
+    await new CopyEngine({ jobs: 6 }).copy(source, sink, await planImage(source, 'big'), { tag: 'big' });
+    expect(most).toBe(6);
+    expect(sink.manifestsPut.slice(-2)).toEqual([inner.digest, 'big']);
+    expect(sink.manifestsPut.slice(0, -2).sort()).toEqual(images.map((img) => img.manifest.digest).sort());
+    expect(sink.inner.tags.get('big')).toBe(root.digest);
+  });
+
   it('mounts through a sink that can, without asking first, and writes through one that cannot', async () => {
     const source = new MemoryPlace('src');
     const img = memoryImage(source, ['layer']);

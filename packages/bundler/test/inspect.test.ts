@@ -89,6 +89,7 @@ describe('inspectBundle', () => {
         missing: { blobs: 0, bytes: 0 },
         complete: true,
         referrers: [],
+        referrerSearch: null,
       },
       {
         reference: fx.refs[1],
@@ -100,6 +101,7 @@ describe('inspectBundle', () => {
         missing: { blobs: 0, bytes: 0 },
         complete: true,
         referrers: [],
+        referrerSearch: null,
       },
     ]);
     expect(r.totals).toEqual({
@@ -226,6 +228,7 @@ describe('inspectBundle', () => {
         missing: { blobs: 0, bytes: 0 },
         complete: true,
         referrers: [],
+        referrerSearch: null,
       },
     ]);
     expect(r.totals).toMatchObject({ images: 1, blobs: e.appBlobs, bytes: e.appSize, saved: 0 });

@@ -6,7 +6,7 @@
 
 export type { MinRate } from './bounded-read.js';
 export { OciClient, type OciClientOptions } from './client.js';
-export { CopyEngine, type CopyEngineOptions, type CopyEvent, type CopyImageOptions, type CopyStats } from './copy/engine.js';
+export { CopyEngine, type CopyEngineOptions, type CopyEvent, type CopyImageOptions, type CopyStats, SEND_WITHOUT_ASKING } from './copy/engine.js';
 export {
   ATTESTATION_OF,
   configPlatform,
@@ -30,15 +30,18 @@ export {
   type OpenBlob,
   type RegistryLocation,
 } from './copy/place.js';
-export { type ImagePlan, type PlanOptions, planImage, planManifests, type ReferrerPlan } from './copy/plan.js';
+export { type ImagePlan, type PlanOptions, planImage, planManifests, type ReferrerPlan, type ReferrerSearch } from './copy/plan.js';
 export { createPool, DEFAULT_JOBS, type Pool } from './copy/pool.js';
 export {
+  cosignSuffixes,
   cosignTags,
   fallbackTag,
   mergeFallbackIndex,
+  needsManifestToClassify,
   REFERRER_MODES,
   type ReferrerKind,
   type ReferrerLink,
+  type ReferrerLookup,
   type ReferrerMode,
   referrerArtifactType,
   referrerDescriptor,

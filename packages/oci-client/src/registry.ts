@@ -540,46 +540,58 @@ export class RegistryClient {
   supportsReferrers(repository: string, subject: string, opts: RequestOptions = {}): Promise<boolean> {
     let known = this.referrersApi.get(repository);
     if (!known) {
-      known = this.send({
-        method: 'GET',
-        path: `/v2/${repository}/referrers/${subject}`,
-        scopes: this.pullScope(repository),
-        operation: 'listing referrers in',
-        repository,
-        headers: { accept: MediaType.OCI_INDEX },
-        expect: [200, 404, 400, 405],
-        maxBodyBytes: MAX_MANIFEST_BYTES,
-        signal: opts.signal,
-      }).then((res) => res.status === 200 && (header(res.headers, 'content-type') ?? '').startsWith(MediaType.OCI_INDEX));
+      known = this.referrersPage(repository, `/v2/${repository}/referrers/${subject}`, [200, 404, 400, 405], opts.signal).then(isReferrersAnswer);
       this.referrersApi.set(repository, known);
       known.catch(() => this.referrersApi.delete(repository));
     }
     return known;
   }
 
+  private referrersPage(repository: string, path: string, expect: number[], signal: AbortSignal | undefined): Promise<TransportResponse> {
+    return this.send({
+      method: 'GET',
+      path,
+      scopes: this.pullScope(repository),
+      operation: 'listing referrers in',
+      repository,
+      headers: { accept: MediaType.OCI_INDEX },
+      expect,
+      maxBodyBytes: MAX_MANIFEST_BYTES,
+      signal,
+    });
+  }
+
   /**
    * Manifests that refer to `digest` (signatures, SBOMs): the referrers API, or the
-   * tag-schema fallback (`sha256-<hex>` index) where the registry lacks it.
+   * tag-schema fallback (`sha256-<hex>` index) where the registry lacks it. Once a
+   * repository is known to lack the API it is not asked again; `fallbackTagListed:
+   * false` (the caller read the tag list) spares the GET of a fallback tag that is not there.
    */
-  async referrers(repository: string, digest: string, artifactType?: string, opts: RequestOptions = {}): Promise<Descriptor[]> {
+  async referrers(
+    repository: string,
+    digest: string,
+    artifactType?: string,
+    opts: RequestOptions & { fallbackTagListed?: boolean | undefined } = {},
+  ): Promise<Descriptor[]> {
     const signal = opts.signal;
     const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : '';
-    const page = (path: string, expect: number[]) =>
-      this.send({
-        method: 'GET',
-        path,
-        scopes: this.pullScope(repository),
-        operation: 'listing referrers in',
-        repository,
-        headers: { accept: MediaType.OCI_INDEX },
-        expect,
-        maxBodyBytes: MAX_MANIFEST_BYTES,
-        signal,
-      });
-    const first = await page(`/v2/${repository}/referrers/${digest}${query}`, [200, 404, 400, 405]);
+    const path = `/v2/${repository}/referrers/${digest}${query}`;
+    // The first lookup in a repository finds out whether it has the API; the others wait for that.
+    let probe: Promise<TransportResponse> | undefined;
+    let known = this.referrersApi.get(repository);
+    if (!known) {
+      probe = this.referrersPage(repository, path, [200, 404, 400, 405], signal);
+      known = probe.then(isReferrersAnswer);
+      this.referrersApi.set(repository, known);
+      known.catch(() => this.referrersApi.delete(repository));
+    }
+    const first = probe
+      ? await probe
+      : (await known.catch(() => undefined)) === false
+        ? undefined
+        : await this.referrersPage(repository, path, [200, 404, 400, 405], signal);
     let found: Descriptor[];
-    const type = header(first.headers, 'content-type') ?? '';
-    if (first.status === 200 && type.startsWith(MediaType.OCI_INDEX)) {
+    if (first && isReferrersAnswer(first)) {
       found = [];
       let res: TransportResponse | undefined = first;
       const pages = new Set<string>();
@@ -594,13 +606,14 @@ export class RegistryClient {
           });
         }
         if (next) pages.add(next);
-        res = next ? await page(next, [200]) : undefined;
+        res = next ? await this.referrersPage(repository, next, [200], signal) : undefined;
       }
       if (!artifactType || header(first.headers, 'oci-filters-applied')?.includes('artifactType')) return found;
     } else {
+      if (opts.fallbackTagListed === false) return [];
       const { algorithm, hex } = parseDigest(digest);
       try {
-        const index = await this.getManifest(repository, `${algorithm}-${hex}`, opts);
+        const index = await this.getManifest(repository, `${algorithm}-${hex}`, { signal });
         found = index.kind === 'index' ? index.manifest.manifests : [];
       } catch (e) {
         if (e instanceof FerryError && e.kind === 'not-found') return [];
@@ -608,6 +621,28 @@ export class RegistryClient {
       }
     }
     return artifactType ? found.filter((d) => d.artifactType === artifactType) : found;
+  }
+
+  /**
+   * The repository's tags when one page of `pageSize` holds them all (one request);
+   * undefined when the registry pages them or will not list them, so that the
+   * caller asks for the tags it wants one by one instead.
+   */
+  async tagsOnOnePage(repository: string, pageSize = 1000, opts: RequestOptions = {}): Promise<Set<string> | undefined> {
+    const res = await this.send({
+      method: 'GET',
+      path: `/v2/${repository}/tags/list?n=${pageSize}`,
+      scopes: this.pullScope(repository),
+      operation: 'listing tags of',
+      repository,
+      expect: [200, 403, 404, 405],
+      maxBodyBytes: MAX_LISTING_BYTES,
+      signal: opts.signal,
+    });
+    if (res.status !== 200 || nextLink(res) !== undefined) return undefined;
+    const body = this.json(res, 'listing tags of', repository) as { tags?: unknown } | null;
+    if (!Array.isArray(body?.tags) && body?.tags !== null && body?.tags !== undefined) return undefined;
+    return new Set((Array.isArray(body?.tags) ? body.tags : []).filter((t): t is string => typeof t === 'string'));
   }
 
   private async *paginate(
@@ -780,6 +815,11 @@ function withQuery(url: string, params: Record<string, string>): string {
   const u = new URL(url);
   for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
   return u.toString();
+}
+
+/** A referrers API answer (an OCI index), not a registry without the API (404, 400, 405, or HTML). */
+function isReferrersAnswer(res: TransportResponse): boolean {
+  return res.status === 200 && (header(res.headers, 'content-type') ?? '').startsWith(MediaType.OCI_INDEX);
 }
 
 function nextLink(res: TransportResponse): string | undefined {

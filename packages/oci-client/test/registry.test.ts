@@ -426,11 +426,32 @@ describe('referrers', () => {
       s.reg.clearRequests();
       expect((await s.registry.referrers('unit/ref', subject)).map((d) => d.digest)).toEqual([sig, sbom]);
       expect((await s.registry.referrers('unit/ref', subject, SBOM)).map((d) => d.digest)).toEqual([sbom]);
-      expect(s.reg.counts()).toEqual({ 'GET referrers': 2, 'GET manifest': 2 });
+      // The repository is known to lack the API (the first call found out): not asked again.
+      expect(s.reg.counts()).toEqual({ 'GET manifest': 2 });
       expect(s.reg.requests.filter((r) => r.kind === 'manifest').map((r) => r.reference)).toEqual([
         `sha256-${subject.slice('sha256:'.length)}`,
         `sha256-${subject.slice('sha256:'.length)}`,
       ]);
+      // A caller that read the tag list and saw no fallback tag spares the GET.
+      s.reg.clearRequests();
+      expect(await s.registry.referrers('unit/ref', subject, undefined, { fallbackTagListed: false })).toEqual([]);
+      expect(s.reg.count()).toBe(0);
+    } finally {
+      await teardown(s);
+    }
+  });
+
+  test('tagsOnOnePage: the tags when one page holds them, undefined when the registry pages them', async () => {
+    const s = await setup({ referrers: false, pageSize: 2 });
+    try {
+      const { subject } = await pushReferrers(s);
+      expect([...((await s.registry.tagsOnOnePage('unit/ref', 2)) ?? [])]).toEqual(['v1']);
+      s.reg.store.putManifest('unit/ref', 'a', s.reg.store.manifest('unit/ref', subject)!.bytes, OCI_MANIFEST);
+      s.reg.store.putManifest('unit/ref', 'b', s.reg.store.manifest('unit/ref', subject)!.bytes, OCI_MANIFEST);
+      s.reg.store.putManifest('unit/ref', 'c', s.reg.store.manifest('unit/ref', subject)!.bytes, OCI_MANIFEST);
+      s.reg.clearRequests();
+      expect(await s.registry.tagsOnOnePage('unit/ref', 1000)).toBeUndefined();
+      expect(s.reg.counts()).toEqual({ 'GET tags': 1 });
     } finally {
       await teardown(s);
     }

@@ -28,6 +28,23 @@ export const bundleReferrerSchema = z.object({
   tag: z.string().nullable(),
 });
 
+/**
+ * How an image's referrers were looked for, whatever was found, so that "none
+ * found" reads differently from "not looked for".
+ */
+export const referrerSearchSchema = z.object({
+  /** `--referrers`: none, signatures or all. */
+  mode: z.enum(['none', 'signatures', 'all']),
+  /** `--referrers-type`: only these artifactTypes were carried; null for any. */
+  types: z.array(z.string()).nullable(),
+  /** Manifests whose referrers were asked for: the image's and, three levels deep, its referrers'. */
+  subjects: z.number().int().nonnegative(),
+  /** How OCI 1.1 referrers were listed: the registry's referrers API, or its `sha256-<hex>` fallback tag. */
+  listing: z.array(z.enum(['referrers-api', 'fallback-tag'])),
+  /** cosign's tags looked for beside each (`.sig`, `.att`, `.sbom`). */
+  cosignTags: z.array(z.string()),
+});
+
 export const bundleImageSchema = z.object({
   /** The full normalized source reference, as in index.json's ref.name annotation. */
   ref: z.string().min(1),
@@ -42,6 +59,8 @@ export const bundleImageSchema = z.object({
   size: z.number().int().nonnegative(),
   /** Its referrers carried, each after its subject; absent when none (and in bundles of earlier ferry). */
   referrers: z.array(bundleReferrerSchema).optional(),
+  /** How they were looked for; absent in bundles of earlier ferry (not recorded). */
+  referrerSearch: referrerSearchSchema.optional(),
 });
 
 export const bundleChartSchema = z.object({
@@ -116,6 +135,7 @@ export const ferryJsonSchema = z.object({
 export type FerryJson = z.infer<typeof ferryJsonSchema>;
 export type BundleImage = z.infer<typeof bundleImageSchema>;
 export type BundleReferrer = z.infer<typeof bundleReferrerSchema>;
+export type BundleReferrerSearch = z.infer<typeof referrerSearchSchema>;
 export type BundleChart = z.infer<typeof bundleChartSchema>;
 
 /** Serializes with the schema's key order (JSON.stringify keeps insertion order). */

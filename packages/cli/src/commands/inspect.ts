@@ -24,15 +24,30 @@ export function renderInspect(r: InspectReport): string {
   const line = (cells: string[]) => cells.map((cell, c) => (c === cells.length - 1 ? cell : cell.padEnd(widths[c]!))).join('   ');
   // A bundle of charts alone has no image table.
   const out = rows.length > 0 || r.charts.length === 0 ? [line(header), ...rows.map(line), ''] : [];
-  // Per image, what travels with it: signatures, SBOMs, attestations.
+  // Per image, what travels with it: signatures, SBOMs, attestations, and how they were looked for.
   const signed = r.images.filter((i) => i.referrers.length > 0);
   for (const i of signed) {
-    out.push(`${i.reference}:`);
+    out.push(`${i.reference}:${i.referrerSearch ? ` (looked for ${searchText(i.referrerSearch)})` : ''}`);
     for (const a of i.referrers) {
       out.push(`  ${a.kind.padEnd(11)}  ${shortDigest(a.digest)}  ${a.artifactType ?? '-'}${a.tag ? `  (tag ${a.tag})` : ''}  of ${shortDigest(a.subject)}`);
     }
   }
-  if (signed.length > 0) out.push('');
+  // The others in one line per way they were looked for (or not).
+  const unsigned = new Map<string, number>();
+  for (const i of r.images.filter((i) => i.referrers.length === 0)) {
+    const s = i.referrerSearch;
+    const text =
+      s === null
+        ? r.kind === 'ferry'
+          ? 'referrers not recorded (a bundle of an earlier ferry)'
+          : undefined
+        : s.mode === 'none'
+          ? 'referrers not looked for (--referrers none)'
+          : `no referrers found (looked for ${searchText(s)})`;
+    if (text) unsigned.set(text, (unsigned.get(text) ?? 0) + 1);
+  }
+  for (const [text, n] of unsigned) out.push(`${text}: ${n} image${n === 1 ? '' : 's'}`);
+  if (signed.length > 0 || unsigned.size > 0) out.push('');
   if (r.charts.length > 0) {
     const chartHeader = ['CHART', 'VERSION', 'DIGEST', 'IMAGES', 'SIZE', 'SOURCE'];
     const chartRows = r.charts.map((c) => [
@@ -90,6 +105,16 @@ export function renderInspect(r: InspectReport): string {
     out.push(r.kind === 'oci-archive' ? 'OCI archive (no ferry.json)' : 'OCI layout directory (no ferry.json)');
   }
   return out.join('\n');
+}
+
+/** "all, 3 manifests, by the fallback tag and cosign's .sig .att .sbom tags" */
+function searchText(s: NonNullable<InspectImage['referrerSearch']>): string {
+  const how = [
+    ...s.listing.map((l) => (l === 'referrers-api' ? 'the referrers API' : 'the fallback tag')),
+    ...(s.cosignTags.length ? [`cosign's ${s.cosignTags.join(' ')} tags`] : []),
+  ];
+  const manifests = `${s.subjects} manifest${s.subjects === 1 ? '' : 's'}`;
+  return `${s.mode}${s.types ? ` of type ${s.types.join(', ')}` : ''}, ${manifests}${how.length ? `, by ${how.join(' and ')}` : ''}`;
 }
 
 function platformsCell(i: InspectImage): string {

@@ -2,8 +2,8 @@
  * The copy engine: moves planned images from a source to a sink. Blobs first
  * (each once, however many images share it, within one bounded pool; skipped
  * when the sink has them, mounted when both places are in one registry), then
- * child manifests by digest, then the root, then the tag, so a tag never points
- * at something missing. An image whose manifests the sink holds already has
+ * child manifests by digest (image manifests at once, within the pool), then the
+ * root, then the tag, so a tag never points at something missing. An image whose manifests the sink holds already has
  * its blobs checked, not trusted, and its manifests are not written again.
  * Its referrers (signatures, SBOMs) follow it, each after its subject.
  *
@@ -20,6 +20,9 @@ import type { Descriptor, ParsedManifest } from '../manifest.js';
 import { type BlobOutcome, canMount, type ImageSink, type ImageSource, type OpenBlob } from './place.js';
 import type { ImagePlan } from './plan.js';
 import { createPool, type Pool } from './pool.js';
+
+/** Blobs up to this size are written without asking the sink first whether it has them. */
+export const SEND_WITHOUT_ASKING = 64 * 1024;
 
 export type CopyEvent =
   | { type: 'image-start'; image: string; blobs: number; bytes: number }
@@ -135,7 +138,7 @@ export class CopyEngine {
       }
     };
     if (!complete || wrote) {
-      for (const m of plan.manifests.slice(0, -1)) await put(m);
+      await this.putChildren(plan.manifests.slice(0, -1), put);
       await put(plan.root, opts.tag);
     }
     // Referrers after their subject (the plan lists each after the one it refers
@@ -155,6 +158,18 @@ export class CopyEngine {
       }
     }
     this.emit({ type: 'image-done', image, digest: plan.root.digest });
+  }
+
+  /**
+   * The manifests below a root: image manifests (they name only blobs, all stored by
+   * now) at once within the pool, so a large index does not wait for one round trip
+   * per child; then the nested indexes in plan order, each after what it lists.
+   */
+  private async putChildren(manifests: ParsedManifest[], put: (m: ParsedManifest) => Promise<void>): Promise<void> {
+    const results = await Promise.allSettled(manifests.filter((m) => m.kind === 'image').map((m) => this.pool(() => put(m))));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    for (const m of manifests) if (m.kind !== 'image') await put(m);
   }
 
   private copyBlob(
@@ -230,10 +245,13 @@ export class CopyEngine {
     const sameRegistry = source.location && sink.location && source.location.registry === sink.location.registry;
     const from = sameRegistry ? source.location!.repository : (mountHint ?? this.opts.mountFrom?.(sink, blob));
     const mounting = from !== undefined && canMount(sink);
-    // A mount needs no HEAD first: it answers 201 whether or not the blob was there. Only an
-    // image the sink already seems to hold is asked about blob by blob (and written nothing).
+    // A mount needs no HEAD first: it answers 201 whether or not the blob was there; nor
+    // does a small blob into a registry, which costs about what the HEAD costs to send
+    // (POST + PUT instead of HEAD + POST + PUT). An image the sink already seems to hold
+    // is asked about blob by blob (and written nothing).
+    const ask = askFirst || (!mounting && (blob.size > SEND_WITHOUT_ASKING || sink.location === undefined));
     let outcome: BlobOutcome;
-    if ((askFirst || !mounting) && (await sink.hasBlob(blob, signal).catch(at('sink', 'check blob')))) {
+    if (ask && (await sink.hasBlob(blob, signal).catch(at('sink', 'check blob')))) {
       outcome = 'skipped';
     } else {
       // A read error is the source's, whichever side notices it first.

@@ -8,7 +8,7 @@
 import type { Readable } from 'node:stream';
 import type { Descriptor, ParsedManifest } from '../manifest.js';
 import type { ImagePlan } from './plan.js';
-import type { ReferrerLink } from './referrers.js';
+import type { ReferrerLink, ReferrerLookup } from './referrers.js';
 
 /** Where a place lives in a registry; the engine mounts blobs between places of one registry. */
 export interface RegistryLocation {
@@ -38,9 +38,9 @@ export interface ImageSource {
   /**
    * The manifests that refer to `subject` (signatures, SBOMs, attestations), where
    * the place can list them: OCI 1.1 referrers and cosign's tags. Optional: a place
-   * without it carries none.
+   * without it carries none. `onLookup` hears how a registry looked for them.
    */
-  referrers?(subject: Descriptor, signal?: AbortSignal): Promise<ReferrerLink[]>;
+  referrers?(subject: Descriptor, signal?: AbortSignal, onLookup?: (lookup: ReferrerLookup) => void): Promise<ReferrerLink[]>;
 }
 
 export type BlobOutcome = 'uploaded' | 'mounted' | 'skipped';

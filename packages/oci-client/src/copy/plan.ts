@@ -12,7 +12,7 @@ import { type Descriptor, type ParsedManifest, parseManifest } from '../manifest
 import { formatPlatform, type Platform, platformMatches } from '../platform.js';
 import { ATTESTATION_OF, configPlatform, indexChildPlatform, isAttestation, walkGraph } from './graph.js';
 import type { ImageSource } from './place.js';
-import { type ReferrerKind, type ReferrerMode, referrerArtifactType, referrerKind, wantsReferrer } from './referrers.js';
+import { type ReferrerKind, type ReferrerLookup, type ReferrerMode, referrerArtifactType, referrerKind, wantsReferrer } from './referrers.js';
 
 /** A referrer to carry: its manifests, written once its subject is. */
 export interface ReferrerPlan {
@@ -26,6 +26,19 @@ export interface ReferrerPlan {
   tag: string | undefined;
   artifactType: string | undefined;
   kind: ReferrerKind;
+}
+
+/** What was looked for to find an image's referrers, whatever was found. */
+export interface ReferrerSearch {
+  mode: ReferrerMode;
+  /** `--referrers-type`: only these artifactTypes were carried; null for any. */
+  types: string[] | null;
+  /** Manifests whose referrers were asked for: the image's and, within the depth bound, its referrers'. */
+  subjects: number;
+  /** How OCI 1.1 referrers were listed (see ReferrerLookup); empty when the source did not say. */
+  listing: Array<ReferrerLookup['listing']>;
+  /** cosign's tag suffixes looked for. */
+  cosignTags: string[];
 }
 
 export interface ImagePlan {
@@ -48,6 +61,8 @@ export interface ImagePlan {
   fetched: Map<string, Buffer>;
   /** The referrers carried, each after its subject (their blobs are in `blobs`). */
   referrers: ReferrerPlan[];
+  /** How they were looked for. */
+  referrerSearch: ReferrerSearch;
 }
 
 export interface PlanOptions {
@@ -96,12 +111,23 @@ export async function planImage(source: ImageSource, reference: string, opts: Pl
   const artifactManifests = new Map<string, ParsedManifest[]>();
   const mode = opts.referrers ?? 'none';
   const listReferrers = source.referrers;
+  const search: ReferrerSearch = { mode, types: opts.referrersType?.length ? [...opts.referrersType] : null, subjects: 0, listing: [], cosignTags: [] };
+  const heard = (l: ReferrerLookup): void => {
+    if (!search.listing.includes(l.listing)) search.listing.push(l.listing);
+    for (const t of l.cosignTags) if (!search.cosignTags.includes(t)) search.cosignTags.push(t);
+  };
   await walkGraph(
     { manifest: root },
     {
       label,
       read: (d) => source.getManifest(d),
-      referrers: mode !== 'none' && listReferrers ? (subject) => listReferrers.call(source, subject) : undefined,
+      referrers:
+        mode !== 'none' && listReferrers
+          ? (subject) => {
+              search.subjects++;
+              return listReferrers.call(source, subject, undefined, heard);
+            }
+          : undefined,
       onNode: (node) => {
         if (node.role === 'referrer' && !wantsReferrer(node.artifact!.link, mode, opts.referrersType)) return false;
         if (node.role === 'manifest' && node.platform && !node.artifact) platforms.push(formatPlatform(node.platform));
@@ -120,7 +146,7 @@ export async function planImage(source: ImageSource, reference: string, opts: Pl
       },
     },
   );
-  return { root, upstreamDigest: upstream.digest, manifests, blobs, platforms, filtered, fetched, referrers: [...referrers.values()] };
+  return { root, upstreamDigest: upstream.digest, manifests, blobs, platforms, filtered, fetched, referrers: [...referrers.values()], referrerSearch: search };
 }
 
 /** The children of an index to keep for `wanted` platforms, with the attestations of kept images. */

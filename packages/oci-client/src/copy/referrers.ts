@@ -20,16 +20,53 @@ export interface ReferrerLink {
   tag?: string | undefined;
 }
 
+/** How a place looked for one manifest's referrers, so a bundle can tell "none found" from "not looked for". */
+export interface ReferrerLookup {
+  /** How OCI 1.1 referrers were listed: the registry's referrers API, or its tag-schema fallback tag `sha256-<hex>`. */
+  listing: 'referrers-api' | 'fallback-tag';
+  /** cosign's tags looked for beside it (`sha256-<hex>.sig`, …), by suffix. */
+  cosignTags: string[];
+}
+
+/** cosign's tag suffixes looked for: `.sig`, `.att`, `.sbom`. */
+export function cosignSuffixes(): string[] {
+  return COSIGN_SUFFIXES.map((s) => `.${s.suffix}`);
+}
+
 export type ReferrerKind = 'signature' | 'attestation' | 'sbom' | 'other';
 
-/** artifactTypes that are signatures: cosign's (as an OCI 1.1 referrer) and notation's. */
-export const SIGNATURE_TYPES: readonly string[] = ['application/vnd.dev.cosign.artifact.sig.v1+json', 'application/vnd.cncf.notary.signature'];
+/**
+ * The artifactType cosign gives an attachment as an OCI 1.1 referrer: its
+ * `ArtifactType(attName)`, `application/vnd.dev.cosign.artifact.<name>.v1+json`.
+ */
+function cosignArtifactType(name: string): string {
+  return `application/vnd.dev.cosign.artifact.${name}.v1+json`;
+}
 
-/** cosign's tag suffixes and the artifactType each stands for (as cosign writes it as a referrer). */
-const COSIGN_SUFFIXES: ReadonlyArray<{ suffix: string; kind: ReferrerKind; artifactType: string }> = [
-  { suffix: 'sig', kind: 'signature', artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json' },
-  { suffix: 'att', kind: 'attestation', artifactType: 'application/vnd.dsse.envelope.v1+json' },
-  { suffix: 'sbom', kind: 'sbom', artifactType: 'application/vnd.dev.cosign.artifact.sbom.v1+json' },
+/**
+ * Sigstore bundles (cosign 3, `--new-bundle-format`): one artifactType for
+ * signatures and attestations alike, told apart by the predicate annotation;
+ * cosign's own signatures carry the predicate below.
+ */
+const SIGSTORE_BUNDLE = 'application/vnd.dev.sigstore.bundle';
+export const SIGSTORE_PREDICATE_ANNOTATION = 'dev.sigstore.bundle.predicateType';
+const COSIGN_SIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
+
+/** artifactTypes that are signatures: cosign's (as an OCI 1.1 referrer) and notation's. */
+export const SIGNATURE_TYPES: readonly string[] = [cosignArtifactType('sig'), 'application/vnd.cncf.notary.signature'];
+
+/**
+ * cosign's tag suffixes. `.sig` holds simple-signing payloads, each signed in its
+ * layer's `dev.cosignproject.cosign/signature` annotation. `.att` holds DSSE
+ * envelopes (`application/vnd.dsse.envelope.v1+json` layers with a `predicateType`
+ * annotation and an empty signature annotation: the signature is inside the
+ * envelope): attestations, even of an SBOM. `.sbom` holds `cosign attach sbom`'s
+ * unsigned SBOM. Only `.sig` is a signature.
+ */
+const COSIGN_SUFFIXES: ReadonlyArray<{ suffix: string; kind: ReferrerKind }> = [
+  { suffix: 'sig', kind: 'signature' },
+  { suffix: 'att', kind: 'attestation' },
+  { suffix: 'sbom', kind: 'sbom' },
 ];
 
 /** The tag-schema fallback tag of a subject: `sha256:<hex>` -> `sha256-<hex>`. */
@@ -43,22 +80,43 @@ export function cosignTags(subject: string): string[] {
   return COSIGN_SUFFIXES.map((s) => `${fallbackTag(subject)}.${s.suffix}`);
 }
 
-/** What a referrer is said to be: its artifactType, or for a cosign tag the type its suffix stands for. */
+function cosignSuffix(link: ReferrerLink) {
+  if (link.tag === undefined) return undefined;
+  const suffix = link.tag.slice(link.tag.lastIndexOf('.') + 1);
+  return COSIGN_SUFFIXES.find((s) => s.suffix === suffix);
+}
+
+/** What a referrer is said to be: its artifactType, or for a cosign tag the type cosign gives it as a referrer. */
 export function referrerArtifactType(link: ReferrerLink): string | undefined {
   if (link.descriptor.artifactType) return link.descriptor.artifactType;
-  const suffix = link.tag?.slice(link.tag.lastIndexOf('.') + 1);
-  return COSIGN_SUFFIXES.find((s) => s.suffix === suffix)?.artifactType;
+  const cosign = cosignSuffix(link);
+  return cosign ? cosignArtifactType(cosign.suffix) : undefined;
 }
 
 export function referrerKind(link: ReferrerLink): ReferrerKind {
-  const suffix = link.tag?.slice(link.tag.lastIndexOf('.') + 1);
-  const cosign = COSIGN_SUFFIXES.find((s) => s.suffix === suffix);
-  if (link.tag !== undefined && cosign) return cosign.kind;
+  const cosign = cosignSuffix(link);
+  if (cosign) return cosign.kind;
   const type = link.descriptor.artifactType ?? '';
   if (SIGNATURE_TYPES.includes(type)) return 'signature';
-  if (/spdx|cyclonedx|sbom/i.test(type)) return 'sbom';
+  if (type.startsWith(SIGSTORE_BUNDLE)) {
+    return link.descriptor.annotations?.[SIGSTORE_PREDICATE_ANNOTATION] === COSIGN_SIGN_PREDICATE ? 'signature' : 'attestation';
+  }
+  if (/spdx|cyclonedx|sbom|syft/i.test(type)) return 'sbom';
   if (/in-toto|intoto|dsse|attestation|provenance|vuln|vex/i.test(type)) return 'attestation';
   return 'other';
+}
+
+/**
+ * Whether the listing's descriptor is too thin to tell what the referrer is: a
+ * Sigstore bundle without its predicate annotation (cosign's own fallback index
+ * drops it), whose manifest says it.
+ */
+export function needsManifestToClassify(link: ReferrerLink): boolean {
+  return (
+    link.tag === undefined &&
+    (link.descriptor.artifactType ?? '').startsWith(SIGSTORE_BUNDLE) &&
+    link.descriptor.annotations?.[SIGSTORE_PREDICATE_ANNOTATION] === undefined
+  );
 }
 
 /** Whether a copy with `mode` (and, when given, only `types`) carries the referrer. */
