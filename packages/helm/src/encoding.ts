@@ -56,6 +56,11 @@ export function toYaml(v: unknown): string {
   return emitYaml(yamlSafe(v)).replace(/\n$/, '');
 }
 
+/** Helm's toYamlPretty (yaml.v3, indent 2): sequences indented under their key. */
+export function toYamlPretty(v: unknown): string {
+  return emitYaml(yamlSafe(v), true).replace(/\n$/, '');
+}
+
 export function parseYamlValue(text: string): unknown {
   return parseYaml(text, { ...YAML_OPTIONS, maxAliasCount: 10000 }) ?? null;
 }

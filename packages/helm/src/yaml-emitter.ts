@@ -310,7 +310,7 @@ export function keyOrder(a: string, b: string): number {
 }
 
 /** A block node starting at the writer's position (after `- ` or at a line start) at column `indent`. */
-function writeNode(w: Writer, v: unknown, indent: number): void {
+function writeNode(w: Writer, v: unknown, indent: number, seqIndent = 0): void {
   if (isScalar(v)) {
     writeScalar(w, v, indent);
     return;
@@ -319,7 +319,7 @@ function writeNode(w: Writer, v: unknown, indent: number): void {
     v.forEach((item, i) => {
       if (i > 0) w.newline(indent);
       w.put('- ');
-      writeNode(w, item, indent + INDENT);
+      writeNode(w, item, indent + INDENT, seqIndent);
     });
     return;
   }
@@ -335,21 +335,21 @@ function writeNode(w: Writer, v: unknown, indent: number): void {
         w.put(' ');
         writeScalar(w, child, indent + INDENT);
       } else if (Array.isArray(child)) {
-        // yaml.v2 does not indent a sequence inside a mapping
-        w.newline(indent);
-        writeNode(w, child, indent);
+        // yaml.v2 does not indent a sequence inside a mapping (yaml.v3 with SetIndent(2), toYamlPretty, does)
+        w.newline(indent + seqIndent);
+        writeNode(w, child, indent + seqIndent, seqIndent);
       } else {
         w.newline(indent + INDENT);
-        writeNode(w, child, indent + INDENT);
+        writeNode(w, child, indent + INDENT, seqIndent);
       }
     });
 }
 
-/** The YAML document yaml.v2 writes for a JSON-like value, with its final newline. */
-export function emitYaml(v: unknown): string {
+/** The YAML document yaml.v2 writes for a JSON-like value, with its final newline (`indentSequences`: as yaml.v3 with SetIndent(2)). */
+export function emitYaml(v: unknown, indentSequences = false): string {
   const w = new Writer();
   // a lone scalar's continuation lines are indented, as libyaml indents a root block scalar
   if (isScalar(v)) writeScalar(w, v, INDENT);
-  else writeNode(w, v, 0);
+  else writeNode(w, v, 0, indentSequences ? INDENT : 0);
   return `${w.out}\n`;
 }
