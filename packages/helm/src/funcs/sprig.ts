@@ -1,15 +1,17 @@
 /**
- * The Sprig library (Masterminds/sprig v3, the part charts use): defaults and
- * flow, strings, numbers, lists, dicts, types, encoding and hashes, semver,
- * dates, paths and URLs. Functions that make secrets or certificates return
- * placeholders and dates are fixed: discovery never needs their output, and
- * must not depend on the clock or on chance.
+ * The Sprig library (Masterminds/sprig v3.3, all of it but env and expandenv,
+ * which helm removes): defaults and flow, strings, numbers, lists, dicts,
+ * types, encoding and hashes, semver, paths and URLs; dates (dates.ts) and
+ * crypto (crypto.ts) are their own modules. Random and clock functions are
+ * real. getHostByName answers "" instead of asking DNS: rendering must not
+ * depend on the network of the machine that packs the bundle.
  */
 import { createHash, randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { posix } from 'node:path';
 import { jsonText } from '../encoding.js';
 import { hasOwn, isMap, put, TemplateExecError, type TemplateFunc, truth } from '../template/exec.js';
 import { deepCopy, isEmpty, kindName, list, mergeInto, str, toFloat, toInt, typeName } from './convert.js';
+import { cryptoFuncs } from './crypto.js';
 import { dateFuncs } from './dates.js';
 import { goQuote } from './go.js';
 import { parseSemver, semverSatisfies } from './semver.js';
@@ -196,10 +198,6 @@ function goUrlString(d: Record<string, unknown>): string {
 
 function goReplacement(repl: string): string {
   return repl.replace(/\$\{(\w+)\}/g, (_, n: string) => (/^\d+$/.test(n) ? `$${n}` : `$<${n}>`)).replace(/\$(\d+)/g, '$$$1');
-}
-
-function stubCert(): Record<string, string> {
-  return { Cert: '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----', Key: '-----BEGIN RSA PRIVATE KEY-----\n-----END RSA PRIVATE KEY-----' };
 }
 
 function randString(n: unknown, alphabet: string): string {
@@ -581,19 +579,7 @@ export function sprigFuncs(): Record<string, TemplateFunc> {
       return String(((b << 16) | a) >>> 0);
     },
     uuidv4: () => randomUUID(),
-    genPrivateKey: () => stubCert().Key,
-    genCA: () => stubCert(),
-    genCAWithKey: () => stubCert(),
-    genSelfSignedCert: () => stubCert(),
-    genSelfSignedCertWithKey: () => stubCert(),
-    genSignedCert: () => stubCert(),
-    genSignedCertWithKey: () => stubCert(),
-    buildCustomCert: () => stubCert(),
-    htpasswd: (u: unknown) => `${str(u)}:$2a$10$placeholder`,
-    derivePassword: () => 'placeholder',
-    encryptAES: (_k: unknown, s: unknown) => Buffer.from(str(s)).toString('base64'),
-    decryptAES: (_k: unknown, s: unknown) => Buffer.from(str(s), 'base64').toString(),
-    bcrypt: () => '$2a$10$placeholder',
+    ...cryptoFuncs(),
 
     // semver
     semverCompare: (c: unknown, v: unknown) => semverSatisfies(str(c), str(v)),
