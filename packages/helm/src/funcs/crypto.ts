@@ -4,6 +4,9 @@
  * certificate template sets, bcrypt and htpasswd, Master Password's
  * derivePassword, and AES-256-CBC with Sprig's padding and IV layout. The
  * certificates are DER written here (Node can read X.509 but not issue it).
+ * A generated key pair is real but made once per type and size in a process
+ * and then reused: ferry renders charts to find their images, never installs
+ * the output, and an RSA-4096 key costs seconds of CPU on every render.
  */
 import {
   createCipheriv,
@@ -141,7 +144,15 @@ function dsaPem(key: KeyObject): string {
     .replace(/\n$/, '')}\n-----END DSA PRIVATE KEY-----\n`;
 }
 
+const generated = new Map<string, KeyObject>();
+
 function generateKey(type: string): KeyObject {
+  let key = generated.get(type);
+  if (!key) generated.set(type, (key = freshKey(type)));
+  return key;
+}
+
+function freshKey(type: string): KeyObject {
   switch (type) {
     case 'rsa':
       return generateKeyPairSync('rsa', { modulusLength: 4096 }).privateKey;
@@ -249,8 +260,11 @@ function issue(r: CertRequest): CertObject {
   return { Cert: pem('CERTIFICATE', seq(tbs, alg.id, bits(signature))), Key: keyPem(r.key) };
 }
 
+/** The RSA-2048 key Sprig makes for each certificate. */
 function certKey(): KeyObject {
-  return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  let key = generated.get('rsa-2048');
+  if (!key) generated.set('rsa-2048', (key = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey));
+  return key;
 }
 
 /** The parent of a signed certificate from Sprig's certificate object ({Cert, Key}). */
