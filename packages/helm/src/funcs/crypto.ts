@@ -138,10 +138,7 @@ function dsaPem(key: KeyObject): string {
   const x = intOf(readDer(privateOctets, 0).content);
   const y = modPow(g, x, p);
   const body = seq(smallInt(0), ...[p, q, g, y, x].map((n) => derInt(bigBytes(n))));
-  return `-----BEGIN DSA PRIVATE KEY-----\n${body
-    .toString('base64')
-    .replace(/(.{64})/g, '$1\n')
-    .replace(/\n$/, '')}\n-----END DSA PRIVATE KEY-----\n`;
+  return pem('DSA PRIVATE KEY', body);
 }
 
 const generated = new Map<string, KeyObject>();
