@@ -120,7 +120,11 @@ describe('random and secret functions', () => {
     expect(createPrivateKey(ed!).asymmetricKeyType).toBe('ed25519');
     expect(dsa).toMatch(/^-----BEGIN DSA PRIVATE KEY-----\n/);
     expect(createPrivateKey(dsa!).asymmetricKeyType).toBe('dsa');
-    expect(() => render('{{ genPrivateKey "nope" }}')).toThrow('Unknown type nope');
+    expect(render('{{ genPrivateKey "nope" }}')).toBe('Unknown type nope');
+    expect(() => render('{{ mustDateModify "x" now }}')).toThrow('error calling mustDateModify: time: invalid duration "x"');
+    expect(() => render('{{ mustToDate "2006" "x" }}')).toThrow('error calling mustToDate: parsing time "x" as "2006": cannot parse "x" as "2006"');
+    expect(() => render('{{ mustSlice (list 1) 0 5 }}')).toThrow('error calling mustSlice: reflect.Value.Slice: slice index out of bounds');
+    expect(() => render('{{ mustRegexMatch "(" "a" }}')).toThrow('error calling mustRegexMatch: error parsing regexp:');
   });
 
   it('bcrypt and htpasswd write $2a$ hashes that verify; encryptAES is AES-256-CBC with the IV first', async () => {

@@ -143,13 +143,16 @@ function dsaPem(key: KeyObject): string {
 
 const generated = new Map<string, KeyObject>();
 
-function generateKey(type: string): KeyObject {
+function generateKey(type: string): KeyObject | undefined {
   let key = generated.get(type);
-  if (!key) generated.set(type, (key = freshKey(type)));
+  if (!key) {
+    key = freshKey(type);
+    if (key) generated.set(type, key);
+  }
   return key;
 }
 
-function freshKey(type: string): KeyObject {
+function freshKey(type: string): KeyObject | undefined {
   switch (type) {
     case 'rsa':
       return generateKeyPairSync('rsa', { modulusLength: 4096 }).privateKey;
@@ -160,7 +163,7 @@ function freshKey(type: string): KeyObject {
     case 'dsa':
       return generateKeyPairSync('dsa', { modulusLength: 2048, divisorLength: 256 }).privateKey;
     default:
-      throw new TemplateExecError(`Unknown type ${type}`, undefined);
+      return undefined;
   }
 }
 
@@ -387,7 +390,11 @@ function bcryptHash(input: string): string {
 
 export function cryptoFuncs(): Record<string, TemplateFunc> {
   return {
-    genPrivateKey: (type: unknown) => keyPem(generateKey(str(type))),
+    // Sprig answers an unknown type with this text, not an error
+    genPrivateKey: (type: unknown) => {
+      const key = generateKey(str(type));
+      return key ? keyPem(key) : `Unknown type ${str(type)}`;
+    },
     genCA: (cn: unknown, days: unknown) => issue({ cn: str(cn), ips: [], dns: [], days: toInt(days), isCA: true, key: certKey() }),
     genCAWithKey: (cn: unknown, days: unknown, key: unknown) => issue({ cn: str(cn), ips: [], dns: [], days: toInt(days), isCA: true, key: parseKey(key) }),
     genSelfSignedCert: (cn: unknown, ips: unknown, dns: unknown, days: unknown) =>

@@ -490,7 +490,8 @@ function dateModify(spec: unknown, date: unknown, must: boolean): GoTime {
   const d = parseDuration(str(spec));
   const t = toTime(date);
   if (d === undefined) {
-    if (must) throw new TemplateExecError(`time: invalid duration ${JSON.stringify(str(spec))}`, undefined);
+    // a plain Error: the executor words it as Go does, "error calling mustDateModify: …"
+    if (must) throw new Error(`time: invalid duration ${JSON.stringify(str(spec))}`);
     return t;
   }
   return t.add(d);
@@ -499,7 +500,10 @@ function dateModify(spec: unknown, date: unknown, must: boolean): GoTime {
 function toDate(layout: unknown, value: unknown, must: boolean): GoTime {
   const t = parseTime(str(layout), str(value), LOCAL);
   if (t) return t;
-  if (must) throw new TemplateExecError(`parsing time ${JSON.stringify(str(value))} as ${JSON.stringify(str(layout))}: cannot parse`, undefined);
+  if (must)
+    throw new Error(
+      `parsing time ${JSON.stringify(str(value))} as ${JSON.stringify(str(layout))}: cannot parse ${JSON.stringify(str(value))} as ${JSON.stringify(str(layout))}`,
+    );
   // Go's zero time, 0001-01-01 00:00:00 UTC
   const zero = new Date(0);
   zero.setUTCFullYear(1, 0, 1);

@@ -50,7 +50,7 @@ function mustRegex(re: unknown, flags = ''): RegExp {
   try {
     return goRegex(str(re), flags);
   } catch (e) {
-    throw new TemplateExecError(`error parsing regexp: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}`, undefined);
+    throw new Error(`error parsing regexp: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}`);
   }
 }
 
@@ -218,7 +218,7 @@ export function sprigFuncs(): Record<string, TemplateFunc> {
       try {
         return JSON.parse(str(s)) as unknown;
       } catch (e) {
-        throw new TemplateExecError((e as Error).message, undefined);
+        throw new Error((e as Error).message);
       }
     },
     hello: () => 'Hello!',
@@ -461,7 +461,7 @@ export function sprigFuncs(): Record<string, TemplateFunc> {
       const l = list(v);
       const a = idx[0] === undefined ? 0 : toInt(idx[0]);
       const b = idx[1] === undefined ? l.length : toInt(idx[1]);
-      if (a < 0 || b > l.length || a > b) throw new TemplateExecError(`slice bounds out of range [${a}:${b}]`, undefined);
+      if (a < 0 || b > l.length || a > b) throw new Error('reflect.Value.Slice: slice index out of bounds');
       return l.slice(a, b);
     },
     uniq: (v: unknown) => {
