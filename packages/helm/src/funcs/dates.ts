@@ -3,7 +3,7 @@
  * layouts are Go's reference-time layouts (`2006-01-02T15:04:05Z07:00`),
  * durations print and parse as Go's time.Duration does.
  */
-import { type GoStringer, TemplateExecError, type TemplateFunc } from '../template/exec.js';
+import type { GoStringer, TemplateFunc } from '../template/exec.js';
 import { str, toInt } from './convert.js';
 
 /** A zone: UTC, the process's local zone, or an IANA name. */
