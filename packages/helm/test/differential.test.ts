@@ -4,7 +4,7 @@
 // documents as `helm template`, after the values that differ between two helm
 // runs (generated certificates, passwords, uuids, times) are masked on both sides;
 // and ferry's image discovery finds every image helm's render puts into a pod.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatReference, parseReference } from '@ferry/oci-client';
@@ -17,8 +17,19 @@ import { discoverImages } from '../../bundler/src/charts/discover.js';
 import { ferryRendered, helmRendered, maskRandom, renderDiff } from './differential-kit.js';
 
 const RELEASE = 'release-name';
-const NAMESPACE = 'default';
 const KUBE_VERSION = '1.31.0';
+
+/**
+ * The namespace a chart is rendered in: `default`, unless the chart's notes
+ * (expected-images-notes.md of a shared chart) name the `helm template
+ * --namespace` it was rendered with, as a chart that fails outside its own
+ * namespace needs.
+ */
+function namespaceOf(dir: string): string {
+  const notes = join(dir, 'expected-images-notes.md');
+  const text = existsSync(notes) ? readFileSync(notes, 'utf8') : '';
+  return /helm template [^`\n]*--namespace[= ]([a-z0-9-]+)/.exec(text)?.[1] ?? 'default';
+}
 const FIDELITY = join(import.meta.dirname, 'fixtures', 'fidelity');
 
 const sharedCharts = existsSync(SHARED_CHARTS)
@@ -36,7 +47,7 @@ beforeAll(async () => {
 }, 180_000);
 afterAll(() => helm?.close());
 
-const helmTemplate = (dir: string) => helm.run(['template', RELEASE, dir, '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION]);
+const helmTemplate = (dir: string, namespace: string) => helm.run(['template', RELEASE, dir, '--namespace', namespace, '--kube-version', KUBE_VERSION]);
 const temps: string[] = [];
 afterAll(async () => {
   for (const t of temps) await removeTempDir(t);
@@ -47,9 +58,9 @@ afterAll(async () => {
  * dependencies its charts/ lacks (ferry renders the rest and warns); such a chart
  * is compared as a copy without those entries, the chart as far as it is there.
  */
-async function renderable(dir: string): Promise<string> {
+async function renderable(dir: string, namespace: string): Promise<string> {
   try {
-    await helmTemplate(dir);
+    await helmTemplate(dir, namespace);
     return dir;
   } catch (e) {
     const missing = /missing in charts\/ directory: (.+)$/m.exec((e as Error).message)?.[1];
@@ -71,17 +82,18 @@ it('has real charts to compare', () => {
 });
 
 describe.each([...sharedCharts, ...ownCharts])('$name', ({ dir }) => {
+  const namespace = namespaceOf(dir);
   let chart: string;
   let text: string;
   beforeAll(async () => {
-    chart = await renderable(dir);
-    text = await helmTemplate(chart);
+    chart = await renderable(dir, namespace);
+    text = await helmTemplate(chart, namespace);
   }, 180_000);
 
   it('renders the documents helm renders', async () => {
     const first = helmRendered(text);
-    const second = helmRendered(await helmTemplate(chart));
-    const ferry = await ferryRendered(chart, { releaseName: RELEASE, namespace: NAMESPACE, kubeVersion: `v${KUBE_VERSION}` });
+    const second = helmRendered(await helmTemplate(chart, namespace));
+    const ferry = await ferryRendered(chart, { releaseName: RELEASE, namespace, kubeVersion: `v${KUBE_VERSION}` });
     expect(ferry.failures).toEqual([]);
     maskRandom(first, second, ferry.rendered);
     expect(renderDiff(first, ferry.rendered)).toEqual([]);
@@ -89,7 +101,7 @@ describe.each([...sharedCharts, ...ownCharts])('$name', ({ dir }) => {
 
   it("discovers every image helm's render puts into a pod", async () => {
     const want = podImages(parseHelmTemplate(text).map((d) => d.object)).map((r) => formatReference(parseReference(r)));
-    const found = await discoverImages({ charts: [dir], releaseName: RELEASE, namespace: NAMESPACE, kubeVersion: `v${KUBE_VERSION}` });
+    const found = await discoverImages({ charts: [dir], releaseName: RELEASE, namespace, kubeVersion: `v${KUBE_VERSION}` });
     const have = new Set(found.images.map((i) => i.reference));
     expect(want.filter((r) => !have.has(r))).toEqual([]);
   }, 180_000);
