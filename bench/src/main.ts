@@ -24,6 +24,7 @@ const SUITES: Record<string, Suite> = { pack: packSuite, load: loadSuite };
 const USAGE = `usage: node bench/dist/main.js [SUITE...] [options]
 
 SUITE            ${Object.keys(SUITES).join(' | ')} | all (default pack); several run one after another
+images           ferry images against helm template on a chart: images [--runs N] [--chart DIR] [--results DIR]
 --corpus LIST    corpora to run, from a,b,c,d (default a,b,c; d: 300 small images)
 --runs N         timed runs per tool and corpus, alternating tools (default 3)
 -j, --jobs N     ferry's -j (default 8)
@@ -192,6 +193,8 @@ function corpusReport(r: CorpusResult, inst: Pick<SuiteInstance, 'subject' | 'ba
 }
 
 async function main(): Promise<void> {
+  // `images`: ferry images against helm template on a chart (its own options, no corpora)
+  if (process.argv[2] === 'images') return (await import('./images.js')).imagesBench(process.argv.slice(3));
   const { values, positionals } = parseArgs({
     allowPositionals: true,
     options: {

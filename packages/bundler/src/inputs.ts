@@ -89,6 +89,9 @@ export interface RawPackInputs {
   onlyUsed?: boolean | undefined;
   /** --skip-image PATTERN: for every chart. */
   skipImages?: string[] | undefined;
+  /** --namespace and --kube-version: what every chart is rendered for. */
+  namespace?: string | undefined;
+  kubeVersion?: string | undefined;
   platform?: string | undefined;
   output?: string | undefined;
   concurrency?: number | undefined;
@@ -202,6 +205,10 @@ export async function gatherPackInputs(raw: RawPackInputs): Promise<PackInputs> 
     });
   }
   if (references.length === 0 && charts.length === 0) throw usageError('nothing to pack: give image references, -f LIST, --chart CHART or --spec FILE');
+  for (const c of charts) {
+    if (raw.namespace !== undefined) c.namespace = raw.namespace;
+    if (raw.kubeVersion !== undefined) c.kubeVersion = raw.kubeVersion;
+  }
   const platformText = raw.platform ?? (Array.isArray(spec?.platforms) ? spec.platforms.join(',') : spec?.platforms);
   return {
     references,

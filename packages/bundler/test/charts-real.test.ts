@@ -110,7 +110,8 @@ describe.each(CHARTS)('real chart %s', (name) => {
 
   it('is quick: discovery takes well under a few seconds of CPU', async () => {
     await discover();
-    expect(ms).toBeLessThan(3000);
+    // openebs-full's etcd subchart calls genPrivateKey "rsa": a real RSA-4096 key, 1–1.6 s of CPU (once per process)
+    expect(ms).toBeLessThan(4500);
   });
 });
 

@@ -82,6 +82,8 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--values <file>', 'with --chart: a values file, as helm --values (repeatable)', collect)
     .option('--set <key=value>', 'with --chart: set a value, as helm --set (repeatable)', collect)
     .option('--dependency-update', 'fetch the dependencies a chart directory lists but does not vendor in charts/, as helm dependency build')
+    .option('--namespace <namespace>', 'with --chart: the release namespace the charts are rendered for, as helm --namespace (default "default")')
+    .option('--kube-version <version>', 'with --chart: the Kubernetes version the charts are rendered for, as helm template --kube-version')
     .option('--chart-optional-images', 'also pack the images only optional chart features use')
     .option('--only-used', "with --chart: pack only the images of the charts' pod specs, not those handed to operators (runtime) or declared in Chart.yaml")
     .option(

@@ -332,13 +332,14 @@ const META_FIELDS: Record<string, string> = {
   kubeVersion: 'KubeVersion',
 };
 
-function chartObject(chart: Chart, isRoot: boolean): Values {
+/** `.Chart`: the metadata, named as the release uses the chart (an aliased dependency is its alias, as helm's getAliasDependency makes it). */
+function chartObject(chart: Chart, name: string, isRoot: boolean): Values {
   const out: Values = {};
   for (const [k, v] of Object.entries(chart.metadata)) {
     const key = META_FIELDS[k] ?? k.charAt(0).toUpperCase() + k.slice(1);
     put(out, key, v);
   }
-  out.Name = chart.name;
+  out.Name = name;
   out.Version = chart.version;
   out.AppVersion = chart.appVersion ?? '';
   out.IsRoot = isRoot;
@@ -427,7 +428,7 @@ export function renderChart(root: ChartInstance, opts: RenderOptions = {}): Rend
     const subcharts: Values = {};
     const data: Values = {
       Values: valuesOf(inst),
-      Chart: chartObject(inst.chart, isRoot),
+      Chart: chartObject(inst.chart, inst.name, isRoot),
       Release: release,
       Capabilities: capabilities,
       Files: new ChartFiles(inst.chart.files),

@@ -99,6 +99,14 @@ describe('Go templates', () => {
     expect(() => render('{{ "unterminated }}')).toThrow(/t:1/);
   });
 
+  it('ends a pipeline at its delimiter after a trailing |, as Go parses it, and refuses an empty command as Go does', () => {
+    expect(render('{{ "x" | upper | }}')).toBe('X');
+    expect(render('{{- dict "k" "v" | toYaml | nindent 2 | }}')).toBe('\n  k: v');
+    expect(render('{{ ("a" | upper | ) }}')).toBe('A');
+    expect(() => render('{{ | upper }}')).toThrow('unexpected "|" in command');
+    expect(() => render('{{ "a" | | upper }}')).toThrow('unexpected "|" in command');
+  });
+
   it('turns values into YAML the way Helm does', () => {
     expect(toYaml({ b: [1, 'two'], a: { c: null, d: 'yes' } })).toBe('a:\n  c: null\n  d: "yes"\nb:\n- 1\n- two');
     expect(toYaml(undefined)).toBe('null');

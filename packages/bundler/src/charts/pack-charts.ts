@@ -50,6 +50,9 @@ export interface ChartRequest {
   skipImages?: string[] | undefined;
   /** Fetch and vendor the dependencies a chart directory lists but does not carry under `charts/` (helm's --dependency-update). */
   dependencyUpdate?: boolean | undefined;
+  /** The release namespace and Kubernetes version the chart is rendered for (helm's --namespace, --kube-version). */
+  namespace?: string | undefined;
+  kubeVersion?: string | undefined;
 }
 
 export interface ChartImage {
@@ -185,6 +188,8 @@ export async function prepareCharts(requests: ChartRequest[], opts: PrepareChart
       loadedCharts: [chart],
       valuesFiles: request.valuesFiles ?? [],
       set: request.set ?? [],
+      ...(request.namespace !== undefined ? { namespace: request.namespace } : {}),
+      ...(request.kubeVersion !== undefined ? { kubeVersion: request.kubeVersion } : {}),
       client: opts.client,
       ...(opts.repositories ? { repositories: opts.repositories } : {}),
       ...(request.skipImages?.length ? { skipImages: request.skipImages } : {}),

@@ -63,10 +63,17 @@ async function readInput(path: string, what: string): Promise<string> {
 }
 
 /** helm's chartutil.ParseKubeVersion: MAJOR.MINOR[.PATCH], written back as vMAJOR.MINOR.PATCH. */
-function helmKubeVersion(text: string): string {
+export function helmKubeVersion(text: string): string {
   const m = /^v?(\d+)\.(\d+)(?:\.(\d+))?$/.exec(text.trim());
   if (!m) throw usageError(`--kube-version "${text}" is not a Kubernetes version (e.g. 1.30 or v1.30.2)`);
   return `v${Number(m[1])}.${Number(m[2])}.${Number(m[3] ?? 0)}`;
+}
+
+/** --namespace must be a Kubernetes namespace name (a DNS label), as helm's release namespace. */
+export function checkNamespace(namespace: string): void {
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) {
+    throw usageError(`--namespace "${namespace}" is not a Kubernetes namespace name (lowercase letters, digits and -, at most 63)`);
+  }
 }
 
 export async function imagesCommand(ctx: Context, opts: ImagesCommandOptions): Promise<void> {
@@ -85,9 +92,7 @@ export async function imagesCommand(ctx: Context, opts: ImagesCommandOptions): P
   const check = opts.check ? { name: opts.check, text: await readInput(opts.check, 'image list') } : undefined;
 
   const kubeVersion = opts.kubeVersion === undefined ? undefined : helmKubeVersion(opts.kubeVersion);
-  if (opts.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(opts.namespace)) {
-    throw usageError(`--namespace "${opts.namespace}" is not a Kubernetes namespace name (lowercase letters, digits and -, at most 63)`);
-  }
+  if (opts.namespace !== undefined) checkNamespace(opts.namespace);
   if (opts.optional && opts.onlyUsed) throw usageError('--optional and --only-used contradict each other; give one');
   if (opts.chartVersion && charts.length === 0) throw usageError('--chart-version applies to --chart; give --chart too');
   if ((opts.to === undefined) !== (opts.valuesOut === undefined)) throw usageError('--to and --values-out go together: --to MIRROR --values-out DIR');

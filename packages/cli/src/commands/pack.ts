@@ -1,12 +1,13 @@
 /**
  * `ferry pack [IMAGE...] -o BUNDLE [-f LIST]... [--spec FILE] [--chart CHART]... [--repo NAME=URL]... [--chart-version V] [--values FILE]...
- *  [--set K=V]... [--chart-optional-images] [--only-used] [--skip-image PATTERN]... [--platform LIST] [--referrers MODE] [--referrers-type T]... [-j N]`
+ *  [--set K=V]... [--namespace NS] [--kube-version V] [--chart-optional-images] [--only-used] [--skip-image PATTERN]... [--platform LIST] [--referrers MODE] [--referrers-type T]... [-j N]`
  */
 import { gatherPackInputs, loadPrivateKey, openBundle, pack, parseSize, sourceDateEpoch } from '@ferry/bundler';
 import { parsePlatform, type ReferrerMode, usageError } from '@ferry/oci-client';
 import type { Context } from '../context.js';
 import { formatBytes } from '../format.js';
 import { Progress } from '../progress.js';
+import { checkNamespace, helmKubeVersion } from './images.js';
 
 export interface PackCommandOptions {
   output?: string;
@@ -21,6 +22,8 @@ export interface PackCommandOptions {
   chartOptionalImages?: boolean;
   onlyUsed?: boolean;
   skipImage?: string[];
+  namespace?: string;
+  kubeVersion?: string;
   platform?: string;
   referrers?: ReferrerMode;
   referrersType?: string[];
@@ -32,6 +35,7 @@ export interface PackCommandOptions {
 }
 
 export async function packCommand(ctx: Context, images: string[], opts: PackCommandOptions): Promise<void> {
+  if (opts.namespace !== undefined) checkNamespace(opts.namespace);
   const inputs = await gatherPackInputs({
     images,
     lists: opts.file ?? [],
@@ -44,6 +48,8 @@ export async function packCommand(ctx: Context, images: string[], opts: PackComm
     chartOptionalImages: opts.chartOptionalImages,
     onlyUsed: opts.onlyUsed,
     skipImages: opts.skipImage,
+    namespace: opts.namespace,
+    kubeVersion: opts.kubeVersion === undefined ? undefined : helmKubeVersion(opts.kubeVersion),
     platform: opts.platform,
     output: opts.output,
     concurrency: opts.jobs,

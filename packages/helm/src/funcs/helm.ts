@@ -1,10 +1,11 @@
 /**
  * The functions Helm adds to Sprig (helm's pkg/engine funcs.go): toYaml,
- * fromYaml, toJson, fromJson, toToml, required and lookup. `include` and `tpl`
+ * toYamlPretty, fromYaml(Array), toJson, fromJson(Array), toToml, fromToml, required and lookup. `include` and `tpl`
  * need the template set, so the executor and the renderer provide them.
  */
-import { jsonText, parseYamlValue, toYaml } from '../encoding.js';
+import { jsonText, parseYamlValue, toYaml, toYamlPretty, yamlSafe } from '../encoding.js';
 import { isMap, TemplateExecError, type TemplateFunc } from '../template/exec.js';
+import { parseToml, toToml } from '../toml.js';
 import { str } from './convert.js';
 
 export interface HelmFuncOptions {
@@ -16,7 +17,7 @@ export function helmOwnFuncs(opts: HelmFuncOptions = {}): Record<string, Templat
   return {
     toYaml: (v: unknown) => toYaml(v),
     mustToYaml: (v: unknown) => toYaml(v),
-    toYamlPretty: (v: unknown) => toYaml(v),
+    toYamlPretty: (v: unknown) => toYamlPretty(v),
     fromYaml: (s: unknown) => {
       try {
         const v = parseYamlValue(str(s));
@@ -51,7 +52,14 @@ export function helmOwnFuncs(opts: HelmFuncOptions = {}): Record<string, Templat
         return [(e as Error).message];
       }
     },
-    toToml: (v: unknown) => jsonText(v),
+    toToml: (v: unknown) => toToml(yamlSafe(v)),
+    fromToml: (s: unknown) => {
+      try {
+        return parseToml(str(s));
+      } catch (e) {
+        return { Error: (e as Error).message };
+      }
+    },
     required: (msg: unknown, v: unknown) => {
       if (v === null || v === undefined || v === '') throw new TemplateExecError(str(msg), undefined);
       return v;

@@ -1,15 +1,18 @@
 /**
- * The Sprig library (Masterminds/sprig v3, the part charts use): defaults and
- * flow, strings, numbers, lists, dicts, types, encoding and hashes, semver,
- * dates, paths and URLs. Functions that make secrets or certificates return
- * placeholders and dates are fixed: discovery never needs their output, and
- * must not depend on the clock or on chance.
+ * The Sprig library (Masterminds/sprig v3.3, all of it but env and expandenv,
+ * which helm removes): defaults and flow, strings, numbers, lists, dicts,
+ * types, encoding and hashes, semver, paths and URLs; dates (dates.ts) and
+ * crypto (crypto.ts) are their own modules. Random and clock functions are
+ * real. getHostByName answers "" instead of asking DNS: rendering must not
+ * depend on the network of the machine that packs the bundle.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { posix } from 'node:path';
 import { jsonText } from '../encoding.js';
 import { hasOwn, isMap, put, TemplateExecError, type TemplateFunc, truth } from '../template/exec.js';
 import { deepCopy, isEmpty, kindName, list, mergeInto, str, toFloat, toInt, typeName } from './convert.js';
+import { cryptoFuncs } from './crypto.js';
+import { dateFuncs } from './dates.js';
 import { goQuote } from './go.js';
 import { parseSemver, semverSatisfies } from './semver.js';
 
@@ -42,12 +45,159 @@ function goRegex(re: string, flags = ''): RegExp {
   return new RegExp(src, f);
 }
 
-function goReplacement(repl: string): string {
-  return repl.replace(/\$\{(\w+)\}/g, (_, n: string) => (/^\d+$/.test(n) ? `$${n}` : `$<${n}>`)).replace(/\$(\d+)/g, '$$$1');
+/** A Go regexp for the must* functions: a bad one is the template's error, worded as Go's regexp does. */
+function mustRegex(re: unknown, flags = ''): RegExp {
+  try {
+    return goRegex(str(re), flags);
+  } catch (e) {
+    throw new Error(`error parsing regexp: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}`);
+  }
 }
 
-function stubCert(): Record<string, string> {
-  return { Cert: '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----', Key: '-----BEGIN RSA PRIVATE KEY-----\n-----END RSA PRIVATE KEY-----' };
+/** regexp.Split: n > 0 at most n parts (the last the rest), 0 none, < 0 all. */
+function goSplit(re: RegExp, s: string, n: number): string[] {
+  if (n === 0) return [];
+  if (s === '') return [''];
+  const out: string[] = [];
+  let start = 0;
+  for (const m of s.matchAll(re)) {
+    if (n > 0 && out.length === n - 1) break;
+    if (m[0] === '' && (m.index === 0 || m.index === s.length)) continue;
+    out.push(s.slice(start, m.index));
+    start = m.index + m[0].length;
+  }
+  out.push(s.slice(start));
+  return out;
+}
+
+/** goutils.WrapCustom: lines of at most `width` characters broken at spaces; longer words kept whole unless `long`. */
+function wrapText(s: string, width: number, nl: string, long: boolean): string {
+  if (s === '') return '';
+  const w = Math.max(1, width);
+  const sep = nl === '' ? '\n' : nl;
+  let out = '';
+  let offset = 0;
+  while (s.length - offset > w) {
+    if (s[offset] === ' ') {
+      offset++;
+      continue;
+    }
+    const at = s.slice(offset, w + offset + 1).lastIndexOf(' ');
+    if (at >= 0) {
+      out += s.slice(offset, offset + at) + sep;
+      offset += at + 1;
+    } else if (long) {
+      out += s.slice(offset, offset + w) + sep;
+      offset += w;
+    } else {
+      const next = s.indexOf(' ', w + offset);
+      if (next < 0) {
+        out += s.slice(offset);
+        offset = s.length;
+      } else {
+        out += s.slice(offset, next) + sep;
+        offset = next + 1;
+      }
+    }
+  }
+  return out + s.slice(offset);
+}
+
+/** RFC 4648 base32 with padding (Go's base32.StdEncoding). */
+const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+function base32(bytes: Buffer): string {
+  let out = '';
+  let bits = 0;
+  let value = 0;
+  for (const b of bytes) {
+    value = (value << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out += B32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += B32[(value << (5 - bits)) & 31];
+  while (out.length % 8 !== 0) out += '=';
+  return out;
+}
+function unbase32(s: string): Buffer {
+  const bytes: number[] = [];
+  let bits = 0;
+  let value = 0;
+  for (const c of s.replace(/=+$/, '')) {
+    const i = B32.indexOf(c);
+    if (i < 0) throw new TemplateExecError(`illegal base32 data`, undefined);
+    value = (value << 5) | i;
+    bits += 5;
+    if (bits >= 8) {
+      bytes.push((value >>> (bits - 8)) & 255);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(bytes);
+}
+
+/** goutils.AbbreviateFull: `...` on the left past `offset`, on the right past `width`. */
+function abbrevBoth(offset: number, width: number, s: string): string {
+  if (s === '' || width < 4 || s.length <= width) return s;
+  let off = Math.min(offset, s.length);
+  if (s.length - off < width - 3) off = s.length - (width - 3);
+  if (off <= 4) return `${s.slice(0, width - 3)}...`;
+  if (width < 7) return s;
+  if (off + width - 3 < s.length) return `...${abbrevRight(s.slice(off), width - 3)}`;
+  return `...${s.slice(s.length - (width - 3))}`;
+}
+function abbrevRight(s: string, width: number): string {
+  return s.length <= width ? s : `${s.slice(0, width - 3)}...`;
+}
+
+/** Go's url.Parse, as sprig's urlParse reports it (the query raw, path and fragment unescaped). */
+function goUrlParse(u: string): Record<string, string> {
+  const m = /^(?:([a-zA-Z][a-zA-Z0-9+.-]*):)?(?:\/\/(?:([^@/?#]*)@)?([^/?#]*))?([^?#]*)(?:\?([^#]*))?(?:#(.*))?$/.exec(u);
+  if (!m) throw new TemplateExecError(`unable to parse url: ${u}`, undefined);
+  const [, scheme = '', user, host = '', rest = '', query = '', fragment = ''] = m;
+  const opaque = scheme !== '' && m[3] === undefined && !rest.startsWith('/') ? rest : '';
+  const decode = (x: string) => {
+    try {
+      return decodeURIComponent(x);
+    } catch {
+      return x;
+    }
+  };
+  return {
+    scheme: scheme.toLowerCase(),
+    host,
+    hostname: host.replace(/:\d*$/, '').replace(/^\[(.*)\]$/, '$1'),
+    path: opaque ? '' : decode(rest),
+    query,
+    opaque,
+    fragment: decode(fragment),
+    userinfo: user ?? '',
+  };
+}
+
+/** Go's url.URL.String for sprig's urlJoin. */
+function goUrlString(d: Record<string, unknown>): string {
+  const get = (k: string) => (hasOwn(d, k) ? str(d[k]) : '');
+  let out = get('scheme') ? `${get('scheme')}:` : '';
+  if (get('opaque')) out += get('opaque');
+  else {
+    const path = encodeURI(get('path')).replace(/[?#]/g, encodeURIComponent);
+    if (get('scheme') || get('host') || get('userinfo')) {
+      if (get('host') || path || get('userinfo')) out += '//';
+      if (get('userinfo')) out += `${get('userinfo')}@`;
+      out += get('host');
+    }
+    out += get('host') && path && !path.startsWith('/') ? `/${path}` : path;
+  }
+  if (get('query')) out += `?${get('query')}`;
+  if (get('fragment')) out += `#${encodeURI(get('fragment'))}`;
+  return out;
+}
+
+function goReplacement(repl: string): string {
+  return repl.replace(/\$\{(\w+)\}/g, (_, n: string) => (/^\d+$/.test(n) ? `$${n}` : `$<${n}>`)).replace(/\$(\d+)/g, '$$$1');
 }
 
 function randString(n: unknown, alphabet: string): string {
@@ -62,8 +212,16 @@ const ALNUM = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 
 export function sprigFuncs(): Record<string, TemplateFunc> {
   const f: Record<string, TemplateFunc> = {
-    toRawJson: (v: unknown) => jsonText(v),
-    mustToRawJson: (v: unknown) => jsonText(v),
+    toRawJson: (v: unknown) => jsonText(v, '', true),
+    mustToRawJson: (v: unknown) => jsonText(v, '', true),
+    mustFromJson: (s: unknown) => {
+      try {
+        return JSON.parse(str(s)) as unknown;
+      } catch (e) {
+        throw new Error((e as Error).message);
+      }
+    },
+    hello: () => 'Hello!',
     toPrettyJson: (v: unknown) => jsonText(v, '  '),
     mustToPrettyJson: (v: unknown) => jsonText(v, '  '),
     fail: (msg: unknown) => {
@@ -130,9 +288,18 @@ export function sprigFuncs(): Record<string, TemplateFunc> {
     randAlphaNum: (n: unknown) => randString(n, ALNUM),
     randAlpha: (n: unknown) => randString(n, ALNUM.slice(0, 52)),
     randNumeric: (n: unknown) => randString(n, '0123456789'),
-    randAscii: (n: unknown) => randString(n, `${ALNUM}!#$%&()*+,-./:;<=>?@[]^_{|}~`),
-    wrap: (_n: unknown, s: unknown) => str(s),
-    wrapWith: (_n: unknown, _w: unknown, s: unknown) => str(s),
+    randAscii: (n: unknown) => randString(n, String.fromCharCode(...Array.from({ length: 95 }, (_, i) => 32 + i))),
+    randBytes: (n: unknown) => randomBytes(Math.max(0, toInt(n))).toString('base64'),
+    randInt: (lo: unknown, hi: unknown) => {
+      const a = toInt(lo);
+      const b = toInt(hi);
+      if (b <= a) throw new TemplateExecError('invalid argument to Intn', undefined);
+      return a + randomInt(b - a);
+    },
+    wrap: (n: unknown, s: unknown) => wrapText(str(s), toInt(n), '\n', false),
+    wrapWith: (n: unknown, nl: unknown, s: unknown) => wrapText(str(s), toInt(n), str(nl), true),
+    abbrevboth: (left: unknown, right: unknown, s: unknown) => abbrevBoth(toInt(left), toInt(right), str(s)),
+    trimall: (cut: unknown, s: unknown) => f.trimAll!(cut, s),
     contains: (sub: unknown, s: unknown) => str(s).includes(str(sub)),
     hasPrefix: (p: unknown, s: unknown) => str(s).startsWith(str(p)),
     hasSuffix: (p: unknown, s: unknown) => str(s).endsWith(str(p)),
@@ -177,7 +344,14 @@ export function sprigFuncs(): Record<string, TemplateFunc> {
         .map((w) => (w ? w[0]!.toUpperCase() + w.slice(1) : ''))
         .join(''),
     swapcase: (s: unknown) => [...str(s)].map((c) => (c === c.toUpperCase() ? c.toLowerCase() : c.toUpperCase())).join(''),
-    shuffle: (s: unknown) => str(s),
+    shuffle: (s: unknown) => {
+      const chars = [...str(s)];
+      for (let i = chars.length - 1; i > 0; i--) {
+        const j = randomInt(i + 1);
+        [chars[i], chars[j]] = [chars[j]!, chars[i]!];
+      }
+      return chars.join('');
+    },
     toString: (v: unknown) => str(v),
     toStrings: (v: unknown) => list(v).map(str),
     join: (sep: unknown, v: unknown) => (Array.isArray(v) ? v.map(str).join(str(sep)) : str(v)),
@@ -197,22 +371,25 @@ export function sprigFuncs(): Record<string, TemplateFunc> {
     },
     sortAlpha: (v: unknown) => list(v).map(str).sort(),
     regexMatch: (re: unknown, s: unknown) => goRegex(str(re)).test(str(s)),
-    mustRegexMatch: (re: unknown, s: unknown) => goRegex(str(re)).test(str(s)),
+    mustRegexMatch: (re: unknown, s: unknown) => mustRegex(re).test(str(s)),
     regexFind: (re: unknown, s: unknown) => goRegex(str(re)).exec(str(s))?.[0] ?? '',
-    mustRegexFind: (re: unknown, s: unknown) => goRegex(str(re)).exec(str(s))?.[0] ?? '',
+    mustRegexFind: (re: unknown, s: unknown) => mustRegex(re).exec(str(s))?.[0] ?? '',
     regexFindAll: (re: unknown, s: unknown, n: unknown) => {
       const all = [...str(s).matchAll(goRegex(str(re), 'g'))].map((m) => m[0]);
       const k = toInt(n);
       return k < 0 ? all : all.slice(0, k);
     },
     regexReplaceAll: (re: unknown, s: unknown, repl: unknown) => str(s).replace(goRegex(str(re), 'g'), goReplacement(str(repl))),
-    mustRegexReplaceAll: (re: unknown, s: unknown, repl: unknown) => str(s).replace(goRegex(str(re), 'g'), goReplacement(str(repl))),
+    mustRegexReplaceAll: (re: unknown, s: unknown, repl: unknown) => str(s).replace(mustRegex(re, 'g'), goReplacement(str(repl))),
     regexReplaceAllLiteral: (re: unknown, s: unknown, repl: unknown) => str(s).replace(goRegex(str(re), 'g'), () => str(repl)),
-    regexSplit: (re: unknown, s: unknown, n: unknown) => {
-      const parts = str(s).split(goRegex(str(re)));
+    regexSplit: (re: unknown, s: unknown, n: unknown) => goSplit(goRegex(str(re), 'g'), str(s), toInt(n)),
+    mustRegexSplit: (re: unknown, s: unknown, n: unknown) => goSplit(mustRegex(re, 'g'), str(s), toInt(n)),
+    mustRegexFindAll: (re: unknown, s: unknown, n: unknown) => {
+      const all = [...str(s).matchAll(mustRegex(re, 'g'))].map((m) => m[0]);
       const k = toInt(n);
-      return k < 0 ? parts : parts.slice(0, k);
+      return k < 0 ? all : all.slice(0, k);
     },
+    mustRegexReplaceAllLiteral: (re: unknown, s: unknown, repl: unknown) => str(s).replace(mustRegex(re, 'g'), () => str(repl)),
     regexQuoteMeta: (s: unknown) => str(s).replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
 
     // numbers
@@ -228,6 +405,7 @@ export function sprigFuncs(): Record<string, TemplateFunc> {
     div: (a: unknown, b: unknown) => Math.trunc(toInt(a) / toInt(b)),
     mod: (a: unknown, b: unknown) => toInt(a) % toInt(b),
     max: (...a: unknown[]) => Math.max(...a.map(toInt)),
+    biggest: (...a: unknown[]) => Math.max(...a.map(toInt)),
     min: (...a: unknown[]) => Math.min(...a.map(toInt)),
     addf: (...a: unknown[]) => a.reduce<number>((s, x) => s + toFloat(x), 0),
     add1f: (v: unknown) => toFloat(v) + 1,
@@ -269,6 +447,7 @@ export function sprigFuncs(): Record<string, TemplateFunc> {
     rest: (v: unknown) => list(v).slice(1),
     mustRest: (v: unknown) => list(v).slice(1),
     initial: (v: unknown) => list(v).slice(0, -1),
+    mustInitial: (v: unknown) => list(v).slice(0, -1),
     append: (v: unknown, x: unknown) => [...list(v), x],
     mustAppend: (v: unknown, x: unknown) => [...list(v), x],
     push: (v: unknown, x: unknown) => [...list(v), x],
@@ -277,6 +456,14 @@ export function sprigFuncs(): Record<string, TemplateFunc> {
     mustPrepend: (v: unknown, x: unknown) => [x, ...list(v)],
     concat: (...a: unknown[]) => a.flatMap((x) => list(x)),
     reverse: (v: unknown) => [...list(v)].reverse(),
+    mustReverse: (v: unknown) => [...list(v)].reverse(),
+    mustSlice: (v: unknown, ...idx: unknown[]) => {
+      const l = list(v);
+      const a = idx[0] === undefined ? 0 : toInt(idx[0]);
+      const b = idx[1] === undefined ? l.length : toInt(idx[1]);
+      if (a < 0 || b > l.length || a > b) throw new Error('reflect.Value.Slice: slice index out of bounds');
+      return l.slice(a, b);
+    },
     uniq: (v: unknown) => {
       const out: unknown[] = [];
       for (const x of list(v)) if (!out.some((y) => JSON.stringify(y) === JSON.stringify(x))) out.push(x);
@@ -284,10 +471,12 @@ export function sprigFuncs(): Record<string, TemplateFunc> {
     },
     mustUniq: (v: unknown) => f.uniq!(v),
     without: (v: unknown, ...drop: unknown[]) => list(v).filter((x) => !drop.some((d) => JSON.stringify(d) === JSON.stringify(x))),
+    mustWithout: (v: unknown, ...drop: unknown[]) => f.without!(v, ...drop),
     has: (needle: unknown, hay: unknown) => list(hay).some((x) => JSON.stringify(x) === JSON.stringify(needle)),
     mustHas: (needle: unknown, hay: unknown) => list(hay).some((x) => JSON.stringify(x) === JSON.stringify(needle)),
     compact: (v: unknown) => list(v).filter((x) => !isEmpty(x)),
     mustCompact: (v: unknown) => list(v).filter((x) => !isEmpty(x)),
+    mustChunk: (n: unknown, v: unknown) => f.chunk!(n, v),
     chunk: (n: unknown, v: unknown) => {
       const size = Math.max(1, toInt(n));
       const l = list(v);
@@ -369,8 +558,14 @@ export function sprigFuncs(): Record<string, TemplateFunc> {
     // encoding / crypto
     b64enc: (s: unknown) => Buffer.from(str(s)).toString('base64'),
     b64dec: (s: unknown) => Buffer.from(str(s), 'base64').toString(),
-    b32enc: (s: unknown) => str(s),
-    b32dec: (s: unknown) => str(s),
+    b32enc: (s: unknown) => base32(Buffer.from(str(s))),
+    b32dec: (s: unknown) => {
+      try {
+        return unbase32(str(s)).toString();
+      } catch (e) {
+        return (e as Error).message;
+      }
+    },
     sha1sum: (s: unknown) => createHash('sha1').update(str(s)).digest('hex'),
     sha256sum: (s: unknown) => createHash('sha256').update(str(s)).digest('hex'),
     sha512sum: (s: unknown) => createHash('sha512').update(str(s)).digest('hex'),
@@ -384,19 +579,7 @@ export function sprigFuncs(): Record<string, TemplateFunc> {
       return String(((b << 16) | a) >>> 0);
     },
     uuidv4: () => randomUUID(),
-    genPrivateKey: () => stubCert().Key,
-    genCA: () => stubCert(),
-    genCAWithKey: () => stubCert(),
-    genSelfSignedCert: () => stubCert(),
-    genSelfSignedCertWithKey: () => stubCert(),
-    genSignedCert: () => stubCert(),
-    genSignedCertWithKey: () => stubCert(),
-    buildCustomCert: () => stubCert(),
-    htpasswd: (u: unknown) => `${str(u)}:$2a$10$placeholder`,
-    derivePassword: () => 'placeholder',
-    encryptAES: (_k: unknown, s: unknown) => Buffer.from(str(s)).toString('base64'),
-    decryptAES: (_k: unknown, s: unknown) => Buffer.from(str(s), 'base64').toString(),
-    bcrypt: () => '$2a$10$placeholder',
+    ...cryptoFuncs(),
 
     // semver
     semverCompare: (c: unknown, v: unknown) => semverSatisfies(str(c), str(v)),
@@ -406,44 +589,22 @@ export function sprigFuncs(): Record<string, TemplateFunc> {
       return { Major: s.major, Minor: s.minor, Patch: s.patch, Prerelease: s.pre, Metadata: '', Original: s.original };
     },
 
-    // dates (fixed: discovery must not depend on the clock)
-    now: () => '2000-01-01T00:00:00Z',
-    date: () => '2000-01-01',
-    dateInZone: () => '2000-01-01',
-    htmlDate: () => '2000-01-01',
-    htmlDateInZone: () => '2000-01-01',
-    dateModify: (_m: unknown, d: unknown) => d,
-    toDate: (_f: unknown, s: unknown) => str(s),
-    unixEpoch: () => '946684800',
-    ago: () => '0s',
-    duration: (s: unknown) => `${toInt(s)}s`,
+    ...dateFuncs(),
 
     // paths, urls, network
     base: (p: unknown) => posix.basename(str(p)),
     dir: (p: unknown) => posix.dirname(str(p)),
-    clean: (p: unknown) => posix.normalize(str(p)),
+    // path.Clean: no trailing slash, "." for nothing
+    clean: (p: unknown) => (str(p) === '' ? '.' : posix.normalize(str(p)).replace(/(.)\/$/, '$1')),
     ext: (p: unknown) => posix.extname(str(p)),
     isAbs: (p: unknown) => posix.isAbsolute(str(p)),
     osBase: (p: unknown) => posix.basename(str(p)),
     osDir: (p: unknown) => posix.dirname(str(p)),
-    urlParse: (u: unknown) => {
-      try {
-        const url = new URL(str(u));
-        return {
-          scheme: url.protocol.replace(/:$/, ''),
-          host: url.host,
-          hostname: url.hostname,
-          port: url.port,
-          path: url.pathname,
-          query: url.search.replace(/^\?/, ''),
-          fragment: url.hash.replace(/^#/, ''),
-          userinfo: url.username,
-        };
-      } catch {
-        return {};
-      }
-    },
-    urlJoin: (d: unknown) => (isMap(d) ? `${str(d.scheme ?? '')}://${str(d.host ?? '')}${str(d.path ?? '')}` : ''),
+    osClean: (p: unknown) => f.clean!(p),
+    osExt: (p: unknown) => posix.extname(str(p)),
+    osIsAbs: (p: unknown) => posix.isAbsolute(str(p)),
+    urlParse: (u: unknown) => goUrlParse(str(u)),
+    urlJoin: (d: unknown) => (isMap(d) ? goUrlString(d) : ''),
     getHostByName: () => '',
   };
   return f;

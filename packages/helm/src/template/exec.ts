@@ -24,6 +24,8 @@ export type TemplateFunc = (...args: any[]) => unknown;
 
 /** Functions whose arguments are evaluated lazily (Go's and/or short-circuit). */
 const LAZY = new Set(['and', 'or']);
+/** The functions the executor evaluates itself (short-circuit, or needing the template set), not in the function map. */
+export const EXECUTOR_FUNCS: readonly string[] = ['and', 'or', 'include', 'tpl'];
 
 // ---------------------------------------------------------------------------
 // Values

@@ -365,6 +365,9 @@ class PipeParser {
       const t = this.peek();
       if (t?.t === 'pipe') {
         this.next();
+        // Go's parser ends a pipeline at its closing delimiter even right after a '|': `{{ x | f | }}` is `{{ x | f }}`
+        const after = this.peek();
+        if (!after || after.t === 'rparen') break;
         continue;
       }
       break;
@@ -379,7 +382,7 @@ class PipeParser {
       if (!t || t.t === 'pipe' || t.t === 'rparen') break;
       args.push(this.operand());
     }
-    if (args.length === 0) this.fail('missing value for command');
+    if (args.length === 0) this.fail(this.peek()?.t === 'pipe' ? 'unexpected "|" in command' : 'missing value for command');
     return { args };
   }
 
