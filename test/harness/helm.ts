@@ -10,7 +10,17 @@ import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { makeTempDir, run } from './process.js';
 
-const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The workspace root: the first directory up from here holding pnpm-workspace.yaml (this file also runs built, from dist/). */
+function workspaceRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'pnpm-workspace.yaml'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`no pnpm-workspace.yaml above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
+  return dir;
+}
+const REPO_ROOT = workspaceRoot();
 /** Where the unpacked binary is kept between runs (the layer is 37 MB zipped). */
 const HELM_DIR = join(REPO_ROOT, '.tmp', 'helm-v4');
 
