@@ -105,6 +105,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--mapping-out <file>', 'write source -> target references and digests (.yaml or .json)')
     .option('--mirror-config <dir>', 'write containerd hosts.toml, k3s registries.yaml and registries.conf pointing at the target')
     .option('--key <pub>', 'refuse the bundle unless signed by this public key and intact (checked before pushing)')
+    .option('--name <repo>', 'the repository of images an OCI layout names by a tag alone (skopeo oci:DIR:TAG)')
     .addOption(new Option('-j, --jobs <n>', 'blobs pushed at once').argParser(jobs).default(DEFAULT_JOBS))
     .action(async (bundle: string, opts, cmd: Command) => (await import('./commands/load.js')).loadCommand(await ctx(cmd), bundle, opts));
 
@@ -136,7 +137,8 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .command('inspect')
     .description('list the images of a bundle (or OCI archive), their sizes and what de-duplication saved')
     .argument('<bundle>', 'a bundle file, an OCI archive or an OCI layout directory')
-    .action(async (bundle: string, _opts, cmd: Command) => (await import('./commands/inspect.js')).inspectCommand(await ctx(cmd), bundle));
+    .option('--name <repo>', 'the repository of images an OCI layout names by a tag alone (skopeo oci:DIR:TAG)')
+    .action(async (bundle: string, opts, cmd: Command) => (await import('./commands/inspect.js')).inspectCommand(await ctx(cmd), bundle, opts));
 
   program
     .command('verify')
@@ -146,6 +148,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--against <registry>', 'check instead that REGISTRY[/PREFIX] holds every image with the same digest')
     .option('--map <rule>', 'with --against: SRC_PREFIX=DST_PREFIX as for load (repeatable)', collect)
     .option('--keep-source-registry', 'with --against: names as load --keep-source-registry')
+    .option('--name <repo>', 'the repository of images an OCI layout names by a tag alone (skopeo oci:DIR:TAG)')
     .addOption(new Option('-j, --jobs <n>', 'blobs re-hashed or checked at once').argParser(jobs).default(DEFAULT_JOBS))
     .action(async (bundle: string, opts, cmd: Command) => (await import('./commands/verify.js')).verifyCommand(await ctx(cmd), bundle, opts));
 

@@ -8,6 +8,8 @@ import type { Readable } from 'node:stream';
 
 export interface LayoutFiles {
   readonly container: 'tar' | 'directory';
+  /** Set for a docker archive, whose layout is built from its manifest.json (docker-archive.ts). */
+  readonly format?: 'docker-archive';
   /** A top-level file (oci-layout, index.json, ferry.json, ferry.sig) of at most `max` bytes; undefined when absent. */
   readFile(name: string, max: number): Promise<Buffer | undefined>;
   /** Every blob carried, by digest: its size. */
