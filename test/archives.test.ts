@@ -7,6 +7,8 @@
 
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -214,5 +216,33 @@ describe('compressed bundles', () => {
         `ferry: ${zst} is zstd-compressed; ferry reads bundles uncompressed (blobs are read by offset): decompress it first (zstd -d)`,
       );
     }
+  });
+});
+
+describe('small things users hit', () => {
+  it('a load to a port that is no registry says so in one line', async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(404, { 'content-type': 'text/html' });
+      res.end('<h1>Not Found</h1>');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const r = await runFerry(['load', single, '--to', `127.0.0.1:${port}`]);
+      expect(expectErrorLine(r, 1)).toBe(
+        `ferry: loading ${src.host}/apps/hook:3.0 as 127.0.0.1:${port}/apps/hook:3.0: 127.0.0.1:${port} is not a registry (GET /v2/ answered 404)`,
+      );
+    } finally {
+      server.close();
+    }
+  });
+
+  it("load's line for a digest-pinned image names the digest once", async () => {
+    const pinned = `${src.host}/apps/web:1.0@${web.digest}`;
+    const bundle = join(dir, 'pinned.tar');
+    ok(await runFerry(['pack', pinned, '-o', bundle, '-q']));
+    const r = ok(await runFerry(['load', bundle, '--to', `${dst.host}/pinned`, '-q']));
+    const line = r.stdout.split('\n').find((l) => l.startsWith(`${pinned} -> `));
+    expect(line).toBe(`${pinned} -> ${dst.host}/pinned/apps/web:1.0@${web.digest}`);
   });
 });
