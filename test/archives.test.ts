@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawEntry, rawTar } from '../packages/bundler/test/reader-fixtures.js';
 import { makeOciLayout, type SeededImage, seedImage, startRegistry, type TestRegistry } from './harness/index.js';
 import { makeTempDir, removeTempDir, run } from './harness/process.js';
-import { expectErrorLine, type FerryHome, type FerryResult, makeFerryHome, runFerry as runFerryIn } from './helpers/ferry.js';
+import { expectErrorLine, type FerryHome, type FerryResult, makeFerryHome, runFerry as runFerryIn, startServe } from './helpers/ferry.js';
 
 let src: TestRegistry;
 let dst: TestRegistry;
@@ -91,6 +91,16 @@ describe('docker archives (podman save --format docker-archive)', () => {
     expect(raw.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
     expect(raw.config.digest).toBe(web.manifests[0]!.configDigest);
     expect(raw.layers.map((l) => l.mediaType)).toEqual(['application/vnd.docker.image.rootfs.diff.tar', 'application/vnd.docker.image.rootfs.diff.tar']);
+
+    // ferry serve serves the archive as it loads it: the same manifest, byte for byte.
+    const served = await startServe([multi, '-q'], { home });
+    try {
+      const raw = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${served.host}/apps/web:1.0`]);
+      const line = lines.find((l) => l.startsWith(`${src.host}/apps/web:1.0 `))!;
+      expect(`sha256:${createHash('sha256').update(raw).digest('hex')}`).toBe(line.split('@')[1]);
+    } finally {
+      expect(await served.stop()).toBe(0);
+    }
 
     // podman pulls them as the images it saved (the image ID is the config digest).
     for (const [ref, image] of [

@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { type Corpus, type CorpusId, ensureCorpus, MB } from './corpus.js';
 import { loadSuite } from './load.js';
 import { packSuite } from './pack.js';
+import { serveSuite } from './serve-suite.js';
 import { haveGnuTime, removeOnExit, run } from './proc.js';
 import { type ProfileSummary, summarizeProfile } from './profile.js';
 import { type Measurement, median, medianWall, type Suite, type SuiteInstance } from './suite.js';
@@ -19,7 +20,7 @@ const BENCH_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const REPO_DIR = resolve(BENCH_DIR, '..');
 
 /** Suites by name: each runs over the same cached corpora with the same runner. */
-const SUITES: Record<string, Suite> = { pack: packSuite, load: loadSuite };
+const SUITES: Record<string, Suite> = { pack: packSuite, load: loadSuite, serve: serveSuite };
 
 const USAGE = `usage: node bench/dist/main.js [SUITE...] [options]
 
@@ -28,7 +29,7 @@ SUITE            ${Object.keys(SUITES).join(' | ')} | all (default pack); severa
 --runs N         timed runs per tool and corpus, alternating tools (default 3)
 -j, --jobs N     ferry's -j (default 8)
 --tools LIST     only these tools (default all; pack: ferry,skopeo,floor,http-floor,node-minimal;
-                 load: ferry,skopeo,floor,node-minimal)
+                 load: ferry,skopeo,floor,node-minimal; serve: ferry-serve,registry:2)
 --cpu-prof       after the timed runs, one untimed ferry run under node --cpu-prof; summary in the results
 --trace          after the timed runs, one untimed ferry run with a request trace: time per phase
 --work DIR       cache and scratch directory (default bench/.work)
