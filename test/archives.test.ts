@@ -16,6 +16,7 @@ import { rawEntry, rawTar } from '../packages/bundler/test/reader-fixtures.js';
 import { makeOciLayout, type SeededImage, seedImage, startRegistry, type TestRegistry } from './harness/index.js';
 import { makeTempDir, removeTempDir, run } from './harness/process.js';
 import { expectErrorLine, type FerryHome, type FerryResult, makeFerryHome, runFerry as runFerryIn, startServe } from './helpers/ferry.js';
+import { privatePodman } from './helpers/podman.js';
 
 let src: TestRegistry;
 let dst: TestRegistry;
@@ -33,10 +34,7 @@ function ok(r: FerryResult): FerryResult {
   return r;
 }
 
-function podman(args: string[]): Promise<Buffer> {
-  const root = join(dir, 'podman');
-  return run('podman', ['--root', join(root, 'root'), '--runroot', join(root, 'run'), '--storage-driver', 'vfs', '--events-backend', 'none', ...args], 180_000);
-}
+const podman = (args: string[]) => privatePodman(join(dir, 'podman'))(args);
 
 /** Image ID (the config digest) podman gives a name. */
 async function podmanId(name: string): Promise<string> {

@@ -10,8 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startContainerd, type TestContainerd } from './harness/containerd.js';
 import { parseHelmTemplate, podImages, startHelm } from './harness/helm.js';
 import { type SeededImage, seedImage, startRegistry, type TestRegistry } from './harness/index.js';
-import { makeTempDir, removeTempDir, run } from './harness/process.js';
+import { makeTempDir, removeTempDir } from './harness/process.js';
 import { type FerryHome, type FerryResult, makeFerryHome, runFerry as runFerryIn, type ServeProcess, startServe } from './helpers/ferry.js';
+import { privatePodman } from './helpers/podman.js';
 
 let src: TestRegistry;
 let containerd: TestContainerd;
@@ -29,10 +30,7 @@ function ok(r: FerryResult): FerryResult {
   return r;
 }
 
-function podman(args: string[]): Promise<Buffer> {
-  const root = join(dir, 'podman');
-  return run('podman', ['--root', join(root, 'root'), '--runroot', join(root, 'run'), '--storage-driver', 'vfs', '--events-backend', 'none', ...args], 180_000);
-}
+const podman = (args: string[]) => privatePodman(join(dir, 'podman'))(args);
 
 /** The digest `ctr images ls` lists for `ref` in `namespace`. */
 async function ctrDigest(namespace: string, ref: string): Promise<string | undefined> {

@@ -11,9 +11,9 @@ import { parseArgs } from 'node:util';
 import { type Corpus, type CorpusId, ensureCorpus, MB } from './corpus.js';
 import { loadSuite } from './load.js';
 import { packSuite } from './pack.js';
-import { serveSuite } from './serve-suite.js';
 import { haveGnuTime, removeOnExit, run } from './proc.js';
 import { type ProfileSummary, summarizeProfile } from './profile.js';
+import { serveSuite } from './serve-suite.js';
 import { type Measurement, median, medianWall, type Suite, type SuiteInstance } from './suite.js';
 
 const BENCH_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
