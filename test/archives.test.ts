@@ -203,6 +203,12 @@ describe('OCI layouts named by a bare tag (skopeo oci:DIR:1.0)', () => {
       const loaded = ok(await runFerry(['load', bundle, '--name', 'apps/bare', '--to', dst.host, '-q']));
       expect(loaded.stdout).toContain(`docker.io/apps/bare:1.0 -> ${dst.host}/apps/bare:1.0@${image.digest}`);
     }
+    // Docker 25's docker save: a bare tag beside io.containerd.image.name, which names the image.
+    const index = JSON.parse(await readFile(join(ociDir, 'index.json'), 'utf8')) as { manifests: Array<{ annotations: Record<string, string> }> };
+    index.manifests[0]!.annotations['io.containerd.image.name'] = 'docker.io/apps/docker25:1.0';
+    await writeFile(join(ociDir, 'index.json'), JSON.stringify(index));
+    const docker25 = ok(await runFerry(['load', ociDir, '--to', dst.host, '-q']));
+    expect(docker25.stdout).toContain(`docker.io/apps/docker25:1.0 -> ${dst.host}/apps/docker25:1.0@${image.digest}`);
     const bad = await runFerry(['load', ociDir, '--name', 'apps/bare:2.0', '--to', dst.host]);
     expect(expectErrorLine(bad, 2)).toMatch(/^ferry: invalid --name "apps\/bare:2\.0": /);
   }, 120_000);
