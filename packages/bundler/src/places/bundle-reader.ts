@@ -9,7 +9,8 @@
 import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { pipeline, type Readable } from 'node:stream';
+import { pipeline, type Readable, type Writable } from 'node:stream';
+import { pipeline as pipelineTo } from 'node:stream/promises';
 import {
   type BlobReadOptions,
   type Descriptor,
@@ -258,14 +259,24 @@ export class BundleReader implements ImageSource {
    * answers a Range request only for a blob it has verified).
    */
   openBlobRange(desc: Pick<Descriptor, 'digest' | 'size'>, range: ByteRange): Readable {
-    const size = this.locate(desc);
-    if (!(Number.isInteger(range.start) && Number.isInteger(range.end) && range.start >= 0 && range.start <= range.end && range.end < size)) {
-      throw usageError(`range ${range.start}-${range.end} is outside blob ${desc.digest} of ${size} bytes`);
-    }
+    this.checkRange(desc, range);
     const source = this.files.stream(desc.digest, range);
     this.streams.add(source);
     source.once('close', () => this.streams.delete(source));
     return source;
+  }
+
+  /**
+   * Writes bytes `range.start`..`range.end` of a blob into `out`, unchecked (as
+   * openBlobRange), without ending it: the serving path, which reuses its buffers.
+   */
+  async sendBlobRange(desc: Pick<Descriptor, 'digest' | 'size'>, range: ByteRange, out: Writable): Promise<void> {
+    if (this.files.sendRange === undefined) {
+      await pipelineTo(this.openBlobRange(desc, range), out, { end: false });
+      return;
+    }
+    this.checkRange(desc, range);
+    await this.files.sendRange(desc.digest, range, out);
   }
 
   /**
@@ -353,6 +364,14 @@ export class BundleReader implements ImageSource {
     for (const s of this.streams) s.destroy(new FerryError('usage', `bundle ${this.name} was closed while a blob was being read`));
     this.streams.clear();
     await this.files.close();
+  }
+
+  /** Refuses a range that is not inside the blob. */
+  private checkRange(desc: Pick<Descriptor, 'digest' | 'size'>, range: ByteRange): void {
+    const size = this.locate(desc);
+    if (!(Number.isInteger(range.start) && Number.isInteger(range.end) && range.start >= 0 && range.start <= range.end && range.end < size)) {
+      throw usageError(`range ${range.start}-${range.end} is outside blob ${desc.digest} of ${size} bytes`);
+    }
   }
 
   /** The blob's size, once it is known to be carried with the size its descriptor says. */

@@ -4,7 +4,7 @@
  * (layout-dir.ts). The bundle reader reads through this and checks every
  * byte; the stores only find and read them, refusing anything unsafe.
  */
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 export interface LayoutFiles {
   readonly container: 'tar' | 'directory';
@@ -16,6 +16,11 @@ export interface LayoutFiles {
   readonly blobs: ReadonlyMap<string, number>;
   /** A blob's raw bytes, unchecked (the reader checks them); with `range`, bytes start..end (inclusive) only. */
   stream(digest: string, range?: ByteRange): Readable;
+  /**
+   * Writes bytes `range` of a blob, unchecked, into `out` (not ended), reusing
+   * two buffers instead of allocating one per chunk; where absent, `stream` is piped.
+   */
+  sendRange?(digest: string, range: ByteRange, out: Writable): Promise<void>;
   /** A blob's raw bytes into `buf`, which is exactly its size. */
   read(digest: string, buf: Buffer): Promise<void>;
   close(): Promise<void>;

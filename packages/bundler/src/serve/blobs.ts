@@ -83,20 +83,18 @@ export class BlobGuard {
     const refused = this.refusal(digest);
     if (refused) throw refused;
     const at = this.blobs.get(digest)!;
-    await this.pool(
-      () =>
-        new Promise<void>((resolve) => {
-          if (res.destroyed) return resolve();
-          // Checked above: the bytes, whole or a range, without a second hash.
-          const stream = at.bundle.openBlobRange({ digest, size: at.size }, range ?? { start: 0, end: at.size - 1 });
-          start();
-          pipeline(stream, res, (e) => {
-            // A short read (the file cut under the server) ends the connection: the client never sees a complete wrong body.
-            if (e && !res.destroyed) res.destroy();
-            resolve();
-          });
-        }),
-    );
+    await this.pool(async () => {
+      if (res.destroyed) return;
+      start();
+      try {
+        // Checked above: the bytes, whole or a range, by positional reads without a second hash.
+        await at.bundle.sendBlobRange({ digest, size: at.size }, range ?? { start: 0, end: at.size - 1 }, res);
+        res.end();
+      } catch {
+        // A short read (the file cut under the server) or a closed connection: the client never sees a complete wrong body.
+        if (!res.destroyed) res.destroy();
+      }
+    });
   }
 
   private fail(digest: string, e: unknown): void {
