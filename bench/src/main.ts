@@ -13,13 +13,14 @@ import { loadSuite } from './load.js';
 import { packSuite } from './pack.js';
 import { haveGnuTime, removeOnExit, run } from './proc.js';
 import { type ProfileSummary, summarizeProfile } from './profile.js';
+import { serveSuite } from './serve-suite.js';
 import { type Measurement, median, medianWall, type Suite, type SuiteInstance } from './suite.js';
 
 const BENCH_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const REPO_DIR = resolve(BENCH_DIR, '..');
 
 /** Suites by name: each runs over the same cached corpora with the same runner. */
-const SUITES: Record<string, Suite> = { pack: packSuite, load: loadSuite };
+const SUITES: Record<string, Suite> = { pack: packSuite, load: loadSuite, serve: serveSuite };
 
 const USAGE = `usage: node bench/dist/main.js [SUITE...] [options]
 
@@ -30,7 +31,7 @@ images           ferry images against helm template on a chart: images [--runs N
 -j, --jobs N     ferry's -j (default 8)
 --tools LIST     only these tools (default all; pack: ferry,skopeo,floor,http-floor,node-minimal, and
                  ferry-noref (pack --referrers none) when named;
-                 load: ferry,skopeo,floor,node-minimal)
+                 load: ferry,skopeo,floor,node-minimal; serve: ferry-serve,registry:2)
 --cpu-prof       after the timed runs, one untimed ferry run under node --cpu-prof; summary in the results
 --trace          after the timed runs, one untimed ferry run with a request trace: time per phase
 --work DIR       cache and scratch directory (default bench/.work)

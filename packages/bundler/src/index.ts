@@ -22,7 +22,7 @@ export { type LoadedChart, type LoadedImage, type LoadOptions, type LoadResult, 
 export { TargetMapper } from './load/mapping.js';
 export { mappingFormat, writeMapping } from './load/mapping-out.js';
 export { type PackOptions, type PackResult, pack, sourceDateEpoch } from './pack.js';
-export { type BundleChartRef, type BundleImageRef, type BundleKind, BundleReader, openBundle } from './places/bundle-reader.js';
+export { type BundleChartRef, type BundleImageRef, type BundleKind, BundleReader, type OpenBundleOptions, openBundle } from './places/bundle-reader.js';
 export { BundleWriter } from './places/bundle-writer.js';
 export { MemoryPlace } from './places/memory.js';
 export { RegistryPlace } from './places/registry.js';

@@ -136,7 +136,9 @@ export async function inspectBundle(reader: BundleReader): Promise<InspectReport
   const charts: InspectChart[] = [];
   const chartRefs = new Map(reader.charts().map((c) => [c.descriptor, c]));
 
-  for (const { ref, descriptor: root } of reader.entries()) {
+  for (const { ref: name, bareTag, descriptor: root } of reader.entries()) {
+    // An image named by a tag alone shows that tag (load needs --name for its repository).
+    const ref = bareTag ?? name;
     const present = new Map<string, number>();
     const missing = new Map<string, number>();
     const platforms: string[] = [];

@@ -114,6 +114,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--mirror-config <dir>', 'write containerd hosts.toml, k3s registries.yaml and registries.conf pointing at the target')
     .option('--values-out <dir>', 'write DIR/<chart>.yaml per chart: Helm values (helm install -f) that pull its images from the target')
     .option('--key <pub>', 'refuse the bundle unless signed by this public key and intact (checked before pushing)')
+    .option('--name <repo>', 'the repository of images an OCI layout names by a tag alone (skopeo oci:DIR:TAG)')
     .addOption(new Option('-j, --jobs <n>', 'blobs pushed at once').argParser(jobs).default(DEFAULT_JOBS))
     .action(async (bundle: string, opts, cmd: Command) => (await import('./commands/load.js')).loadCommand(await ctx(cmd), bundle, opts));
 
@@ -157,7 +158,8 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .command('inspect')
     .description('list the images of a bundle (or OCI archive), their sizes and what de-duplication saved')
     .argument('<bundle>', 'a bundle file, an OCI archive or an OCI layout directory')
-    .action(async (bundle: string, _opts, cmd: Command) => (await import('./commands/inspect.js')).inspectCommand(await ctx(cmd), bundle));
+    .option('--name <repo>', 'the repository of images an OCI layout names by a tag alone (skopeo oci:DIR:TAG)')
+    .action(async (bundle: string, opts, cmd: Command) => (await import('./commands/inspect.js')).inspectCommand(await ctx(cmd), bundle, opts));
 
   program
     .command('verify')
@@ -168,6 +170,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--map <rule>', 'with --against: SRC_PREFIX=DST_PREFIX as for load (repeatable)', collect)
     .option('--keep-source-registry', 'with --against: names as load --keep-source-registry')
     .option('--allow-filtered', 'with --against: accept a digest-pinned image that is at the target only as its --platform filtered index')
+    .option('--name <repo>', 'the repository of images an OCI layout names by a tag alone (skopeo oci:DIR:TAG)')
     .addOption(new Option('-j, --jobs <n>', 'blobs re-hashed or checked at once').argParser(jobs).default(DEFAULT_JOBS))
     .action(async (bundle: string, opts, cmd: Command) => (await import('./commands/verify.js')).verifyCommand(await ctx(cmd), bundle, opts));
 

@@ -93,6 +93,7 @@ export { DEFAULT_RETRY_POLICY, isTransientNetworkError, type RetryPolicy } from 
 export {
   encodeTarHeader,
   readTarEntries,
+  resolveTarLink,
   safeTarName,
   TAR_BLOCK_SIZE,
   TAR_END_OF_ARCHIVE,

@@ -81,6 +81,8 @@ export class RegistryClient {
   private readonly pushRepos = new Set<string>();
   /** Per repository: whether it answers the referrers API (see supportsReferrers). */
   private readonly referrersApi = new Map<string, Promise<boolean>>();
+  /** What GET /v2/ answered, asked once after an unexpected 404 (is this a registry at all?). */
+  private v2Answer: Promise<number | undefined> | undefined;
 
   constructor(
     readonly registry: string,
@@ -722,8 +724,33 @@ export class RegistryClient {
         continue;
       }
       if (op.expect.includes(res.status)) return res;
+      if (res.status === 404 && ownOrigin) {
+        // A bare 404 may mean there is no registry at all (a web server on that port): say so.
+        const v2 = op.path === '/v2/' ? 404 : await this.v2Status(base, op.signal);
+        if (v2 !== undefined && v2 !== 200 && v2 !== 401) {
+          dropBody(res.body);
+          throw new FerryError('registry', `${this.registry} is not a registry (GET /v2/ answered ${v2})`, {
+            status: v2,
+            registry: this.registry,
+            repository: op.repository,
+            operation: op.operation,
+          });
+        }
+      }
       throw await this.failure(res, op.operation, op.repository, authorization !== undefined);
     }
+  }
+
+  /** The status `GET /v2/` answers (asked once, and only after a 404), or undefined when it cannot be asked. */
+  private async v2Status(base: string, signal: AbortSignal | undefined): Promise<number | undefined> {
+    this.v2Answer ??= this.transport.request({ method: 'GET', url: `${base}/v2/`, headers: {}, signal }).then(
+      (r) => {
+        dropBody(r.body);
+        return r.status;
+      },
+      () => undefined,
+    );
+    return this.v2Answer;
   }
 
   /** Builds the error for an unexpected response, reading the distribution error body (bounded). */

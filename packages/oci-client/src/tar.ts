@@ -4,7 +4,9 @@
  * ustar; a pax extended header only where ustar cannot say it), walks headers
  * (ustar, pax and GNU long names, octal and base-256 sizes) and holds the one
  * rule for which entries are safe to read: no absolute paths, no `..`, no NUL,
- * no links, devices or FIFOs. The walk never reads entry data; callers read it
+ * no hard links, devices or FIFOs, and symbolic links only where the caller
+ * resolves them inside the archive (resolveTarLink: to a regular file entry,
+ * never out of the archive, never to another link). The walk never reads entry data; callers read it
  * by offset, so a multi-gigabyte bundle is indexed with a few positional reads.
  */
 import { open } from 'node:fs/promises';
@@ -133,11 +135,34 @@ export function safeTarName(raw: string, container = 'the archive'): { name: str
 /** Entry types never read: extracting them could write outside the archive's tree or block. */
 const REFUSED_TYPES: Record<string, string> = {
   '1': 'is a hard link',
-  '2': 'is a symbolic link',
   '3': 'is a character device',
   '4': 'is a block device',
   '6': 'is a FIFO',
 };
+
+/**
+ * The regular file entry a symbolic link names, inside the archive: the target
+ * is read relative to the link's directory and must stay inside the archive and
+ * be a regular file entry (not a directory, and not another link: chains and
+ * loops are refused). `entries` holds the archive's entries by normalized name.
+ */
+export function resolveTarLink(link: TarEntry, entries: ReadonlyMap<string, TarEntry>, container = 'the archive'): TarEntry {
+  const target = link.linkName ?? '';
+  const refuse = (why: string) => new TarFormatError('unsafe', `is a symbolic link to ${JSON.stringify(target)}, ${why}`, link.rawName);
+  if (target === '' || target.includes('\0') || target.includes('\\')) throw refuse('which is not a name ferry reads');
+  if (target.startsWith('/')) throw refuse(`outside ${container}`);
+  const parts = link.name.split('/').slice(0, -1);
+  for (const p of target.split('/')) {
+    if (p === '' || p === '.') continue;
+    if (p !== '..') parts.push(p);
+    else if (parts.pop() === undefined) throw refuse(`outside ${container}`);
+  }
+  const found = entries.get(parts.join('/'));
+  if (found === undefined) throw refuse(`which ${container} does not hold`);
+  if (found.type === 'symlink') throw refuse('another link (ferry follows one link, not chains)');
+  if (found.type !== 'file') throw refuse('which is not a regular file');
+  return found;
+}
 
 // ---------------------------------------------------------------------------
 // Reading
@@ -147,7 +172,9 @@ export interface TarEntry {
   name: string;
   /** The name as the archive spells it (for messages). */
   rawName: string;
-  type: 'file' | 'directory';
+  type: 'file' | 'directory' | 'symlink';
+  /** A symbolic link's target as the archive spells it (only with `symlinks: true`). */
+  linkName?: string;
   /** Byte offset of the entry's data. */
   offset: number;
   /** Bytes of data. */
@@ -181,6 +208,12 @@ export interface TarWalkOptions {
    * (and so helm) does. Bundles are strict: a missing end means a cut-off copy.
    */
   endOptional?: boolean;
+  /**
+   * Yield symbolic links (type `symlink`, with `linkName`) for the caller to
+   * resolve with resolveTarLink, as docker archives need for repeated layers;
+   * without it a link is refused.
+   */
+  symlinks?: boolean;
 }
 
 /** The positional reads the walk needs (a FileHandle, or a bundle split into parts). */
@@ -201,6 +234,7 @@ function* walk(fileSize: number, opts: TarWalkOptions): Generator<Step, void, Bu
   let pos = 0;
   let pax: Map<string, string> | undefined;
   let longName: string | undefined;
+  let longLink: string | undefined;
   let first = true;
   const notTar = () => new TarFormatError('not-tar', 'not a tar archive');
 
@@ -247,7 +281,8 @@ function* walk(fileSize: number, opts: TarWalkOptions): Generator<Step, void, Bu
       const data: Buffer = yield { read: { position: dataOffset, length: size } };
       if (typeflag === 'x') pax = parsePax(data, pos);
       else if (typeflag === 'L') longName = str(data, 0, data.length);
-      // 'g' (global pax) and 'K' (GNU long link name) carry nothing a reader here uses.
+      else if (typeflag === 'K') longLink = str(data, 0, data.length);
+      // 'g' (global pax) carries nothing a reader here uses.
       pos = dataOffset + size + tarPadding(size);
       continue;
     }
@@ -263,11 +298,19 @@ function* walk(fileSize: number, opts: TarWalkOptions): Generator<Step, void, Bu
       }
       size = Number(paxSize);
     }
+    const linkName = pax?.get('linkpath') ?? longLink ?? str(header, 157, 100);
     pax = undefined;
     longName = undefined;
+    longLink = undefined;
 
     const safe = safeTarName(rawName, container);
     if ('refuse' in safe) throw new TarFormatError('unsafe', safe.refuse, rawName);
+    if (typeflag === '2') {
+      if (!opts.symlinks) throw new TarFormatError('unsafe', 'is a symbolic link', rawName);
+      yield { entry: { name: safe.name, rawName, type: 'symlink', linkName, offset: dataOffset, size: 0 } };
+      pos = dataOffset + size + tarPadding(size);
+      continue;
+    }
     const refused = REFUSED_TYPES[typeflag];
     if (refused !== undefined) throw new TarFormatError('unsafe', refused, rawName);
     if (typeflag === '5') {

@@ -9,12 +9,14 @@
 import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { pipeline, type Readable } from 'node:stream';
+import { pipeline, type Readable, type Writable } from 'node:stream';
+import { pipeline as pipelineTo } from 'node:stream/promises';
 import {
   type BlobReadOptions,
   type Descriptor,
   DigestVerifier,
   FerryError,
+  formatReference,
   type ImageIndex,
   type ImageSource,
   indexSchema,
@@ -22,6 +24,7 @@ import {
   MAX_MANIFEST_BYTES,
   type ParsedManifest,
   parseManifest,
+  parseReference,
   type ReferrerLink,
   usageError,
   verifyBytes,
@@ -33,7 +36,7 @@ import { openLayoutTar } from './bundle-tar.js';
 import { openLayoutDir } from './layout-dir.js';
 import type { ByteRange, LayoutFiles } from './layout-files.js';
 
-export type BundleKind = 'ferry' | 'oci-archive' | 'oci-dir';
+export type BundleKind = 'ferry' | 'oci-archive' | 'oci-dir' | 'docker-archive';
 
 export interface BundleImageRef {
   /**
@@ -44,6 +47,11 @@ export interface BundleImageRef {
   ref: string;
   /** Whether the bundle names the image (false: `ref` is the digest). */
   named: boolean;
+  /**
+   * The tag of an entry whose ref.name is only a tag (skopeo's `oci:DIR:TAG`, as
+   * the OCI spec allows), when no repository was given for it: `ref` is then the digest.
+   */
+  bareTag?: string;
   descriptor: Descriptor;
 }
 
@@ -101,6 +109,8 @@ export class BundleReader implements ImageSource {
   readonly dockerManifestBytes: Buffer | undefined;
   /** The parsed oci-layout file. */
   readonly imageLayoutVersion: string;
+  /** The repository a ref.name that is only a tag is read under (`--name`). */
+  readonly repository: string | undefined;
 
   private readonly files: LayoutFiles;
   private readonly streams = new Set<Readable>();
@@ -117,7 +127,9 @@ export class BundleReader implements ImageSource {
     signature: Buffer | undefined;
     dockerManifestBytes: Buffer | undefined;
     imageLayoutVersion: string;
+    repository?: string | undefined;
   }) {
+    this.repository = init.repository;
     this.name = init.path;
     this.path = init.path;
     this.files = init.files;
@@ -129,7 +141,14 @@ export class BundleReader implements ImageSource {
     this.signature = init.signature;
     this.dockerManifestBytes = init.dockerManifestBytes;
     this.imageLayoutVersion = init.imageLayoutVersion;
-    this.kind = init.ferry !== undefined ? 'ferry' : init.files.container === 'tar' ? 'oci-archive' : 'oci-dir';
+    this.kind =
+      init.ferry !== undefined
+        ? 'ferry'
+        : init.files.format === 'docker-archive'
+          ? 'docker-archive'
+          : init.files.container === 'tar'
+            ? 'oci-archive'
+            : 'oci-dir';
     this.bundleId =
       init.ferryJsonBytes === undefined ? undefined : `sha256:${createHash('sha256').update(init.indexJson).update(init.ferryJsonBytes).digest('hex')}`;
   }
@@ -145,7 +164,17 @@ export class BundleReader implements ImageSource {
     this.index.manifests.forEach((descriptor, i) => {
       if (isContainerdAlias(this.index, i, REF_NAME_ANNOTATION, CONTAINERD_NAME_ANNOTATION)) return;
       const a = descriptor.annotations ?? {};
-      const name = a[REF_NAME_ANNOTATION] || a[CONTAINERD_NAME_ANNOTATION];
+      const refName = a[REF_NAME_ANNOTATION];
+      const bareTag = refName && isBareTag(refName) ? refName : undefined;
+      // A bare tag names the image together with the containerd name (Docker 25's
+      // archives) or the repository given; without either it names no repository.
+      const name = bareTag
+        ? a[CONTAINERD_NAME_ANNOTATION] || (this.repository ? `${this.repository}:${bareTag}` : undefined)
+        : refName || a[CONTAINERD_NAME_ANNOTATION];
+      if (bareTag && !name) {
+        out.push({ ref: descriptor.digest, named: false, bareTag, descriptor });
+        return;
+      }
       if (name) {
         out.push({ ref: name, named: true, descriptor });
         return;
@@ -159,6 +188,18 @@ export class BundleReader implements ImageSource {
       unclaimed.splice(listed, 1);
     });
     return out;
+  }
+
+  /**
+   * Refuses a bundle that names an image by a tag only when no repository was
+   * given (`--name REPO`): loading it would invent one.
+   */
+  requireRepositories(): void {
+    const bare = this.entries().find((e) => e.bareTag !== undefined);
+    if (bare === undefined) return;
+    throw usageError(
+      `${this.name} names image ${bare.descriptor.digest} by the tag "${bare.bareTag}" alone (${REF_NAME_ANNOTATION}), without a repository: give one with --name REPO`,
+    );
   }
 
   /** The images of index.json, in its order (every entry but the Helm charts). */
@@ -218,14 +259,24 @@ export class BundleReader implements ImageSource {
    * answers a Range request only for a blob it has verified).
    */
   openBlobRange(desc: Pick<Descriptor, 'digest' | 'size'>, range: ByteRange): Readable {
-    const size = this.locate(desc);
-    if (!(Number.isInteger(range.start) && Number.isInteger(range.end) && range.start >= 0 && range.start <= range.end && range.end < size)) {
-      throw usageError(`range ${range.start}-${range.end} is outside blob ${desc.digest} of ${size} bytes`);
-    }
+    this.checkRange(desc, range);
     const source = this.files.stream(desc.digest, range);
     this.streams.add(source);
     source.once('close', () => this.streams.delete(source));
     return source;
+  }
+
+  /**
+   * Writes bytes `range.start`..`range.end` of a blob into `out`, unchecked (as
+   * openBlobRange), without ending it: the serving path, which reuses its buffers.
+   */
+  async sendBlobRange(desc: Pick<Descriptor, 'digest' | 'size'>, range: ByteRange, out: Writable): Promise<void> {
+    if (this.files.sendRange === undefined) {
+      await pipelineTo(this.openBlobRange(desc, range), out, { end: false });
+      return;
+    }
+    this.checkRange(desc, range);
+    await this.files.sendRange(desc.digest, range, out);
   }
 
   /**
@@ -315,6 +366,14 @@ export class BundleReader implements ImageSource {
     await this.files.close();
   }
 
+  /** Refuses a range that is not inside the blob. */
+  private checkRange(desc: Pick<Descriptor, 'digest' | 'size'>, range: ByteRange): void {
+    const size = this.locate(desc);
+    if (!(Number.isInteger(range.start) && Number.isInteger(range.end) && range.start >= 0 && range.start <= range.end && range.end < size)) {
+      throw usageError(`range ${range.start}-${range.end} is outside blob ${desc.digest} of ${size} bytes`);
+    }
+  }
+
   /** The blob's size, once it is known to be carried with the size its descriptor says. */
   private locate(desc: Pick<Descriptor, 'digest' | 'size'>): number {
     if (this.closed) throw usageError(`bundle ${this.name} is closed`);
@@ -334,7 +393,23 @@ export class BundleReader implements ImageSource {
  * Opens a bundle: a tar file (ferry bundle or OCI archive) or an OCI image layout
  * directory. Throws a usage error when it is neither, or is unsafe to read.
  */
-export async function openBundle(path: string): Promise<BundleReader> {
+export interface OpenBundleOptions {
+  /** The repository for images index.json names by a tag alone (`--name REPO`), e.g. `registry.example/apps/web`. */
+  repository?: string | undefined;
+}
+
+export async function openBundle(path: string, opts: OpenBundleOptions = {}): Promise<BundleReader> {
+  let repository: string | undefined;
+  if (opts.repository !== undefined) {
+    // The repository must be one a tag completes: no tag or digest of its own.
+    try {
+      const r = parseReference(`${opts.repository}:t`);
+      if (r.digest !== undefined || formatReference(r) === '') throw new Error('no repository');
+      repository = formatReference(r).replace(/:t$/, '');
+    } catch (e) {
+      throw usageError(`invalid --name "${opts.repository}": ${(e as Error).message}; give a repository without tag or digest`);
+    }
+  }
   const parts = await findParts(path);
   let files: LayoutFiles;
   if (parts) {
@@ -352,11 +427,20 @@ export async function openBundle(path: string): Promise<BundleReader> {
     else throw usageError(`${path} is not a bundle (not a regular file or directory)`);
   }
   try {
-    return new BundleReader({ path, files, ...(await readMetadata(path, (name, max) => files.readFile(name, max))) });
+    return new BundleReader({ path, files, repository, ...(await readMetadata(path, (name, max) => files.readFile(name, max))) });
   } catch (e) {
     await files.close();
     throw e;
   }
+}
+
+/**
+ * Whether a ref.name is a tag alone: the OCI spec lets it be a tag or a whole
+ * reference, and a reference ferry reads has a registry or repository path, a
+ * tag or a digest; a name without `/`, `:` or `@` is a tag.
+ */
+export function isBareTag(refName: string): boolean {
+  return /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(refName);
 }
 
 /** Whether an index.json entry carries `name` in either name annotation. */

@@ -6,11 +6,13 @@
  *
  * Safe reading: only the names a bundle uses are indexed (`oci-layout`,
  * `index.json`, `ferry.json`, `ferry.sig`, `manifest.json`, `blobs/<alg>/<hex>`); other files are
- * ignored; what the tar safety rule refuses (absolute paths, `..`, links,
- * devices, FIFOs) and duplicates of a used name are refused. Nothing is ever written to disk, but a bundle that would be
+ * ignored; what the tar safety rule refuses (absolute paths, `..`, hard links,
+ * devices, FIFOs, symbolic links that leave the archive or name no regular
+ * file of it) and duplicates of a used name are refused. A symbolic link that
+ * stays inside is indexed as the file it names (docker archives link repeated layers). Nothing is ever written to disk, but a bundle that would be
  * unsafe to extract is refused all the same: other tools may extract it.
  */
-import { readTarEntries, TarFormatError, usageError } from '@ferry/oci-client';
+import { readTarEntries, resolveTarLink, TarFormatError, usageError, type TarEntry as WalkedEntry } from '@ferry/oci-client';
 import type { PositionalFile } from '../split-files.js';
 
 export interface TarEntry {
@@ -68,6 +70,11 @@ function bundleError(label: string, e: TarFormatError): Error {
 export interface IndexTarOptions {
   /** How to name the file in messages; the path when given one. */
   label?: string;
+  /**
+   * Index every file of the archive, not only the names a bundle uses (a docker
+   * archive names its files in manifest.json); then a name that appears twice is refused.
+   */
+  all?: boolean;
 }
 
 /**
@@ -79,22 +86,40 @@ export async function indexTar(file: string | PositionalFile, opts: IndexTarOpti
   const label = opts.label ?? (typeof file === 'string' ? file : 'the bundle');
   const entries: TarIndex = new Map();
   const seenDirs = new Set<string>();
+  // Every file and link, for links to be resolved once the walk has seen their targets.
+  const walked = new Map<string, WalkedEntry>();
+  const links: WalkedEntry[] = [];
+  const twice = new Set<string>();
   try {
-    for await (const e of readTarEntries(file, { container: 'the bundle' })) {
+    for await (const e of readTarEntries(file, { container: 'the bundle', symlinks: true })) {
       const { name, rawName } = e;
+      if (e.type !== 'directory') {
+        if (walked.has(name)) twice.add(name);
+        walked.set(name, e);
+        if (e.type === 'symlink') links.push(e);
+      }
       if (e.type === 'directory') {
         if (entries.has(name)) throw refuse(label, rawName, 'is a directory where the bundle has a file');
         if (name !== '' && classifyName(name) === 'use') throw refuse(label, rawName, 'is a directory where a file is expected');
         seenDirs.add(name);
         continue;
       }
-      const cls = classifyName(name);
+      const cls = opts.all ? 'use' : classifyName(name);
       if (typeof cls === 'object') throw refuse(label, rawName, cls.refuse);
-      if (cls === 'use') {
+      if (cls === 'use' && e.type === 'file') {
         if (entries.has(name)) throw refuse(label, rawName, 'appears more than once');
         if (seenDirs.has(name)) throw refuse(label, rawName, 'is a file where the bundle has a directory');
         entries.set(name, { name, offset: e.offset, size: e.size });
       }
+    }
+    for (const link of links) {
+      const target = resolveTarLink(link, walked, 'the bundle');
+      if (twice.has(target.name)) throw refuse(label, link.rawName, `is a symbolic link to ${JSON.stringify(target.name)}, which appears more than once`);
+      const cls = opts.all ? 'use' : classifyName(link.name);
+      if (typeof cls === 'object') throw refuse(label, link.rawName, cls.refuse);
+      if (cls !== 'use') continue;
+      if (twice.has(link.name)) throw refuse(label, link.rawName, 'appears more than once');
+      entries.set(link.name, { name: link.name, offset: target.offset, size: target.size });
     }
   } catch (e) {
     throw e instanceof TarFormatError ? bundleError(label, e) : e;

@@ -2,14 +2,15 @@
  * Serving blobs from the bundle files so that a damaged bundle never hands out
  * a wrong byte: every blob is digest-checked once (all at start-up with
  * --verify, else when it is first asked for, before a byte of it is sent) and
- * the outcome remembered; a blob that failed is refused from then on. The
- * stream that serves it is checked again as it flows, so a file changed under
- * a running server is cut short, never delivered whole. Streams are capped by one pool (-j) and flow with
- * backpressure, so memory stays bounded whatever the number of clients.
+ * the outcome remembered; a blob that failed is refused from then on. Once
+ * checked, a blob is served by positional reads of its bytes and not hashed
+ * again (a bundle is read-only input: re-hashing every response doubled the
+ * server's CPU, see BENCHMARKS.md "serve"). Streams are capped by one pool (-j)
+ * and flow with backpressure, so memory stays bounded whatever the number of clients.
  */
 import type { ServerResponse } from 'node:http';
 import { pipeline, Writable } from 'node:stream';
-import { FerryError, type Pool } from '@ferry/oci-client';
+import type { Pool } from '@ferry/oci-client';
 import type { ByteRange } from '../places/layout-files.js';
 import type { BlobLocation } from './content.js';
 import { ServeError } from './errors.js';
@@ -82,20 +83,18 @@ export class BlobGuard {
     const refused = this.refusal(digest);
     if (refused) throw refused;
     const at = this.blobs.get(digest)!;
-    await this.pool(
-      () =>
-        new Promise<void>((resolve) => {
-          if (res.destroyed) return resolve();
-          const stream = range ? at.bundle.openBlobRange({ digest, size: at.size }, range) : at.bundle.openBlob({ digest, size: at.size });
-          start();
-          pipeline(stream, res, (e) => {
-            if (!range && e && isIntegrity(e)) this.fail(digest, e);
-            // The client's connection is cut short: it never sees a complete wrong body.
-            if (e && !res.destroyed) res.destroy();
-            resolve();
-          });
-        }),
-    );
+    await this.pool(async () => {
+      if (res.destroyed) return;
+      start();
+      try {
+        // Checked above: the bytes, whole or a range, by positional reads without a second hash.
+        await at.bundle.sendBlobRange({ digest, size: at.size }, range ?? { start: 0, end: at.size - 1 }, res);
+        res.end();
+      } catch {
+        // A short read (the file cut under the server) or a closed connection: the client never sees a complete wrong body.
+        if (!res.destroyed) res.destroy();
+      }
+    });
   }
 
   private fail(digest: string, e: unknown): void {
@@ -103,8 +102,4 @@ export class BlobGuard {
     if (!this.state.has(digest) || this.state.get(digest)!.ok) this.log(`ferry serve: blob ${digest} is damaged and will not be served: ${message}`);
     this.state.set(digest, { ok: false, error: message });
   }
-}
-
-function isIntegrity(e: unknown): boolean {
-  return e instanceof FerryError ? e.kind === 'integrity' || e.kind === 'usage' : false;
 }

@@ -6,8 +6,8 @@ import { formatBytes, shortDigest } from '../format.js';
 /** Platforms shown in the table before "+N"; --json has them all. */
 const MAX_PLATFORMS_SHOWN = 4;
 
-export async function inspectCommand(ctx: Context, bundlePath: string): Promise<void> {
-  const reader = await openBundle(bundlePath);
+export async function inspectCommand(ctx: Context, bundlePath: string, opts: { name?: string } = {}): Promise<void> {
+  const reader = await openBundle(bundlePath, { repository: opts.name });
   try {
     const report = await inspectBundle(reader);
     ctx.result(renderInspect(report), report);
@@ -102,7 +102,13 @@ export function renderInspect(r: InspectReport): string {
     out.push(r.delta !== null ? `delta of ${r.delta}` : 'full bundle');
     out.push(r.signed ? 'signed' : 'unsigned');
   } else {
-    out.push(r.kind === 'oci-archive' ? 'OCI archive (no ferry.json)' : 'OCI layout directory (no ferry.json)');
+    out.push(
+      r.kind === 'oci-archive'
+        ? 'OCI archive (no ferry.json)'
+        : r.kind === 'docker-archive'
+          ? 'docker archive (manifests built from its manifest.json)'
+          : 'OCI layout directory (no ferry.json)',
+    );
   }
   return out.join('\n');
 }

@@ -20,17 +20,20 @@ export interface LoadCommandOptions {
   mirrorConfig?: string;
   valuesOut?: string;
   key?: string;
+  /** The repository of images an OCI layout names by a tag alone. */
+  name?: string;
 }
 
 export async function loadCommand(ctx: Context, bundlePath: string, opts: LoadCommandOptions): Promise<void> {
   const mapper = new TargetMapper({ to: opts.to, keepSourceRegistry: opts.keepSourceRegistry, maps: opts.map });
   if (opts.mappingOut) mappingFormat(opts.mappingOut);
   const publicKey = opts.key ? await loadPublicKey(opts.key) : undefined;
-  const bundle = await openBundle(bundlePath);
+  const bundle = await openBundle(bundlePath, { repository: opts.name });
   const client = ctx.client();
   const progress = new Progress(!ctx.opts.quiet && !ctx.opts.json && !opts.dryRun);
   const started = Date.now();
   try {
+    bundle.requireRepositories();
     const result = await load({
       client,
       bundle,

@@ -21,12 +21,14 @@ export interface VerifyCommandOptions {
   keepSourceRegistry?: boolean;
   allowFiltered?: boolean;
   jobs?: number;
+  /** The repository of images named by a tag alone. */
+  name?: string;
 }
 
 export async function verifyCommand(ctx: Context, bundlePath: string, opts: VerifyCommandOptions): Promise<void> {
   const publicKey = opts.key ? await loadPublicKey(opts.key) : undefined;
   if (opts.against) return againstCommand(ctx, bundlePath, opts, publicKey);
-  const bundle = await openBundle(bundlePath);
+  const bundle = await openBundle(bundlePath, { repository: opts.name });
   let report: VerifyReport;
   try {
     report = await verifyBundle(bundle, { publicKey, concurrency: opts.jobs });
@@ -68,10 +70,11 @@ async function againstCommand(
   publicKey: Awaited<ReturnType<typeof loadPublicKey>> | undefined,
 ): Promise<void> {
   const mapper = new TargetMapper({ to: opts.against!, keepSourceRegistry: opts.keepSourceRegistry, maps: opts.map });
-  const bundle = await openBundle(bundlePath);
+  const bundle = await openBundle(bundlePath, { repository: opts.name });
   const client = ctx.client();
   let report: AgainstReport;
   try {
+    bundle.requireRepositories();
     if (publicKey) checkSignature(bundle.name, bundle.bundleId, bundle.signature, publicKey);
     report = await verifyAgainst(bundle, client, mapper, { jobs: opts.jobs, allowFiltered: opts.allowFiltered });
   } finally {
