@@ -107,17 +107,20 @@ interface Observation {
   literals: Map<string, Set<string>>;
   /** Per reference: every source discovery gave it (values paths among them). */
   sources: Map<string, ImageSource[]>;
-  /** The references discovery says the chart uses. */
+  /** The references the chart will pull: used, runtime and declared (annotations), as pack carries them. */
   used: string[];
 }
 
 // ---------------------------------------------------------------------------
 // rendering
 
-/** A field without the reference in it (an argument's word holds it), so that a moved image keeps its key. */
+/** A field without the reference in it (an argument's word holds it, after its flag), so that a moved image keeps its key. */
+function fieldOnly(field: string): string {
+  return field.replace(/( argument )(--?[^=\s]*=)?.*$/, '$1$2').trim();
+}
+
 function fieldKey(s: ImageSource): string {
-  const field = (s.field ?? '').replace(/( argument )(--?[^=\s]*=)?.*$/, '$1$2');
-  return `${s.chart}\0${s.file ?? ''}\0${field}`;
+  return `${s.chart}\0${s.file ?? ''}\0${fieldOnly(s.field ?? '')}`;
 }
 
 async function observe(chart: Chart, overrides: Values, opts: ChartValuesOptions): Promise<Observation> {
@@ -142,10 +145,10 @@ async function observe(chart: Chart, overrides: Values, opts: ChartValuesOptions
       if (!s.field) continue;
       const key = fieldKey(s);
       images.set(key, (images.get(key) ?? new Set()).add(img.reference));
-      where.set(key, `${s.chart === chart.name ? '' : `${s.chart} `}${s.file} ${s.field.replace(/( argument ).*$/, '$1')}`.trim());
+      where.set(key, `${s.chart === chart.name ? '' : `${s.chart} `}${s.file} ${fieldOnly(s.field)}`.trim());
     }
   }
-  return { images, where, literals, sources, used: r.images.filter((i) => i.usage === 'used').map((i) => i.reference) };
+  return { images, where, literals, sources, used: r.images.filter((i) => i.usage !== 'optional').map((i) => i.reference) };
 }
 
 // ---------------------------------------------------------------------------
