@@ -304,14 +304,15 @@ class Candidates {
       });
     }
     // 4. empty values named like an image (`imageName: ""`, an override the template prefers to what it composes
-    // otherwise, as a custom resource's `spec.imageName` often is), the one named most like the rendered field first
+    // otherwise, as a custom resource's `spec.imageName` often is), only those whose path shares a word with the
+    // rendered field besides the image key itself (`cluster.imageName` for `Cluster/x spec.imageName`), closest first
     const overrides: Array<{ c: Candidate; score: number }> = [];
     const words = (text: string) =>
       new Set(
         text
           .toLowerCase()
           .split(/[^a-z0-9]+/)
-          .filter((w) => w.length > 1),
+          .filter((w) => w.length > 1 && !IMAGE_NAMED.test(w)),
       );
     const fields = sources.filter((s) => s.kind === 'template' && s.field).map((s) => words(s.field!));
     for (const inst of this.instances.values()) {
@@ -319,7 +320,7 @@ class Candidates {
       this.emptyImageValues(inst.values, [], skip, (segs) => {
         const mine = words(segs.join(' '));
         const score = Math.max(0, ...fields.map((f) => [...mine].filter((w) => f.has(w)).length));
-        overrides.push({ c: { edits: [this.edit(inst, segs, formatReference(t.target))] }, score });
+        if (score > 0) overrides.push({ c: { edits: [this.edit(inst, segs, formatReference(t.target))] }, score });
       });
     }
     overrides.sort((a, b) => b.score - a.score);
