@@ -307,6 +307,160 @@ describe('ferry values', () => {
   });
 });
 
+/**
+ * `runtime`: images an operator pulls, named outside pod specs and composed from values: a
+ * Prometheus CR's `spec.image` string and an Alertmanager CR's `{registry, repository, tag}`
+ * map, an operator argument, env values (one reference, and a `VERSION=REF` list from a
+ * registry value), ConfigMap data, a Cluster CR's `spec.imageName` that only an empty
+ * `imageName` override replaces, and an argument written literally in the template.
+ */
+async function writeRuntimeChart(root: string): Promise<void> {
+  const h = src.host;
+  await writeFiles(root, {
+    'Chart.yaml': 'apiVersion: v2\nname: runtime\nversion: 0.2.0\n',
+    'values.yaml': [
+      'operator:',
+      `  image: {registry: ${h}, repository: team/operator, tag: "1.0"}`,
+      'prometheus:',
+      `  image: {registry: ${h}, repository: team/prometheus, tag: "2.0"}`,
+      'alertmanager:',
+      `  image: {registry: ${h}, repository: team/alertmanager, tag: "3.0"}`,
+      'reloader:',
+      `  image: ${h}/team/reloader:4.0`,
+      'helper:',
+      `  image: {repository: ${h}/team/helper, tag: "5.0"}`,
+      'engine:',
+      `  registry: ${h}`,
+      'sidecar:',
+      `  image: {registry: ${h}, repository: team/sidecar, tag: "6.0"}`,
+      'db:',
+      '  imageName: ""',
+      '  version: "16"',
+      '',
+    ].join('\n'),
+    'templates/operator.yaml': [
+      'apiVersion: apps/v1',
+      'kind: Deployment',
+      'metadata:',
+      '  name: {{ .Release.Name }}-operator',
+      'spec:',
+      '  selector:',
+      '    matchLabels: {app: operator}',
+      '  template:',
+      '    metadata:',
+      '      labels: {app: operator}',
+      '    spec:',
+      '      containers:',
+      '        - name: operator',
+      '          image: "{{ .Values.operator.image.registry }}/{{ .Values.operator.image.repository }}:{{ .Values.operator.image.tag }}"',
+      '          args:',
+      '            - --prometheus-config-reloader={{ .Values.reloader.image }}',
+      `            - --shell-image=${h}/team/shell:1.0`,
+      '          env:',
+      '            - name: HELPER_IMAGE',
+      '              value: "{{ .Values.helper.image.repository }}:{{ .Values.helper.image.tag }}"',
+      '            - name: ENGINE_IMAGES',
+      '              value: "1.0={{ .Values.engine.registry }}/team/engine:1.0,2.0={{ .Values.engine.registry }}/team/engine:2.0"',
+      '',
+    ].join('\n'),
+    'templates/crs.yaml': [
+      'apiVersion: monitoring.coreos.com/v1',
+      'kind: Prometheus',
+      'metadata:',
+      '  name: {{ .Release.Name }}',
+      'spec:',
+      '  image: "{{ .Values.prometheus.image.registry }}/{{ .Values.prometheus.image.repository }}:{{ .Values.prometheus.image.tag }}"',
+      '---',
+      'apiVersion: monitoring.coreos.com/v1',
+      'kind: Alertmanager',
+      'metadata:',
+      '  name: {{ .Release.Name }}',
+      'spec:',
+      '  image:',
+      '    {{- toYaml .Values.alertmanager.image | nindent 4 }}',
+      '---',
+      'apiVersion: postgresql.cnpg.io/v1',
+      'kind: Cluster',
+      'metadata:',
+      '  name: {{ .Release.Name }}-db',
+      'spec:',
+      `  imageName: {{ .Values.db.imageName | default (printf "${h}/team/db:%s" .Values.db.version) }}`,
+      '',
+    ].join('\n'),
+    'templates/configmap.yaml': [
+      'apiVersion: v1',
+      'kind: ConfigMap',
+      'metadata:',
+      '  name: {{ .Release.Name }}-config',
+      'data:',
+      '  SIDECAR_IMAGE: "{{ .Values.sidecar.image.registry }}/{{ .Values.sidecar.image.repository }}:{{ .Values.sidecar.image.tag }}"',
+      '',
+    ].join('\n'),
+  });
+}
+
+/**
+ * Every image reference anywhere in rendered objects: each word of each string (`--flag=REF`
+ * and `VERSION=REF` lists split), and `{registry, repository, tag}` maps composed.
+ */
+function referencesIn(node: unknown, prefixes: string[], out = new Set<string>()): Set<string> {
+  if (typeof node === 'string') {
+    for (const word of node.split(/[\s,]+/)) {
+      const ref = word.slice(word.lastIndexOf('=') + 1).replace(/^"|"$/g, '');
+      if (prefixes.some((p) => ref.startsWith(`${p}/`))) out.add(ref);
+    }
+  } else if (Array.isArray(node)) {
+    for (const x of node) referencesIn(x, prefixes, out);
+  } else if (node && typeof node === 'object') {
+    const m = node as Record<string, unknown>;
+    if (typeof m.registry === 'string' && typeof m.repository === 'string' && typeof m.tag === 'string') {
+      out.add(`${m.registry}/${m.repository}:${m.tag}`);
+    }
+    for (const [k, x] of Object.entries(m)) if (!(k === 'registry' && typeof m.repository === 'string')) referencesIn(x, prefixes, out);
+  }
+  return out;
+}
+
+describe('values files move the images an operator pulls at run time', () => {
+  const upstream = ['operator:1.0', 'prometheus:2.0', 'alertmanager:3.0', 'reloader:4.0', 'helper:5.0', 'engine:1.0', 'engine:2.0', 'sidecar:6.0', 'db:16'];
+  let chart: string;
+  let out: string;
+  let r: FerryResult;
+
+  beforeAll(async () => {
+    const small = { layers: 1, layerSize: 1024 } as const;
+    await Promise.all([...upstream, 'shell:1.0'].map((n) => seedImage(src, `team/${n}`, { ...small, seed: `runtime-${n}` })));
+    chart = join(dir, 'runtime');
+    await writeRuntimeChart(chart);
+    const packed = join(dir, 'runtime.tar');
+    ok(await runFerry(['pack', '--chart', chart, '-o', packed]));
+    out = join(dir, 'values-runtime');
+    r = ok(await runFerry(['load', packed, '--to', mirror, '--values-out', out]));
+  }, 240_000);
+
+  it("puts each runtime reference of helm's render at the mirror (CR fields, an argument, env values, ConfigMap data), where the mirror holds it", async () => {
+    const text = await helm.run(['template', 'r1', chart, '-f', join(out, 'runtime.yaml')]);
+    const found = referencesIn(
+      parseHelmTemplate(text).map((d) => d.object),
+      [src.host, dst.host],
+    );
+    expect([...found].sort()).toEqual([`${src.host}/team/shell:1.0`, ...upstream.map((n) => `${mirror}/team/${n}`)].sort());
+    expect(podImages(parseHelmTemplate(text).map((d) => d.object))).toEqual([`${mirror}/team/operator:1.0`]);
+    for (const ref of found) if (ref.startsWith(`${mirror}/`)) expect(await manifestDigest(dst, ref), ref).toMatch(/^sha256:/);
+    const values = parse(await readFile(join(out, 'runtime.yaml'), 'utf8'));
+    expect(values.db).toEqual({ imageName: `${mirror}/team/db:16` });
+    expect(values.engine).toEqual({ registry: mirror });
+    expect(r.stderr).toContain(`values: ${out}/runtime.yaml: ${upstream.length} images moved to the mirror`);
+  });
+
+  it('lists the runtime reference written literally in the template at the top of the file and on stderr, pointing at --mirror-config', async () => {
+    const text = await readFile(join(out, 'runtime.yaml'), 'utf8');
+    const line = `${src.host}/team/shell:1.0 (templates/operator.yaml Deployment/release-name-operator containers[operator] argument --shell-image=): written literally in the template; point the runtime at the mirror for it (ferry load --mirror-config)`;
+    expect(text.split('\n').filter((l) => l.startsWith('#   '))).toEqual([`#   ${line}`]);
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('warning: values:'))).toEqual([`warning: values: runtime: ${line}`]);
+  });
+});
+
 describe('verify --against with a pinned digest packed with --platform', () => {
   it('fails naming the pinned digest that is not at the target and the one that is', async () => {
     const ferryJson = JSON.parse((await run('tar', ['-xOf', bundle, 'ferry.json'])).toString('utf8')) as { images: Array<{ ref: string; digest: string }> };
@@ -357,6 +511,34 @@ describe('images --chart --to --values-out on real charts', () => {
     // (helm cannot render it either: its subcharts are missing.) The umbrella's own hook image is moved; every other image is named, once
     expect(r.stderr).toContain(`values: ${out}/openebs.yaml: 1 image moved to the mirror`);
     expect(warned.sort()).toEqual(expected.filter((e) => e !== 'docker.io/bitnami/kubectl:1.25.15').sort());
+  });
+
+  it('moves every runtime image of strimzi (env values), plugin-barman-cloud (ConfigMap data) and cnpg-cluster (Cluster.spec.imageName)', async () => {
+    const out = join(dir, 'values-runtime-shared');
+    const charts = { 'strimzi-kafka-operator': 'strimzi-kafka-operator', 'plugin-barman-cloud': 'plugin-barman-cloud', 'cnpg-cluster': 'cluster' };
+    const r = ok(await runFerry(['images', ...Object.keys(charts).flatMap((c) => ['--chart', join(SHARED_CHARTS, c)]), '--to', mirror, '--values-out', out]));
+    for (const [c, name] of Object.entries(charts)) {
+      const expected = (await readFile(join(SHARED_CHARTS, c, 'expected-runtime-images.txt'), 'utf8')).split('\n').filter(Boolean);
+      const file = join(out, `${name}.yaml`);
+      const header = (await readFile(file, 'utf8')).split('\n').filter((l) => l.startsWith('#   '));
+      const text = await helm.run(['template', 'r1', join(SHARED_CHARTS, c), '-f', file]);
+      const hosts = [...new Set(expected.map((e) => e.slice(0, e.indexOf('/'))))];
+      const found = referencesIn(
+        parseHelmTemplate(text).map((d) => d.object),
+        [...hosts, dst.host],
+      );
+      // every one is movable by a value: at the mirror, none left upstream, none in the header
+      for (const e of expected) {
+        expect(found.has(`${mirror}/${e.slice(e.indexOf('/') + 1)}`), `${c}: ${e}`).toBe(true);
+        expect(found.has(e), `${c}: ${e} left upstream`).toBe(false);
+        expect(
+          header.filter((l) => l.includes(` ${e} `)),
+          `${c}: ${e}`,
+        ).toEqual([]);
+      }
+    }
+    expect(r.stderr).toContain(`values: ${out}/cluster.yaml: 1 image moved to the mirror`);
+    expect(parse(await readFile(join(out, 'cluster.yaml'), 'utf8'))).toEqual({ cluster: { imageName: `${mirror}/cloudnative-pg/postgresql:16` } });
   });
 
   it('needs --to and --values-out together', async () => {

@@ -31,6 +31,7 @@ import {
 } from '@ferry/helm';
 import { FerryError, formatReference, MediaType, type OciClient, parseReference, type Reference } from '@ferry/oci-client';
 import { discoverImages, type ImageSource } from '../charts/discover.js';
+import { IMAGE_NAMED } from '../charts/image-shapes.js';
 import type { TargetMapper } from '../load/mapping.js';
 import { writeFileUnder } from '../output-files.js';
 import type { BundleReader } from '../places/bundle-reader.js';
@@ -92,8 +93,11 @@ interface Candidate {
   edits: Edit[];
 }
 
-/** The rendered image fields of a render, keyed by chart, file and field; values the normalized reference. */
-type Observed = Map<string, string>;
+/**
+ * The rendered image fields of a render, keyed by chart, file and field; values the normalized
+ * references there (one, or several: an env value or data line listing `4.2.0=REF 4.3.0=REF`).
+ */
+type Observed = Map<string, Set<string>>;
 
 interface Observation {
   images: Observed;
@@ -103,17 +107,20 @@ interface Observation {
   literals: Map<string, Set<string>>;
   /** Per reference: every source discovery gave it (values paths among them). */
   sources: Map<string, ImageSource[]>;
-  /** The references discovery says the chart uses. */
+  /** The references the chart will pull: used, runtime and declared (annotations), as pack carries them. */
   used: string[];
 }
 
 // ---------------------------------------------------------------------------
 // rendering
 
-/** A field without the reference in it (an argument's word holds it), so that a moved image keeps its key. */
+/** A field without the reference in it (an argument's word holds it, after its flag), so that a moved image keeps its key. */
+function fieldOnly(field: string): string {
+  return field.replace(/( argument )(--?[^=\s]*=)?.*$/, '$1$2').trim();
+}
+
 function fieldKey(s: ImageSource): string {
-  const field = (s.field ?? '').replace(/( argument )(--?[^=\s]*=)?.*$/, '$1$2');
-  return `${s.chart}\0${s.file ?? ''}\0${field}`;
+  return `${s.chart}\0${s.file ?? ''}\0${fieldOnly(s.field ?? '')}`;
 }
 
 async function observe(chart: Chart, overrides: Values, opts: ChartValuesOptions): Promise<Observation> {
@@ -137,11 +144,11 @@ async function observe(chart: Chart, overrides: Values, opts: ChartValuesOptions
       }
       if (!s.field) continue;
       const key = fieldKey(s);
-      images.set(key, img.reference);
-      where.set(key, `${s.chart === chart.name ? '' : `${s.chart} `}${s.file} ${s.field.replace(/( argument ).*$/, '$1')}`.trim());
+      images.set(key, (images.get(key) ?? new Set()).add(img.reference));
+      where.set(key, `${s.chart === chart.name ? '' : `${s.chart} `}${s.file} ${fieldOnly(s.field)}`.trim());
     }
   }
-  return { images, where, literals, sources, used: r.images.filter((i) => i.usage === 'used').map((i) => i.reference) };
+  return { images, where, literals, sources, used: r.images.filter((i) => i.usage !== 'optional').map((i) => i.reference) };
 }
 
 // ---------------------------------------------------------------------------
@@ -296,9 +303,30 @@ class Candidates {
         registries.push({ edits: [this.edit(global ? root : inst, segs, `${base.slice(0, -rest.length)}${v.endsWith('/') ? '/' : ''}`)] });
       });
     }
+    // 4. empty values named like an image (`imageName: ""`, an override the template prefers to what it composes
+    // otherwise, as a custom resource's `spec.imageName` often is), only those whose path shares a word with the
+    // rendered field besides the image key itself (`cluster.imageName` for `Cluster/x spec.imageName`), closest first
+    const overrides: Array<{ c: Candidate; score: number }> = [];
+    const words = (text: string) =>
+      new Set(
+        text
+          .toLowerCase()
+          .split(/[^a-z0-9]+/)
+          .filter((w) => w.length > 1 && !IMAGE_NAMED.test(w)),
+      );
+    const fields = sources.filter((s) => s.kind === 'template' && s.field).map((s) => words(s.field!));
+    for (const inst of this.instances.values()) {
+      const skip = new Set(inst.children.map((c) => c.name));
+      this.emptyImageValues(inst.values, [], skip, (segs) => {
+        const mine = words(segs.join(' '));
+        const score = Math.max(0, ...fields.map((f) => [...mine].filter((w) => f.has(w)).length));
+        if (score > 0) overrides.push({ c: { edits: [this.edit(inst, segs, formatReference(t.target))] }, score });
+      });
+    }
+    overrides.sort((a, b) => b.score - a.score);
     const out: Candidate[] = [];
     const seen = new Set<string>();
-    for (const c of [...zip(found), ...zip(naming), ...registries]) {
+    for (const c of [...zip(found), ...zip(naming), ...registries, ...overrides.map((o) => o.c)]) {
       const k = JSON.stringify(c.edits.map((e) => [e.prefix, e.path, e.value]));
       if (!seen.has(k)) {
         seen.add(k);
@@ -370,6 +398,16 @@ class Candidates {
     }
   }
 
+  /** Empty strings under keys named like an image (`imageName`, `image`), outside subchart sections. */
+  private emptyImageValues(v: unknown, segs: Seg[], skip: Set<string>, visit: (segs: Seg[]) => void, depth = 0): void {
+    if (depth > 16 || !isMap(v)) return;
+    for (const [k, x] of Object.entries(v)) {
+      if (depth === 0 && skip.has(k)) continue;
+      if (x === '' && IMAGE_NAMED.test(k)) visit([...segs, k]);
+      else this.emptyImageValues(x, [...segs, k], skip, visit, depth + 1);
+    }
+  }
+
   /**
    * String values named `*registry`, outside subchart sections (walked with the
    * subchart) and outside the image maps of other images.
@@ -434,36 +472,47 @@ export async function chartValues(chart: Chart, opts: ChartValuesOptions): Promi
 
   const base = await observe(chart, {}, opts);
   const candidates = new Candidates(chart, instances, base.sources.values());
-  const want = new Map<string, string>();
+  // per field: each reference of the default render, and the reference wanted in its place
+  const want = new Map<string, Map<string, string>>();
   const targets = new Map<string, Target>();
-  for (const [key, ref] of base.images) {
-    if (!carried(ref)) {
-      want.set(key, ref);
-      continue;
+  for (const [key, refs] of base.images) {
+    const here = new Map<string, string>();
+    want.set(key, here);
+    for (const ref of refs) {
+      if (!carried(ref)) {
+        here.set(ref, ref);
+        continue;
+      }
+      let t = targets.get(ref);
+      if (!t) {
+        const source = parseReference(ref);
+        const target = opts.mapper.map(ref);
+        const held = opts.heldDigest?.(ref);
+        if (held) target.digest = held;
+        targets.set(ref, (t = { source, target }));
+      }
+      here.set(ref, formatReference(t.target));
     }
-    let t = targets.get(ref);
-    if (!t) {
-      const source = parseReference(ref);
-      const target = opts.mapper.map(ref);
-      const held = opts.heldDigest?.(ref);
-      if (held) target.digest = held;
-      targets.set(ref, (t = { source, target }));
-    }
-    want.set(key, formatReference(t.target));
   }
   const keysOf = new Map<string, string[]>();
-  for (const [key, ref] of base.images) if (targets.has(ref)) keysOf.set(ref, [...(keysOf.get(ref) ?? []), key]);
+  for (const [key, refs] of base.images) for (const ref of refs) if (targets.has(ref)) keysOf.set(ref, [...(keysOf.get(ref) ?? []), key]);
   const pending = new Map<string, Candidate[]>();
   for (const [ref, t] of targets) {
     pending.set(ref, candidates.of(t, base.sources.get(ref) ?? []));
   }
 
-  const okIn = (o: Observation, key: string) => o.images.get(key) === want.get(key);
-  const allOk = (o: Observation, ref: string) => keysOf.get(ref)!.every((k) => okIn(o, k));
+  const okIn = (o: Observation, key: string, ref: string) => o.images.get(key)?.has(want.get(key)!.get(ref)!) === true;
+  const allOk = (o: Observation, ref: string) => keysOf.get(ref)!.every((k) => okIn(o, k, ref));
   // a candidate is kept when it moves a place of its image that was not moved yet
-  const fixesSome = (before: Observation, after: Observation, ref: string) => keysOf.get(ref)!.some((k) => !okIn(before, k) && okIn(after, k));
-  // nothing that was right goes wrong (a field whose reference no longer parses is gone from the render: wrong too)
-  const noWorse = (before: Observation, after: Observation) => [...want.keys()].every((k) => !okIn(before, k) || okIn(after, k));
+  const fixesSome = (before: Observation, after: Observation, ref: string) => keysOf.get(ref)!.some((k) => !okIn(before, k, ref) && okIn(after, k, ref));
+  // nothing that was right goes wrong (a field whose reference no longer parses is gone from the render: wrong too),
+  // and no field gets a reference that is neither what it had nor what is wanted there (another image moved wrongly)
+  const noWorse = (before: Observation, after: Observation) =>
+    [...want].every(([k, refs]) => [...refs.keys()].every((ref) => !okIn(before, k, ref) || okIn(after, k, ref))) &&
+    [...after.images].every(([k, refs]) => {
+      const wanted = new Set(want.get(k)?.values() ?? []);
+      return [...refs].every((ref) => wanted.has(ref) || before.images.get(k)?.has(ref) === true);
+    });
 
   let accepted: Candidate[] = [];
   let current = base;
@@ -513,14 +562,16 @@ export async function chartValues(chart: Chart, opts: ChartValuesOptions): Promi
   for (const [ref, t] of targets) {
     if (allOk(current, ref)) moved.push({ source: ref, target: formatReference(t.target) });
   }
-  for (const [key, ref] of base.images) {
-    if (okIn(current, key) && targets.has(ref)) continue;
-    const literal = base.literals.has(ref) && [...base.literals.get(ref)!].some((f) => key.split('\0')[1] === f.split(':')[0]);
-    const where = base.where.get(key)!;
-    if (!targets.has(ref)) unmoved.push({ source: ref, where, reason: 'not-carried' });
-    else unmoved.push({ source: ref, where, reason: literal ? 'literal' : 'no-value' });
+  for (const [key, refs] of base.images) {
+    for (const ref of refs) {
+      if (okIn(current, key, ref) && targets.has(ref)) continue;
+      const literal = base.literals.has(ref) && [...base.literals.get(ref)!].some((f) => key.split('\0')[1] === f.split(':')[0]);
+      const where = base.where.get(key)!;
+      if (!targets.has(ref)) unmoved.push({ source: ref, where, reason: 'not-carried' });
+      else unmoved.push({ source: ref, where, reason: literal ? 'literal' : 'no-value' });
+    }
   }
-  const rendered = new Set(base.images.values());
+  const rendered = new Set([...base.images.values()].flatMap((refs) => [...refs]));
   for (const ref of base.used) {
     if (rendered.has(ref) || !carried(ref)) continue;
     const s = base.sources.get(ref)?.[0];
