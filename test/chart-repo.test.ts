@@ -2,10 +2,10 @@
 // `ferry pack` with --repo NAME=URL, helm's repositories.yaml, --chart-version,
 // the spec's {repo, name, version}; the chart carried byte for byte with its
 // .prov as helm push stores it, and `ferry load` putting it where helm pulls it.
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registryFetch, type SeededImage, seedImage, startRegistry, type TestRegistry } from './harness/index.js';
+import { parseHelmTemplate, podImages, registryFetch, type SeededImage, seedImage, startHelm, startRegistry, type TestRegistry } from './harness/index.js';
 import { makeTempDir, removeTempDir, run } from './harness/process.js';
 import { type ChartRepository, indexYaml, sha256Hex, startChartRepository, tgzOf } from './helpers/chart-fixtures.js';
 import { expectErrorLine, type FerryHome, type FerryResult, makeFerryHome, runFerry as runFerryIn } from './helpers/ferry.js';
@@ -364,5 +364,55 @@ describe('unvendored dependencies (--dependency-update)', () => {
     expect(expectErrorLine(await runFerry(['images', '-q', '--dependency-update', '--chart', missing], withConfig), 2)).toBe(
       `ferry: ${missing}: dependency demo names repository "nowhere", which is not configured (--repo nowhere=URL, or helm repo add)`,
     );
+  });
+});
+
+describe('the real helm pulls what was packed from a Helm repository, and renders it offline', () => {
+  it('--repo NAME=URL --chart NAME/CHART@VERSION and a directory chart with an unvendored dependency: after load, helm pull from the mirror renders both, the dependency included', async () => {
+    const out = join(dir, 'helm-oracle.tar');
+    ok(
+      await runFerry(
+        [
+          'pack',
+          '--repo',
+          `extra=http://reader:pa55word@${repo.origin.slice('http://'.length)}/stable`,
+          '--chart',
+          'extra/demo@1.0.0',
+          '--dependency-update',
+          '--chart',
+          umbrella,
+          '-o',
+          out,
+          '-q',
+        ],
+        withConfig,
+      ),
+    );
+    const mirror = await startRegistry();
+    const helm = await startHelm();
+    try {
+      ok(await runFerry(['load', out, '--to', `${mirror.host}/mirror`, '-q']));
+      const pulled = join(helm.home, 'pulled');
+      await mkdir(pulled);
+      const render = async (name: string, version: string): Promise<string[]> => {
+        await helm.run(['pull', `oci://${mirror.host}/mirror/charts/${name}`, '--version', version, '--plain-http', '-d', pulled]);
+        // a .tgz whose dependencies are vendored renders with nothing fetched (a missing one is an error, never a download)
+        const text = await helm.run(['template', 'r1', join(pulled, `${name}-${version}.tgz`)]);
+        return podImages(parseHelmTemplate(text).map((d) => d.object));
+      };
+      expect(await render('demo', '1.0.0')).toEqual([`${src.host}/apps/web:1.0`]);
+      expect(await render('umbrella', '2.0.0')).toEqual([`${src.host}/apps/local:1.0`, `${src.host}/apps/web:1.0`]);
+      // and every image those renders name is at the mirror, as load put it
+      for (const [path, image] of [
+        ['apps/web', web],
+        ['apps/local', local],
+      ] as const) {
+        const res = await registryFetch(mirror, `/v2/mirror/${path}/manifests/1.0`, { method: 'HEAD', headers: { accept: OCI_MANIFEST } });
+        expect(res.headers.get('docker-content-digest')).toBe(image.digest);
+      }
+    } finally {
+      await helm.close();
+      await mirror.stop();
+    }
   });
 });
