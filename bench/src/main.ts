@@ -30,7 +30,8 @@ images           ferry images against helm template on a chart: images [--runs N
 --runs N         timed runs per tool and corpus, alternating tools (default 3)
 -j, --jobs N     ferry's -j (default 8)
 --tools LIST     only these tools (default all; pack: ferry,skopeo,floor,http-floor,node-minimal, and
-                 ferry-noref (pack --referrers none) when named;
+                 ferry-noref (pack --referrers none) when named, and ferry-base (pack with the
+                 ferry whose packages/cli/dist/main.js FERRY_BENCH_BASE names) when named;
                  load: ferry,skopeo,floor,node-minimal; serve: ferry-serve,registry:2)
 --cpu-prof       after the timed runs, one untimed ferry run under node --cpu-prof; summary in the results
 --trace          after the timed runs, one untimed ferry run with a request trace: time per phase

@@ -57,7 +57,9 @@ export const packSuite: Suite = {
     const runDir = (tool: string) => join(ctx.workDir, 'runs', tool);
 
     // `ferry-noref` is ferry without the referrer lookups (`--referrers none`): what they cost.
-    const ferryTool = (name: string, extra: string[]): Tool => ({
+    // `ferry-base` is another build of ferry (FERRY_BENCH_BASE: its packages/cli/dist/main.js),
+    // to measure a change against the code before it in the same run.
+    const ferryTool = (name: string, extra: string[], main = ctx.ferryMain): Tool => ({
       name,
       async prepare() {
         await rm(runDir(name), { recursive: true, force: true });
@@ -65,7 +67,7 @@ export const packSuite: Suite = {
       },
       async run() {
         const out = join(runDir(name), 'bundle.tar');
-        const u = await measure(process.execPath, [ctx.ferryMain, 'pack', ...refs, '-o', out, '-q', '-j', String(ctx.jobs), ...extra], {
+        const u = await measure(process.execPath, [main, 'pack', ...refs, '-o', out, '-q', '-j', String(ctx.jobs), ...extra], {
           scratch: ctx.workDir,
           env: ctx.env,
         });
@@ -78,6 +80,7 @@ export const packSuite: Suite = {
     });
     const ferry = ferryTool('ferry', []);
     const ferryNoref = ferryTool('ferry-noref', ['--referrers', 'none']);
+    const ferryBase = ferryTool('ferry-base', [], process.env.FERRY_BENCH_BASE);
 
     const skopeo: Tool = {
       name: 'skopeo',
@@ -178,8 +181,10 @@ export const packSuite: Suite = {
           ? [ratioTarget('ferry', 'skopeo', 0.3)]
           : [rssTarget('ferry', 200)];
     return {
-      // ferry-noref only when named.
-      tools: [ferry, ferryNoref, skopeo, floor, httpFloor, nodeMinimal].filter((t) => (ctx.only ? ctx.only.includes(t.name) : t !== ferryNoref)),
+      // ferry-noref and ferry-base only when named (ferry-base needs FERRY_BENCH_BASE).
+      tools: [ferry, ferryNoref, ferryBase, skopeo, floor, httpFloor, nodeMinimal].filter((t) =>
+        ctx.only ? ctx.only.includes(t.name) && (t !== ferryBase || process.env.FERRY_BENCH_BASE !== undefined) : t !== ferryNoref && t !== ferryBase,
+      ),
       registries: () => [registry],
       subject: 'ferry',
       baselines: ['skopeo', 'floor'],
