@@ -103,6 +103,8 @@ export interface DiscoveryResult {
   failures: TemplateFailure[];
   /** `skipImages`: each pattern with the references it dropped from `images`. */
   skipped: SkippedImages[];
+  /** The charts read: `loadedCharts`, then `charts` in order (for a caller that needs them again, as values files do). */
+  loaded: Chart[];
 }
 
 export interface RenderedInput {
@@ -186,7 +188,7 @@ class Collector {
     if (!entry.sources.some((s) => JSON.stringify(s) === key)) entry.sources.push(source);
   }
 
-  result(charts: DiscoveredChart[], skipPatterns: readonly string[]): DiscoveryResult {
+  result(loaded: Chart[], charts: DiscoveredChart[], skipPatterns: readonly string[]): DiscoveryResult {
     const skip = compileSkipPatterns(skipPatterns);
     const images: DiscoveredImage[] = [];
     for (const e of [...this.entries.values()].sort((a, b) => (a.reference < b.reference ? -1 : a.reference > b.reference ? 1 : 0))) {
@@ -205,7 +207,7 @@ class Collector {
       if (usage === 'used' && pods.length > 0 && pods.every((s) => isTestHook(s.hook))) image.testHook = true;
       if (!skip.drop(image.reference)) images.push(image);
     }
-    return { images, charts, warnings: this.warnings, failures: this.failures, skipped: skip.skipped() };
+    return { images, charts, warnings: this.warnings, failures: this.failures, skipped: skip.skipped(), loaded };
   }
 }
 
@@ -423,7 +425,7 @@ export async function discoverImages(opts: DiscoverOptions): Promise<DiscoveryRe
     }
   }
   for (const w of col.warnings) opts.log?.(`warning: ${w}`);
-  return col.result(charts, opts.skipImages ?? []);
+  return col.result(loaded, charts, opts.skipImages ?? []);
 }
 
 /** Where an image came from, in a few words a user can act on: `templates/x.yaml (Deployment/x containers[y].image)`, `annotation helm.sh/images`. */

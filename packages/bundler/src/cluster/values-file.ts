@@ -20,18 +20,16 @@ import {
   type ChartInstance,
   chartFromArchive,
   deepCopy,
-  type HelmRepositories,
   hasOwn,
   isMap,
-  loadChart,
   readValuesFile,
   resolveChart,
   userValues,
   type Values,
 } from '@ferry/helm';
-import { FerryError, formatReference, MediaType, type OciClient, parseReference, type Reference } from '@ferry/oci-client';
+import { FerryError, formatReference, MediaType, parseReference, type Reference } from '@ferry/oci-client';
 import { discoverImages, type ImageSource } from '../charts/discover.js';
-import { IMAGE_NAMED } from '../charts/image-shapes.js';
+import { hasHost, IMAGE_NAMED } from '../charts/image-shapes.js';
 import type { TargetMapper } from '../load/mapping.js';
 import { writeFileUnder } from '../output-files.js';
 import type { BundleReader } from '../places/bundle-reader.js';
@@ -189,11 +187,6 @@ function valueAt(root: unknown, segs: Seg[]): unknown {
     else node = isMap(node) && hasOwn(node, s) ? node[s] : undefined;
   }
   return node;
-}
-
-function hasHost(repo: string): boolean {
-  const first = repo.split('/')[0]!;
-  return repo.includes('/') && (first === 'localhost' || /[.:]/.test(first));
 }
 
 /** A reference string as `base` (registry and repository) and `suffix` (`:tag`, `@digest`). */
@@ -655,28 +648,5 @@ export async function writeChartValues(dir: string, charts: Chart[], opts: Chart
     out.push(v);
   }
   for (const v of out) await writeFileUnder(dir, v.file, v.text);
-  return out;
-}
-
-export interface ChartSpecOptions {
-  client?: OciClient | undefined;
-  repositories?: HelmRepositories | undefined;
-  chartVersion?: string | undefined;
-  dependencyUpdate?: boolean | undefined;
-}
-
-/** Charts named as `ferry images --chart` takes them (directories, .tgz, oci://, REPO/CHART, URLs). */
-export async function loadCharts(specs: string[], opts: ChartSpecOptions): Promise<Chart[]> {
-  const out: Chart[] = [];
-  for (const spec of specs) {
-    out.push(
-      await loadChart(spec, {
-        ...(opts.client ? { client: opts.client } : {}),
-        ...(opts.repositories ? { repositories: opts.repositories } : {}),
-        ...(opts.chartVersion ? { version: opts.chartVersion } : {}),
-        ...(opts.dependencyUpdate ? { dependencyUpdate: true } : {}),
-      }),
-    );
-  }
   return out;
 }

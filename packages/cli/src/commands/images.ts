@@ -11,7 +11,7 @@ import { TargetMapper } from '@ferry/bundler';
 import { HelmRepositories, imagesReport, type RenderedInput } from '@ferry/bundler/charts';
 import { type OciClient, usageError } from '@ferry/oci-client';
 import type { Context } from '../context.js';
-import { writeChartSpecValues } from './values.js';
+import { writeLoadedChartValues } from './values.js';
 
 export interface ImagesCommandOptions {
   /** Chart directories, .tgz files, oci://REGISTRY/REPO[:VERSION], REPO/CHART[@VERSION] or chart URLs (repeatable). */
@@ -123,8 +123,8 @@ export async function imagesCommand(ctx: Context, opts: ImagesCommandOptions): P
     // an empty list prints nothing (not an empty line)
     if (report.text !== '' || ctx.opts.json) ctx.result(report.text, report.json);
     if (mapper && opts.valuesOut) {
-      const load = { client, repositories, chartVersion: opts.chartVersion, dependencyUpdate: opts.dependencyUpdate };
-      await writeChartSpecValues(ctx, opts.valuesOut, charts, load, { mapper, valuesFiles: opts.values, set: opts.set });
+      // the charts discovery read, not read (fetched, dependencies built) a second time
+      await writeLoadedChartValues(ctx, opts.valuesOut, report.result.loaded, { mapper, valuesFiles: opts.values, set: opts.set });
     }
     if (report.failure) throw report.failure;
   } finally {

@@ -8,7 +8,8 @@
 
 import type { BundleReader } from '@ferry/bundler';
 import { openBundle, TargetMapper } from '@ferry/bundler';
-import type { ChartSpecOptions, ChartValues, ChartValuesOptions } from '@ferry/bundler/values';
+import type { DiscoveryResult } from '@ferry/bundler/charts';
+import type { ChartValues, ChartValuesOptions } from '@ferry/bundler/values';
 import type { Context } from '../context.js';
 
 export interface ValuesCommandOptions {
@@ -51,15 +52,9 @@ export async function writeBundleValues(
 }
 
 /** The values files of charts read by `ferry images` (not carried in a bundle: every image taken as mirrored). */
-export async function writeChartSpecValues(
-  ctx: Context,
-  dir: string,
-  specs: string[],
-  load: ChartSpecOptions,
-  opts: ChartValuesOptions,
-): Promise<ValuesWritten> {
-  const { loadCharts, writeChartValues } = await import('@ferry/bundler/values');
-  return report(ctx, dir, await writeChartValues(dir, await loadCharts(specs, load), opts));
+export async function writeLoadedChartValues(ctx: Context, dir: string, charts: DiscoveryResult['loaded'], opts: ChartValuesOptions): Promise<ValuesWritten> {
+  const { writeChartValues } = await import('@ferry/bundler/values');
+  return report(ctx, dir, await writeChartValues(dir, charts, opts));
 }
 
 export async function valuesCommand(ctx: Context, bundlePath: string, opts: ValuesCommandOptions): Promise<void> {
