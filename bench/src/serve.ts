@@ -1,4 +1,4 @@
-// For investigation by hand: node bench/dist/serve.js [a|b|c] starts a fresh
+// For investigation by hand: node bench/dist/serve.js [a|b|c|d] starts a fresh
 // registry:2 on 127.0.0.1 holding one corpus, prints its image references (one
 // a line, usable with `ferry pack -f`), and serves until interrupted.
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -10,8 +10,8 @@ import { startRegistry } from './registry.js';
 import { corpusRefs, pushCorpus } from './seed.js';
 
 const id = (process.argv[2] ?? 'a') as CorpusId;
-if (!['a', 'b', 'c'].includes(id)) {
-  process.stderr.write('usage: node bench/dist/serve.js [a|b|c]\n');
+if (!['a', 'b', 'c', 'd'].includes(id)) {
+  process.stderr.write('usage: node bench/dist/serve.js [a|b|c|d]\n');
   process.exit(2);
 }
 const workDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '.work');
