@@ -4,6 +4,7 @@
  * unsplit bundle byte for byte. A SplitFile presents the parts as one file for
  * positional reads and writes, so nothing is ever joined on disk.
  */
+import { writeSync, writevSync } from 'node:fs';
 import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { usageError } from '@ferry/oci-client';
@@ -67,6 +68,19 @@ async function exists(p: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** The largest write done synchronously by writeSmall. */
+export const SMALL_WRITE = 64 * 1024;
+
+/**
+ * A positional write of at most SMALL_WRITE bytes, done synchronously: it lands
+ * in the page cache in microseconds, where an asynchronous write costs a
+ * thread-pool round trip (~70 µs of CPU). For 1500 small blobs, their manifests
+ * and headers that is most of what writing the bundle costs. Returns the bytes written.
+ */
+export function writeSmall(file: FileHandle | SplitFile, buffers: Buffer[], position: number): number {
+  return file instanceof SplitFile ? file.writevSync(buffers, position) : writevSync(file.fd, buffers, position);
 }
 
 interface Part {
@@ -149,6 +163,19 @@ export class SplitFile implements PositionalFile {
       await this.write(b, 0, b.length, pos);
       pos += b.length;
     }
+  }
+
+  /** See writeSmall. */
+  writevSync(buffers: Buffer[], position: number): number {
+    let written = 0;
+    for (const b of buffers) {
+      for (const s of this.spans(position + written, b.length)) {
+        const n = writeSync(s.part.fh.fd, b, s.from, s.len, s.at);
+        written += n;
+        if (n < s.len) return written;
+      }
+    }
+    return written;
   }
 
   async stat(): Promise<{ size: number }> {

@@ -6,7 +6,7 @@
  * appears only after every blob is in place and checked.
  */
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, writeSync } from 'node:fs';
 import { type FileHandle, lstat, rename, rm } from 'node:fs/promises';
 import {
   abortReason,
@@ -21,7 +21,7 @@ import {
 } from '@ferry/oci-client';
 import pLimit from 'p-limit';
 import { createFresh, lockOutput, openAppend, openExisting, readRegularFile, regularFileSize } from '../output-files.js';
-import { type PositionalFile, partName, SplitFile } from '../split-files.js';
+import { type PositionalFile, partName, SMALL_WRITE, SplitFile, writeSmall } from '../split-files.js';
 import type { BundleLayout, LayoutEntry } from '../tar-plan.js';
 
 /** The files a bundle is written as: one, or parts of at most `partSize` bytes. */
@@ -36,8 +36,6 @@ function outputFiles(out: string, total: number, partSize: number | undefined): 
 
 /** Bytes gathered into one positional write. */
 const WRITE_BATCH = 1024 * 1024;
-/** Headers and metadata written at once when the bundle is opened. */
-const FIXED_WRITES = 16;
 
 interface JournalHead {
   fingerprint: string;
@@ -49,19 +47,16 @@ export class BundleWriter implements ImageSink {
   readonly location = undefined;
   private readonly finished = new Set<string>();
   private readonly journal: string;
-  private journalHandle: FileHandle | undefined;
-  private journalWrites: Promise<void> = Promise.resolve();
-  /** Journal lines not yet handed to a write. */
-  private journalLines: string[] = [];
-  private journalFailure: unknown;
   /** Set once finished or abandoned: nothing more is written. */
   private closed = false;
 
   private constructor(
     out: string,
     private readonly layout: BundleLayout,
-    private readonly fh: PositionalFile,
+    private readonly fh: FileHandle | SplitFile,
     private readonly files: Array<{ partial: string; final: string }>,
+    /** The journal, open for appending. */
+    private readonly journalHandle: FileHandle,
     finished: Iterable<string>,
     /** Stops the writer: transfers under way fail at their next chunk (the first failure of a pack, or Ctrl-C). */
     private readonly signal: AbortSignal | undefined,
@@ -96,7 +91,8 @@ export class BundleWriter implements ImageSink {
     const files = outputFiles(out, layout.totalSize, partSize);
     const journalPath = `${out}.partial.journal`;
     const release = await lockOutput(out);
-    let fh: PositionalFile | undefined;
+    let fh: FileHandle | SplitFile | undefined;
+    let journal: FileHandle | undefined;
     try {
       const previous = await readJournal(journalPath);
       const sizes = await Promise.all(files.map((f) => regularFileSize(f.partial)));
@@ -111,15 +107,16 @@ export class BundleWriter implements ImageSink {
       let kept: string[] = [];
       if (resuming) {
         kept = await verifyOnDisk(fh, layout, previous!.done);
+        journal = await openAppend(journalPath);
       } else {
-        const journal = await createFresh(journalPath, constants.O_WRONLY);
+        journal = await createFresh(journalPath, constants.O_WRONLY | constants.O_APPEND);
         await journal.write(`${JSON.stringify(head)}\n`);
-        await journal.close();
       }
-      const w = new BundleWriter(out, layout, fh, files, kept, opts.signal, release);
+      const w = new BundleWriter(out, layout, fh, files, journal, kept, opts.signal, release);
       await w.writeFixedParts();
       return w;
     } catch (e) {
+      await journal?.close();
       await fh?.close();
       await release();
       throw e;
@@ -128,19 +125,11 @@ export class BundleWriter implements ImageSink {
 
   /** Headers, metadata files, manifests known at plan time, and the end-of-archive blocks. */
   private async writeFixedParts(): Promise<void> {
-    // Positional writes of disjoint regions, several at once: one at a time, the
-    // 2 × 1500 thread-pool round trips of 1500 small blobs' headers cost ~0.2 s.
-    const limit = pLimit(FIXED_WRITES);
-    const writes: Array<Promise<unknown>> = [];
-    const write = (b: Buffer, at: number): void => void writes.push(limit(() => this.fh.write(b, 0, b.length, at)));
     for (const e of this.layout.entries) {
-      write(e.header, e.headerOffset);
-      if (!e.digest && e.bytes) write(e.bytes, e.dataOffset);
+      // A header and the metadata file it heads are adjacent: one write.
+      await this.writeAll(!e.digest && e.bytes ? [e.header, e.bytes] : [e.header], e.headerOffset);
     }
-    write(TAR_END_OF_ARCHIVE, this.layout.endOffset);
-    const results = await Promise.allSettled(writes);
-    const failed = results.find((r) => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    await this.writeAll([TAR_END_OF_ARCHIVE], this.layout.endOffset);
   }
 
   get finishedCount(): number {
@@ -169,7 +158,7 @@ export class BundleWriter implements ImageSink {
       if (batchBytes === 0) return;
       if (inFlight.length >= 2) await inFlight.shift();
       // Failures are kept (not left unhandled) and raised at the next flush.
-      inFlight.push(this.writeAll(batch, pos - batchBytes, batchBytes).catch((e: unknown) => void (writeFailure ??= e)));
+      inFlight.push(this.writeAll(batch, pos - batchBytes).catch((e: unknown) => void (writeFailure ??= e)));
       batch = [];
       batchBytes = 0;
     };
@@ -204,14 +193,23 @@ export class BundleWriter implements ImageSink {
     if (this.finished.has(m.digest)) return;
     this.checkOpen();
     const entry = this.entry(m.digest);
-    await this.writeAll([Buffer.from(m.bytes)], entry.dataOffset, m.bytes.byteLength);
+    await this.writeAll([Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength)], entry.dataOffset);
     this.markDone(m.digest);
   }
 
   /** A positional write of every byte; a short write (a full disk) is an error, never a hole. */
-  private async writeAll(buffers: Buffer[], position: number, length: number): Promise<void> {
-    const r = (await this.fh.writev(buffers, position)) as { bytesWritten?: number } | undefined;
-    const written = r?.bytesWritten ?? length;
+  private async writeAll(buffers: Buffer[], position: number): Promise<void> {
+    let length = 0;
+    for (const b of buffers) length += b.length;
+    let written: number;
+    if (length <= SMALL_WRITE) {
+      // A closed handle's descriptor may already name another file.
+      this.checkOpen();
+      written = writeSmall(this.fh, buffers, position);
+    } else {
+      const r = (await this.fh.writev(buffers, position)) as { bytesWritten?: number } | undefined;
+      written = r?.bytesWritten ?? length;
+    }
     if (written !== length) {
       throw new FerryError('io', `writing ${this.name}.partial failed: ${written} of ${length} bytes written at offset ${position} (is the disk full?)`);
     }
@@ -230,32 +228,18 @@ export class BundleWriter implements ImageSink {
   }
 
   /**
-   * Records a finished blob. Journal lines are appended in order on one open
-   * handle, off the transfer's critical path; a line lost to a kill only means
-   * that blob is fetched again on resume.
+   * Records a finished blob, after its bytes are written. The journal line is
+   * one small append (synchronous, as writeSmall says why); a line lost to a
+   * kill only means that blob is fetched again on resume.
    */
   private markDone(digest: string): void {
     if (this.closed) return;
     this.finished.add(digest);
-    this.journalLines.push(`${JSON.stringify({ done: digest })}\n`);
-    if (this.journalLines.length > 1) return; // a write is queued and will take this line too
-    // Lines that arrive while a write is under way go out together in the next one:
-    // a write per blob is 1500 thread-pool round trips for 1500 small blobs.
-    this.journalWrites = this.journalWrites.then(async () => {
-      const text = this.journalLines.join('');
-      this.journalLines = [];
-      this.journalHandle ??= await openAppend(this.journal);
-      await this.journalHandle.write(text);
-    });
-    // Kept for finish(), never left unhandled.
-    this.journalWrites.catch((e: unknown) => void (this.journalFailure ??= e));
+    writeSync(this.journalHandle.fd, `${JSON.stringify({ done: digest })}\n`);
   }
 
   private async closeJournal(): Promise<void> {
-    await this.journalWrites.catch(() => undefined);
-    await this.journalHandle?.close();
-    this.journalHandle = undefined;
-    if (this.journalFailure !== undefined) throw this.journalFailure;
+    await this.journalHandle.close();
   }
 
   /** Checks every blob is in place, syncs, and renames the `.partial` file(s) to the final name(s). */
@@ -263,10 +247,10 @@ export class BundleWriter implements ImageSink {
     this.checkOpen();
     const missing = [...this.layout.blobs.keys()].filter((d) => !this.finished.has(d));
     if (missing.length) throw new Error(`bundle incomplete: ${missing.length} blobs not written (first ${missing[0]})`);
+    this.closed = true;
     await this.closeJournal();
     await this.fh.sync();
     await this.fh.close();
-    this.closed = true;
     for (const f of this.files) await rename(f.partial, f.final);
     await this.removeStaleParts();
     await rm(this.journal, { force: true });
