@@ -90,22 +90,26 @@ export const loadSuite: Suite = {
 
     const ferryArgs = (): string[] => ['load', bundle, '--to', `${host()}/${PREFIX}`, '-q', '-j', String(ctx.jobs)];
 
-    const ferry: Tool = {
-      name: 'ferry',
+    // `ferry-exe` is the single file: the same code, bundled, on the Node.js it embeds.
+    const ferryTool = (name: string, command: string[]): Tool => ({
+      name,
       async prepare() {
         await freshTarget();
       },
       async run() {
-        const u = await measure(process.execPath, [ctx.ferryMain, ...ferryArgs()], { scratch: ctx.workDir, env: ctx.env });
+        const [file, ...pre] = command as [string, ...string[]];
+        const u = await measure(file, [...pre, ...ferryArgs()], { scratch: ctx.workDir, env: ctx.env });
         // ferry's own summary line: what it uploaded, mounted and found already there.
         const s = /blobs (\d+) uploaded, (\d+) mounted, (\d+) already there/.exec(u.stdout);
         return runResult([u], u.wallMs, s ? { counts: { uploaded: Number(s[1]), mounted: Number(s[2]), skipped: Number(s[3]) } } : {});
       },
       async checkAndClean() {
-        await checkImages('ferry');
+        await checkImages(name);
         await stopTarget();
       },
-    };
+    });
+    const ferry = ferryTool('ferry', [process.execPath, ctx.ferryMain]);
+    const ferryExe = ctx.ferryExe ? ferryTool('ferry-exe', [ctx.ferryExe]) : undefined;
 
     const skopeo: Tool = {
       name: 'skopeo',
@@ -186,7 +190,7 @@ export const loadSuite: Suite = {
           ? [ratioTarget('ferry', 'skopeo', 0.5)]
           : [rssTarget('ferry', 200)];
     return {
-      tools: [ferry, skopeo, floor, nodeMinimal].filter((t) => !ctx.only || ctx.only.includes(t.name)),
+      tools: [ferry, ferryExe, skopeo, floor, nodeMinimal].filter((t): t is Tool => t !== undefined && (!ctx.only || ctx.only.includes(t.name))),
       registries: () => (target ? [target] : []),
       subject: 'ferry',
       baselines: ['skopeo', 'floor', 'node-minimal'],

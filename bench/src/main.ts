@@ -38,6 +38,8 @@ images           ferry images against helm template on a chart: images [--runs N
 --work DIR       cache and scratch directory (default bench/.work)
 --results DIR    where the JSON results go (default bench/results)
 --ferry FILE     ferry's CLI entry point (default: a snapshot of packages/*/dist taken at start)
+--exe FILE       the single-file ferry, timed as ferry-exe in pack and load (default: a copy of
+                 dist/ferry-linux-ARCH taken at start, when npm run build:exe has made it)
 `;
 
 function log(line: string): void {
@@ -88,6 +90,25 @@ async function snapshotFerry(workDir: string): Promise<string> {
     }
   }
   return join(dir, 'packages', 'cli', 'dist', 'main.js');
+}
+
+/**
+ * The single file to time, copied (as snapshotFerry does) so that a rebuild during
+ * the run cannot change it: --exe FILE, else this machine's dist/ferry-linux-ARCH if built.
+ */
+async function singleFile(given: string | undefined, workDir: string): Promise<string | undefined> {
+  const arch = process.arch === 'arm64' ? 'arm64' : 'x64';
+  const file = resolve(given ?? join(REPO_DIR, 'dist', `ferry-linux-${arch}`));
+  if (!existsSync(file)) {
+    if (given) throw new Error(`--exe ${given} does not exist`);
+    log(`no ${file} (npm run build:exe makes it): ferry-exe is not timed`);
+    return undefined;
+  }
+  const copy = join(workDir, 'ferry-exe');
+  await rm(copy, { force: true });
+  await cp(file, copy);
+  log(`ferry-exe: ${file}, built ${(await stat(file)).mtime.toISOString()}; ${await run(copy, ['--version'])}`.trim());
+  return copy;
 }
 
 /** When ferry was last built: the newest .js under packages/NAME/dist. */
@@ -209,6 +230,7 @@ async function main(): Promise<void> {
       work: { type: 'string', default: join(BENCH_DIR, '.work') },
       results: { type: 'string', default: join(BENCH_DIR, 'results') },
       ferry: { type: 'string' },
+      exe: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -242,6 +264,7 @@ async function main(): Promise<void> {
   const info = await machine();
   const ferryMain = values.ferry ? builtMain : await snapshotFerry(workDir);
   await run(process.execPath, [ferryMain, '--version']);
+  const ferryExe = await singleFile(values.exe, workDir);
   for (const suite of suites as Suite[]) {
     await runSuite(suite, {
       corpora,
@@ -253,6 +276,7 @@ async function main(): Promise<void> {
       env,
       info,
       ferryMain,
+      ferryExe,
       resultsDir: resolve(values.results),
       cpuProf: values['cpu-prof'],
       trace: values.trace,
@@ -270,13 +294,14 @@ interface RunSettings {
   env: NodeJS.ProcessEnv;
   info: Awaited<ReturnType<typeof machine>>;
   ferryMain: string;
+  ferryExe: string | undefined;
   resultsDir: string;
   cpuProf: boolean;
   trace: boolean;
 }
 
 async function runSuite(suite: Suite, settings: RunSettings): Promise<void> {
-  const { corpora, runs, jobs, only, workDir, scratch, env, info, ferryMain } = settings;
+  const { corpora, runs, jobs, only, workDir, scratch, env, info, ferryMain, ferryExe } = settings;
   const started = new Date();
   log(`${suite.name}: corpora ${corpora.join(',')}, ${runs} runs each, -j ${jobs}; ${info.cpus} CPUs, ${info.memoryGB} GB`);
 
@@ -287,7 +312,7 @@ async function runSuite(suite: Suite, settings: RunSettings): Promise<void> {
     const corpus = await ensureCorpus(workDir, id, log);
     const corpusScratch = join(scratch, `${suite.name}-${id}`);
     await mkdir(corpusScratch, { recursive: true });
-    const inst = await suite.setup({ corpus, workDir: corpusScratch, cacheDir: workDir, jobs, ferryMain, only, env, log });
+    const inst = await suite.setup({ corpus, workDir: corpusScratch, cacheDir: workDir, jobs, ferryMain, ferryExe, only, env, log });
     try {
       const measurements: Measurement[] = [];
       for (let i = 1; i <= runs; i++) {
@@ -385,7 +410,7 @@ async function runSuite(suite: Suite, settings: RunSettings): Promise<void> {
         started: started.toISOString(),
         finished: finished.toISOString(),
         durationS,
-        options: { corpora, runs, jobs, tools: only ?? null, ferryMain },
+        options: { corpora, runs, jobs, tools: only ?? null, ferryMain, ferryExe: ferryExe ?? null },
         machine: info,
         results,
         markdown,

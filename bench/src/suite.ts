@@ -78,6 +78,8 @@ export interface SuiteContext {
   jobs: number;
   /** ferry's CLI entry point (packages/cli/dist/main.js). */
   ferryMain: string;
+  /** The single-file ferry (a copy of dist/ferry-linux-ARCH), when built. */
+  ferryExe: string | undefined;
   /** Tools to include (default all). */
   only: string[] | undefined;
   /** Environment for every measured process. */
