@@ -1,5 +1,5 @@
-// Start-up stays small: `ferry load` and `ferry verify` never load the template
-// engine (@ferry/helm) or the bundler's chart code; `ferry images` does. A module
+// Start-up stays small: `ferry load`, `ferry verify` and `ferry pack` of images
+// never load the template engine (@ferry/helm) or the bundler's chart code; `ferry images` does. A module
 // loader hook records every workspace module a ferry process loads.
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -45,11 +45,12 @@ function modulesLoaded(args: string[]): Promise<string[]> {
 const chartCode = (m: string) => m.startsWith('helm/') || m.startsWith('bundler/dist/charts/');
 
 describe('start-up', () => {
-  it('load and verify load no chart code', async () => {
+  it('load, verify, and pack without --chart load no chart code', async () => {
     const missing = join(dir, 'missing.tar');
     for (const args of [
       ['verify', missing],
       ['load', missing, '--to', '127.0.0.1:1'],
+      ['pack', '-f', join(dir, 'missing.txt'), '--namespace', 'prod', '-o', missing],
     ]) {
       const loaded = await modulesLoaded(args);
       expect(loaded).toContain('bundler/dist/index.js');

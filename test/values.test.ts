@@ -546,3 +546,61 @@ describe('images --chart --to --values-out on real charts', () => {
     expect(line).toBe('ferry: --to and --values-out go together: --to MIRROR --values-out DIR');
   });
 });
+
+describe('values files for the namespace and Kubernetes version the chart is installed with', () => {
+  // the image of each container depends on --namespace and --kube-version alone
+  const switches = () => ({
+    'Chart.yaml': 'apiVersion: v2\nname: switches\nversion: 1.0.0\n',
+    'values.yaml': [
+      `prod: {image: "${src.host}/team/full:3.0"}`,
+      `dev: {image: "${src.host}/team/absent-dev:1.0"}`,
+      `legacy: {image: "${src.host}/team/sub:6.0"}`,
+      `current: {image: "${src.host}/team/absent-current:1.0"}`,
+      '',
+    ].join('\n'),
+    'templates/pod.yaml': [
+      'apiVersion: v1',
+      'kind: Pod',
+      'metadata:',
+      '  name: {{ .Release.Name }}-switches',
+      'spec:',
+      '  containers:',
+      '    - name: by-namespace',
+      '      image: {{ if eq .Release.Namespace "prod" }}{{ .Values.prod.image }}{{ else }}{{ .Values.dev.image }}{{ end }}',
+      '    - name: by-version',
+      '      image: {{ if semverCompare "<1.30-0" .Capabilities.KubeVersion.Version }}{{ .Values.legacy.image }}{{ else }}{{ .Values.current.image }}{{ end }}',
+      '',
+    ].join('\n'),
+  });
+  const flags = ['--namespace', 'prod', '--kube-version', '1.29'];
+  const helmRender = async (chart: string, values: string) =>
+    podImages(
+      parseHelmTemplate(await helm.run(['template', 'r1', chart, '--namespace', 'prod', '--kube-version', '1.29.0', '-f', values])).map((d) => d.object),
+    ).sort();
+  let chart: string;
+
+  beforeAll(async () => {
+    chart = join(dir, 'switches');
+    await writeFiles(chart, switches());
+  });
+
+  it('images --values-out renders with --namespace and --kube-version: helm then pulls both images from the mirror', async () => {
+    const out = join(dir, 'values-switches-images');
+    ok(await runFerry(['images', '--chart', chart, ...flags, '--to', mirror, '--values-out', out]));
+    expect(await helmRender(chart, join(out, 'switches.yaml'))).toEqual([`${mirror}/team/full:3.0`, `${mirror}/team/sub:6.0`]);
+  });
+
+  it('ferry values --namespace --kube-version does the same for a bundle packed with them', async () => {
+    const packed = join(dir, 'switches.tar');
+    ok(await runFerry(['pack', '--chart', chart, ...flags, '--platform', 'linux/amd64', '-o', packed]));
+    const out = join(dir, 'values-switches-bundle');
+    const r = ok(await runFerry(['values', packed, ...flags, '--to', mirror, '-o', out]));
+    expect(r.stderr).toContain(`values: ${out}/switches.yaml: 2 images moved to the mirror`);
+    expect(await helmRender(chart, join(out, 'switches.yaml'))).toEqual([`${mirror}/team/full:3.0`, `${mirror}/team/sub:6.0`]);
+  });
+
+  it('ferry values refuses a namespace helm would refuse, with one line', async () => {
+    const line = expectErrorLine(await runFerry(['values', bundle, '--namespace', 'Prod', '--to', mirror, '-o', join(dir, 'values-bad-ns')]), 2);
+    expect(line).toBe('ferry: --namespace "Prod" is not a Kubernetes namespace name (lowercase letters, digits and -, at most 63)');
+  });
+});

@@ -152,6 +152,8 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .option('--keep-source-registry', 'names as load --keep-source-registry')
     .option('--values <file>', 'a values file the charts will be installed with, as helm --values (repeatable)', collect)
     .option('--set <key=value>', 'a value the charts will be installed with, as helm --set (repeatable)', collect)
+    .option('--namespace <namespace>', 'the release namespace the charts will be installed in, as helm --namespace (default "default")')
+    .option('--kube-version <version>', 'the Kubernetes version the charts will be installed on, as helm template --kube-version')
     .action(async (bundle: string, opts, cmd: Command) => (await import('./commands/values.js')).valuesCommand(await ctx(cmd), bundle, opts));
 
   program

@@ -74,6 +74,9 @@ export interface ChartValuesOptions {
   /** Values files and --set expressions the chart will be installed with (applied before the overrides, as `helm -f`). */
   valuesFiles?: string[] | undefined;
   set?: string[] | undefined;
+  /** The release namespace and Kubernetes version the chart will be installed with (helm's --namespace, --kube-version). */
+  namespace?: string | undefined;
+  kubeVersion?: string | undefined;
 }
 
 type Seg = string | number;
@@ -127,6 +130,8 @@ async function observe(chart: Chart, overrides: Values, opts: ChartValuesOptions
     valuesFiles: opts.valuesFiles ?? [],
     values: [overrides],
     set: opts.set ?? [],
+    ...(opts.namespace !== undefined ? { namespace: opts.namespace } : {}),
+    ...(opts.kubeVersion !== undefined ? { kubeVersion: opts.kubeVersion } : {}),
     exploreOptional: false,
   });
   const images: Observed = new Map();

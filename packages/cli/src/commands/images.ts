@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { TargetMapper } from '@ferry/bundler';
 import { HelmRepositories, imagesReport, type RenderedInput } from '@ferry/bundler/charts';
 import { type OciClient, usageError } from '@ferry/oci-client';
+import { checkNamespace, helmKubeVersion } from '../chart-flags.js';
 import type { Context } from '../context.js';
 import { writeLoadedChartValues } from './values.js';
 
@@ -62,20 +63,6 @@ async function readInput(path: string, what: string): Promise<string> {
   }
 }
 
-/** helm's chartutil.ParseKubeVersion: MAJOR.MINOR[.PATCH], written back as vMAJOR.MINOR.PATCH. */
-export function helmKubeVersion(text: string): string {
-  const m = /^v?(\d+)\.(\d+)(?:\.(\d+))?$/.exec(text.trim());
-  if (!m) throw usageError(`--kube-version "${text}" is not a Kubernetes version (e.g. 1.30 or v1.30.2)`);
-  return `v${Number(m[1])}.${Number(m[2])}.${Number(m[3] ?? 0)}`;
-}
-
-/** --namespace must be a Kubernetes namespace name (a DNS label), as helm's release namespace. */
-export function checkNamespace(namespace: string): void {
-  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) {
-    throw usageError(`--namespace "${namespace}" is not a Kubernetes namespace name (lowercase letters, digits and -, at most 63)`);
-  }
-}
-
 export async function imagesCommand(ctx: Context, opts: ImagesCommandOptions): Promise<void> {
   const charts = opts.chart ?? [];
   const files = opts.file === undefined ? [] : Array.isArray(opts.file) ? opts.file : [opts.file];
@@ -124,7 +111,13 @@ export async function imagesCommand(ctx: Context, opts: ImagesCommandOptions): P
     if (report.text !== '' || ctx.opts.json) ctx.result(report.text, report.json);
     if (mapper && opts.valuesOut) {
       // the charts discovery read, not read (fetched, dependencies built) a second time
-      await writeLoadedChartValues(ctx, opts.valuesOut, report.result.loaded, { mapper, valuesFiles: opts.values, set: opts.set });
+      await writeLoadedChartValues(ctx, opts.valuesOut, report.result.loaded, {
+        mapper,
+        valuesFiles: opts.values,
+        set: opts.set,
+        namespace: opts.namespace,
+        kubeVersion,
+      });
     }
     if (report.failure) throw report.failure;
   } finally {

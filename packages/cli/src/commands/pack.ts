@@ -4,10 +4,10 @@
  */
 import { gatherPackInputs, loadPrivateKey, openBundle, pack, parseSize, sourceDateEpoch } from '@ferry/bundler';
 import { parsePlatform, type ReferrerMode, usageError } from '@ferry/oci-client';
+import { checkNamespace, helmKubeVersion } from '../chart-flags.js';
 import type { Context } from '../context.js';
 import { formatBytes } from '../format.js';
 import { Progress } from '../progress.js';
-import { checkNamespace, helmKubeVersion } from './images.js';
 
 export interface PackCommandOptions {
   output?: string;

@@ -1,5 +1,6 @@
 /**
- * `ferry values BUNDLE --to REGISTRY[/PREFIX] -o DIR [--map SRC=DST]... [--keep-source-registry] [--values FILE]... [--set K=V]...`:
+ * `ferry values BUNDLE --to REGISTRY[/PREFIX] -o DIR [--map SRC=DST]... [--keep-source-registry] [--values FILE]... [--set K=V]...
+ *  [--namespace NS] [--kube-version V]`:
  * for every chart of the bundle, `DIR/<chart>.yaml`, the Helm values that make
  * it pull its images from where `load` with that mapping puts them; offline,
  * nothing pushed. `load --values-out DIR` writes the same files after a load,
@@ -10,6 +11,7 @@ import type { BundleReader } from '@ferry/bundler';
 import { openBundle, TargetMapper } from '@ferry/bundler';
 import type { DiscoveryResult } from '@ferry/bundler/charts';
 import type { ChartValues, ChartValuesOptions } from '@ferry/bundler/values';
+import { checkNamespace, helmKubeVersion } from '../chart-flags.js';
 import type { Context } from '../context.js';
 
 export interface ValuesCommandOptions {
@@ -20,6 +22,9 @@ export interface ValuesCommandOptions {
   /** The values files and --set expressions the charts will be installed with. */
   values?: string[];
   set?: string[];
+  /** The release namespace and Kubernetes version the charts will be installed with. */
+  namespace?: string;
+  kubeVersion?: string;
 }
 
 /** What a command reports of the files it wrote. */
@@ -43,7 +48,7 @@ export async function writeBundleValues(
   dir: string,
   bundle: BundleReader,
   mapper: TargetMapper,
-  install: Pick<ChartValuesOptions, 'valuesFiles' | 'set'> = {},
+  install: Pick<ChartValuesOptions, 'valuesFiles' | 'set' | 'namespace' | 'kubeVersion'> = {},
 ): Promise<ValuesWritten> {
   const { bundleCharts, bundleHoldings, writeChartValues } = await import('@ferry/bundler/values');
   const charts = await bundleCharts(bundle);
@@ -58,10 +63,17 @@ export async function writeLoadedChartValues(ctx: Context, dir: string, charts: 
 }
 
 export async function valuesCommand(ctx: Context, bundlePath: string, opts: ValuesCommandOptions): Promise<void> {
+  if (opts.namespace !== undefined) checkNamespace(opts.namespace);
+  const kubeVersion = opts.kubeVersion === undefined ? undefined : helmKubeVersion(opts.kubeVersion);
   const mapper = new TargetMapper({ to: opts.to, keepSourceRegistry: opts.keepSourceRegistry, maps: opts.map });
   const bundle = await openBundle(bundlePath);
   try {
-    const written = await writeBundleValues(ctx, opts.output, bundle, mapper, { valuesFiles: opts.values, set: opts.set });
+    const written = await writeBundleValues(ctx, opts.output, bundle, mapper, {
+      valuesFiles: opts.values,
+      set: opts.set,
+      namespace: opts.namespace,
+      kubeVersion,
+    });
     ctx.result(written.files.map((f) => f.file).join('\n'), written);
   } finally {
     await bundle.close();
