@@ -107,7 +107,7 @@ async function singleFile(given: string | undefined, workDir: string): Promise<s
   const copy = join(workDir, 'ferry-exe');
   await rm(copy, { force: true });
   await cp(file, copy);
-  log(`ferry-exe: ${file}, built ${(await stat(file)).mtime.toISOString()}; ${await run(copy, ['--version'])}`.trim());
+  log(`ferry-exe: ${file}, built ${(await stat(file)).mtime.toISOString()}; ${(await run(copy, ['--version'])).trim().replace(/\n/g, ', ')}`);
   return copy;
 }
 
