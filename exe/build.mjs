@@ -28,6 +28,14 @@ const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
  * of V8's flag hash, so the cache is still accepted by a normal start (measured: BENCHMARKS.md).
  */
 const BUILD_SEED = '--random-seed=1';
+/**
+ * Node.js options the file starts with. A 4 MB young generation (V8's default here is 16 MB):
+ * the response chunks a pack or load streams through are freed at the next scavenge, and
+ * with the default the dead ones piled up to 210-220 MB peak RSS on corpus (a) under Node 24;
+ * with 4 MB, 170-195 MB and no more CPU, 225 -> 170 MB rendering four charts (BENCHMARKS.md).
+ * The blob is made with the same options, so the code cache's flag hash matches them.
+ */
+const EXEC_ARGV = ['--max-semi-space-size=4'];
 const TARGETS = {
   x64: { gnu: 'x86_64', elfMachine: 62, debianBinutils: 'binutils-x86-64-linux-gnu' },
   arm64: { gnu: 'aarch64', elfMachine: 183, debianBinutils: 'binutils-aarch64-linux-gnu' },
@@ -129,9 +137,16 @@ async function seaBlob(work, arch, codeCache) {
   // Paths relative to `work`: the blob records the main script's path as given.
   await writeFile(
     join(work, config),
-    JSON.stringify({ main: 'ferry.cjs', output, disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: codeCache }),
+    JSON.stringify({
+      main: 'ferry.cjs',
+      output,
+      disableExperimentalSEAWarning: true,
+      useSnapshot: false,
+      useCodeCache: codeCache,
+      execArgv: EXEC_ARGV,
+    }),
   );
-  await runFor(arch, nodeBinary(arch), [BUILD_SEED, '--experimental-sea-config', config], { cwd: work });
+  await runFor(arch, nodeBinary(arch), [BUILD_SEED, ...EXEC_ARGV, '--experimental-sea-config', config], { cwd: work });
   return readFile(join(work, output));
 }
 

@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, realpathSync } from 'node:fs';
-import { copyFile, mkdir, open, readFile, stat } from 'node:fs/promises';
+import { copyFile, mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
 import { delimiter, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SeededImage, seedImage, startRegistry, type TestRegistry } from './harness/index.js';
@@ -185,6 +185,18 @@ describe('the single file, alone', () => {
     await expectImageIn(target, 'mirror/team/single:1.0', single);
     const against = await exe(['verify', bundle, '--against', to]);
     expect(against, against.stderr).toMatchObject({ code: 0, stderr: '' });
+  });
+
+  it('starts with its young generation capped at 4 MB, the option its code cache was made with', async () => {
+    // A probe loaded through NODE_OPTIONS, as the file allows, reports what it runs under.
+    const probe = join(scratch, 'probe.cjs');
+    await writeFile(
+      probe,
+      'process.on("exit", () => process.stderr.write(JSON.stringify({ execArgv: process.execArgv, sea: require("node:sea").isSea() }) + "\\n"));\n',
+    );
+    const r = await exe(['--version'], { NODE_OPTIONS: `--require ${probe}` });
+    expect(r).toMatchObject({ code: 0, stdout: `0.1.0\nnode v${PINNED_NODE} (single executable)\n` });
+    expect(JSON.parse(r.stderr)).toEqual({ execArgv: ['--max-semi-space-size=4'], sea: true });
   });
 
   it('refuses a damaged bundle with exit 1 and one line', async () => {
