@@ -79,6 +79,9 @@ export function verifyBytes(bytes: Uint8Array, expected: ExpectedContent, contex
   }
 }
 
+/** What a DigestVerifier holds on either side: one network read. */
+const VERIFIER_BUFFER = 64 * 1024;
+
 /**
  * A pass-through stream that hashes what flows through it and fails the stream with
  * an integrity error when the content does not match the expected digest and size.
@@ -103,7 +106,9 @@ export class DigestVerifier extends Transform {
     context?: string,
     private readonly onBytes?: (n: number) => void,
   ) {
-    super({ highWaterMark: 1024 * 1024 });
+    // The consumer (a batched file write, an upload) does its own gathering; 1 MiB here
+    // held up to 2 MiB more per transfer (pack (a): peak RSS 159-175 MB against 170-189).
+    super({ highWaterMark: VERIFIER_BUFFER });
     const { algorithm } = parseDigest(expected.digest);
     if (expected.size !== undefined && (!Number.isSafeInteger(expected.size) || expected.size < 0)) {
       throw usageError(`invalid expected size ${expected.size} for ${expected.digest}: it must be a whole number of bytes`);

@@ -148,6 +148,24 @@ describe('DigestVerifier', () => {
     expect(Buffer.concat(chunks).length).toBe(8);
   });
 
+  it('in front of a consumer that has stopped, takes in at most 128 KiB before it pushes back', async () => {
+    const size = 4 << 20;
+    const v = new DigestVerifier({ digest: `sha256:${createHash('sha256').update(Buffer.alloc(size)).digest('hex')}`, size });
+    // A paused consumer: nothing is read from the verifier.
+    let accepted = 0;
+    let more = true;
+    while (accepted < size && more) {
+      more = v.write(Buffer.alloc(16 * 1024));
+      accepted += 16 * 1024;
+    }
+    await new Promise((r) => setImmediate(r));
+    // Its readable side (what the consumer has not taken) and its writable side, 64 KiB each at most.
+    expect(accepted).toBeGreaterThanOrEqual(64 * 1024);
+    expect(accepted).toBeLessThanOrEqual(128 * 1024);
+    expect(v.readableLength + v.writableLength).toBeLessThanOrEqual(128 * 1024);
+    v.destroy();
+  });
+
   it('refuses a malformed expected digest', () => {
     expect(() => new DigestVerifier({ digest: 'sha256:nope' })).toThrow('invalid digest "sha256:nope"');
   });
