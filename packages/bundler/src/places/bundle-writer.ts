@@ -34,8 +34,12 @@ function outputFiles(out: string, total: number, partSize: number | undefined): 
   return files;
 }
 
-/** Bytes gathered into one positional write. */
-const WRITE_BATCH = 1024 * 1024;
+/**
+ * Bytes gathered into one positional write. 512 KiB, not 1 MiB: with two in flight per
+ * transfer, half as much waits in memory, and the time is the same (pack (a), 4 runs:
+ * peak RSS 136-144 MB against 145-149 on Node 20, 174-177 as the single file).
+ */
+const WRITE_BATCH = 512 * 1024;
 
 interface JournalHead {
   fingerprint: string;
