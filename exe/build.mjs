@@ -31,8 +31,9 @@ const BUILD_SEED = '--random-seed=1';
 /**
  * Node.js options the file starts with. A 4 MB young generation (V8's default here is 16 MB):
  * the response chunks a pack or load streams through are freed at the next scavenge, and
- * with the default the dead ones piled up to 210-220 MB peak RSS on corpus (a) under Node 24;
- * with 4 MB, 170-195 MB and no more CPU, 225 -> 170 MB rendering four charts (BENCHMARKS.md).
+ * with the default the dead ones piled up to 195-216 MB peak RSS packing corpus (a) under
+ * Node 24; with 4 MB, 170-194 MB at the same CPU, and 225 -> 170 MB rendering four charts
+ * (BENCHMARKS.md).
  * The blob is made with the same options, so the code cache's flag hash matches them.
  */
 const EXEC_ARGV = ['--max-semi-space-size=4'];
